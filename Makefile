@@ -1,0 +1,56 @@
+# bioqwen — `make help` lists the targets.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | sha256sum | cut -c1-12)
+
+# Nothing in tests or the demo may reach a model hub; caches stay inside the checkout.
+export HF_HUB_OFFLINE := 1
+export HF_DATASETS_OFFLINE := 1
+export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
+export TOKENIZERS_PARALLELISM := false
+export BIOQWEN_CACHE ?= $(CURDIR)/.cache/bioqwen
+export WANDB_DIR ?= $(CURDIR)/.cache/wandb
+export WANDB_CACHE_DIR ?= $(CURDIR)/.cache/wandb-cache
+export WANDB_CONFIG_DIR ?= $(CURDIR)/.cache/wandb-config
+
+.PHONY: help setup demo test test-all lint format bench clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install the pinned lock (idempotent)
+
+$(STAMP): requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# torch first, by exact version, so the CPU wheel on local disk is taken, never a CUDA build.
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
+	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+demo: setup ## run the main job end to end on the tiny model and shipped samples (W&B offline)
+	bash scripts/demo.sh
+
+test: setup ## run the test suite (fast tests; slow and gpu tests are deselected)
+	$(BIN)/python -m pytest -n 2 -m "not slow and not gpu" -q
+
+test-all: setup ## run every CPU test, slow ones included
+	$(BIN)/python -m pytest -n 2 -m "not gpu" -q
+
+lint: setup ## ruff lint + format check and mypy on bioqwen/
+	$(BIN)/ruff check bioqwen tests benchmarks
+	$(BIN)/ruff format --check bioqwen tests benchmarks
+	$(BIN)/mypy bioqwen
+
+format: setup ## apply ruff fixes and formatting
+	$(BIN)/ruff check --fix bioqwen tests benchmarks
+	$(BIN)/ruff format bioqwen tests benchmarks
+
+bench: setup ## run the CPU benchmarks (ratios printed side by side)
+	@for b in benchmarks/*.py; do case $$b in *gpu_*) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+clean: ## remove caches and run outputs (keeps .venv)
+	rm -rf .cache runs multirun outputs

@@ -1,0 +1,127 @@
+"""Structured config schemas registered in Hydra's ConfigStore.
+
+Every primary config in conf/ starts from one of these schemas, so a misspelled key in a YAML
+file or on the command line fails at composition time with Hydra's message naming the key.
+Defaults of knobs live in conf/; the defaults here only make the schemas constructible.
+This module imports nothing from bioqwen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+# ---------------------------------------------------------------------------------------------
+# Shared groups
+
+
+@dataclass
+class TrackingConfig:
+    """Weights & Biases settings; the API key comes from the environment, never from here."""
+
+    mode: str = "offline"  # offline | online | disabled
+    project: str = "bioqwen"
+    entity: str | None = None
+    group: str | None = None
+    name: str | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+@dataclass
+class TinyModelConfig:
+    """Shape of the randomly initialised Qwen2-architecture model built on demand."""
+
+    hidden_size: int = 64
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    intermediate_size: int = 128
+    max_position_embeddings: int = 2048
+    seed: int = 0
+
+
+@dataclass
+class ModelConfig:
+    """A base model or baseline: a hub id, a local directory, or the tiny CPU model."""
+
+    name: str = MISSING
+    hub_id: str | None = None
+    path: str | None = None
+    # Vendored tokenizer used when building the tiny model: qwen1_5 | qwen2_5 | small_bpe.
+    tokenizer: str = "qwen1_5"
+    bpe_vocab_size: int = 1024
+    pad_token: str = "<|padoftext|>"
+    chat_eos: str = "<|im_end|>"
+    trust_remote_code: bool = False
+    torch_dtype: str = "auto"
+    attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2
+    tiny: TinyModelConfig | None = None
+    # Facts used by reports (parameter counts, published sizes).
+    params_b: float | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Data preparation
+
+
+@dataclass
+class SourceConfig:
+    """One raw source: where it lies, how to read it, what task and language it holds."""
+
+    reader: str = MISSING
+    path: str = MISSING
+    task: str | None = None
+    lang: str | None = None
+    constructed: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class MixConfig:
+    """Which sources a training mix holds, with caps, ratios and the filters applied."""
+
+    name: str = MISSING
+    sources: dict[str, SourceConfig] = field(default_factory=dict)
+    caps: dict[str, int] = field(default_factory=dict)
+    ratios: dict[str, float] = field(default_factory=dict)
+    filters: dict[str, Any] = field(default_factory=dict)
+    validation_size: float = 0.0
+
+
+@dataclass
+class DataConfig:
+    """Everything the prepare step needs to turn raw sources into a tokenized mix."""
+
+    root: str = "."
+    mix: MixConfig = field(default_factory=MixConfig)
+    tokenizer: str = "qwen1_5"
+    max_tokens: int = 1024
+    system_prompts: dict[str, str] = field(default_factory=dict)
+    cache_dir: str = "${oc.env:BIOQWEN_CACHE,${oc.env:HOME}/.cache/bioqwen}/data"
+    num_proc: int = 1
+    on_error: str = "raise"  # raise | skip
+    score_file: str | None = None
+
+
+@dataclass
+class PrepareJobConfig:
+    """`bioqwen prepare`."""
+
+    job: str = "prepare"
+    seed: int = 42
+    data: DataConfig = field(default_factory=DataConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+def register() -> None:
+    """Register every schema with Hydra's ConfigStore (idempotent)."""
+    cs = ConfigStore.instance()
+    cs.store(name="prepare_schema", node=PrepareJobConfig)
+    cs.store(group="tracking", name="tracking_schema", node=TrackingConfig)
+    cs.store(group="model", name="model_schema", node=ModelConfig)
+
+
+register()

@@ -1,0 +1,1 @@
+"""Raw sources to cleaned, formatted, tokenized training mixes (the base layer)."""

@@ -1,0 +1,91 @@
+"""ChatML rendering and tokenization with assistant-only loss masks.
+
+One tokenization of the whole rendered conversation, with character offsets, decides which
+tokens are trained: exactly the tokens of each assistant reply plus its closing `<|im_end|>`.
+Tokenizing the turns separately would let BPE merges differ at the turn boundaries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from bioqwen.data.tokenizer import IM_END, IM_START
+
+IGNORE_INDEX = -100
+
+# System prompts from the BioQwen authors' code, per language.
+DEFAULT_SYSTEM_PROMPTS = {
+    "zh": "你是千问生物智能助手，一个专注于生物领域的先进人工智能。",
+    "en": "You are BIO-QWEN, an advanced AI specializing in the field of biology.",
+}
+
+Message = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RenderedChat:
+    """A ChatML string and the character spans [start, end) that are trained."""
+
+    text: str
+    trained_spans: tuple[tuple[int, int], ...]
+    prompt_end: int  # character offset where the first assistant reply starts
+
+
+def with_system(messages: Sequence[Message], system_prompt: str | None) -> list[dict[str, str]]:
+    """Prepend a system turn unless the conversation already has one or none is given."""
+    turns = [dict(m) for m in messages]
+    if system_prompt and (not turns or turns[0]["role"] != "system"):
+        turns.insert(0, {"role": "system", "content": system_prompt})
+    return turns
+
+
+def render(messages: Sequence[Message], add_generation_prompt: bool = False) -> RenderedChat:
+    """Render messages as ChatML, recording where each assistant reply (plus im_end) lies."""
+    parts: list[str] = []
+    spans: list[tuple[int, int]] = []
+    length = 0
+    prompt_end = -1
+    for message in messages:
+        header = f"{IM_START}{message['role']}\n"
+        parts.append(header)
+        length += len(header)
+        start = length
+        body = message["content"] + IM_END
+        parts.append(body + "\n")
+        length += len(body) + 1
+        if message["role"] == "assistant":
+            spans.append((start, start + len(body)))
+            if prompt_end < 0:
+                prompt_end = start
+    if add_generation_prompt:
+        header = f"{IM_START}assistant\n"
+        parts.append(header)
+        length += len(header)
+    text = "".join(parts)
+    return RenderedChat(text, tuple(spans), prompt_end if prompt_end >= 0 else len(text))
+
+
+def encode(messages: Sequence[Message], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
+    """Tokenize a conversation: input_ids, labels (-100 outside assistant replies), mask."""
+    chat = render(messages)
+    enc = tokenizer(chat.text, return_offsets_mapping=True, add_special_tokens=False)
+    mask = [0] * len(enc["input_ids"])
+    span_index = 0
+    for i, (start, _end) in enumerate(enc["offset_mapping"]):
+        while span_index < len(chat.trained_spans) and start >= chat.trained_spans[span_index][1]:
+            span_index += 1
+        if span_index < len(chat.trained_spans):
+            span_start, span_end = chat.trained_spans[span_index]
+            mask[i] = int(span_start <= start < span_end)
+    ids = list(enc["input_ids"])
+    labels = [tok if keep else IGNORE_INDEX for tok, keep in zip(ids, mask, strict=True)]
+    return {"input_ids": ids, "labels": labels, "assistant_masks": mask}
+
+
+def prompt_text(messages: Sequence[Message]) -> str:
+    """ChatML text of the conversation up to and including the assistant header, for generation."""
+    turns = [m for m in messages if m["role"] != "assistant"]
+    return render(turns, add_generation_prompt=True).text

@@ -1,0 +1,1 @@
+"""One module per job: Hydra entry points that only wire the library pieces together."""

@@ -1,0 +1,131 @@
+"""Resolve a model config to something `from_pretrained` can load, building `tiny` on demand.
+
+A leaf shared by train/ and eval/ (which may not import each other): evaluation loads models
+from a path or hub id whoever trained them, and both need the same tokenizer preparation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, is_dataclass
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
+
+from bioqwen.data.tokenizer import (
+    ENDOFTEXT,
+    IM_END,
+    load_qwen_tokenizer,
+    prepare_tokenizer,
+    train_small_bpe,
+)
+from bioqwen.errors import BioqwenError
+from bioqwen.runs import cache_root, cached_directory, stable_hash
+
+
+def _as_dict(cfg: Any) -> dict[str, Any]:
+    if isinstance(cfg, DictConfig):
+        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+    if is_dataclass(cfg) and not isinstance(cfg, type):
+        return asdict(cfg)
+    return dict(cfg)
+
+
+def resolve_model(cfg: Any) -> str:
+    """Return the directory or hub id to load for a model config (builds `tiny` if needed)."""
+    model = _as_dict(cfg)
+    if model.get("tiny"):
+        return str(build_tiny_model(model))
+    if model.get("path"):
+        path = Path(model["path"])
+        if not (path / "config.json").exists():
+            raise BioqwenError(f"model.path={path}: no config.json there (not a model directory)")
+        return str(path)
+    if model.get("hub_id"):
+        return str(model["hub_id"])
+    raise BioqwenError(
+        f"model {model.get('name')!r}: set one of model.path, model.hub_id, model.tiny"
+    )
+
+
+def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTokenizerBase:
+    """Tokenizer of a model with a pad distinct from eos and a ChatML template."""
+    model = _as_dict(cfg)
+    source = model_dir_or_id or resolve_model(model)
+    tokenizer = AutoTokenizer.from_pretrained(
+        source, trust_remote_code=bool(model.get("trust_remote_code", False))
+    )
+    prepare_tokenizer(tokenizer, model.get("pad_token") or "<|padoftext|>")
+    # Left padding for batched generation; trainers set right padding themselves.
+    tokenizer.padding_side = "left"
+    return tokenizer
+
+
+def chat_generation_config(
+    tokenizer: PreTrainedTokenizerBase, base: GenerationConfig | None = None
+) -> GenerationConfig:
+    """A generation config that stops at `<|im_end|>` (and `<|endoftext|>`) and pads with pad."""
+    gen = GenerationConfig.from_dict(base.to_dict()) if base is not None else GenerationConfig()
+    stop = [tokenizer.convert_tokens_to_ids(IM_END)]
+    endoftext = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
+    if endoftext is not None and endoftext != tokenizer.unk_token_id:
+        stop.append(endoftext)
+    gen.eos_token_id = stop
+    gen.pad_token_id = tokenizer.pad_token_id
+    return gen
+
+
+def build_tiny_model(model: dict[str, Any]) -> Path:
+    """Build (once, cached) a random-weight Qwen2 model with the configured tokenizer."""
+    import torch
+    import transformers
+    from transformers import Qwen2Config, Qwen2ForCausalLM
+
+    shape = dict(model["tiny"])
+    tokenizer_kind = model.get("tokenizer", "qwen1_5")
+    key = stable_hash(
+        {
+            "shape": shape,
+            "tokenizer": tokenizer_kind,
+            "bpe": model.get("bpe_vocab_size"),
+            "pad": model.get("pad_token"),
+            "transformers": transformers.__version__,
+        }
+    )
+    target = cache_root() / "models" / f"tiny-{tokenizer_kind}-{key}"
+    with cached_directory(target) as tmp:
+        if tmp is not None:
+            pad = model.get("pad_token") or "<|padoftext|>"
+            tokenizer: PreTrainedTokenizerBase
+            if tokenizer_kind == "small_bpe":
+                tokenizer = train_small_bpe(int(model.get("bpe_vocab_size") or 1024), pad)
+            else:
+                tokenizer = load_qwen_tokenizer(tokenizer_kind, pad)
+            seed = int(shape.pop("seed", 0))
+            vocab = len(tokenizer)
+            config = Qwen2Config(
+                vocab_size=(vocab + 63) // 64 * 64,
+                tie_word_embeddings=True,
+                bos_token_id=_token_id(tokenizer, ENDOFTEXT),
+                eos_token_id=_token_id(tokenizer, IM_END),
+                pad_token_id=tokenizer.pad_token_id,
+                **shape,
+            )
+            torch.manual_seed(seed)
+            net = Qwen2ForCausalLM(config)
+            net.generation_config = chat_generation_config(tokenizer)
+            net.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+    return target
+
+
+def hub_offline() -> bool:
+    """True when the hub must not be contacted (tests, CI, the demo)."""
+    return os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+
+
+def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
+    ids = tokenizer.convert_tokens_to_ids(token)
+    return int(ids[0] if isinstance(ids, list) else ids)

@@ -1,0 +1,134 @@
+"""Run directories: atomic writes, content hashes, metrics.json and lineage.json.
+
+A leaf module (imports nothing from bioqwen) so that every layer can write run artefacts the
+same way: nothing is ever half-written, because each file is written to a temporary sibling
+and renamed into place.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.json"
+LINEAGE_FILE = "lineage.json"
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write text to path via a temporary file in the same directory and an atomic rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def atomic_write_json(path: str | Path, obj: Any) -> Path:
+    """Write obj as indented UTF-8 JSON, atomically."""
+    return atomic_write_text(
+        path, json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n"
+    )
+
+
+@contextlib.contextmanager
+def atomic_directory(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary directory that replaces `final` only if the block completes."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hash a JSON-serialisable object independently of dict key order."""
+    blob = json.dumps(obj, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()[:length]
+
+
+def file_hash(path: str | Path, length: int = 16) -> str:
+    """Content hash of a file, or of every file under a directory (names and bytes)."""
+    path = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
+    for file in files:
+        digest.update(str(file.relative_to(path) if path.is_dir() else file.name).encode())
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()[:length]
+
+
+def write_metrics(run_dir: str | Path, metrics: Mapping[str, Any]) -> Path:
+    """Merge flat name -> value metrics into run_dir/metrics.json."""
+    path = Path(run_dir) / METRICS_FILE
+    current = read_json(path) if path.exists() else {}
+    current.update(metrics)
+    return atomic_write_json(path, current)
+
+
+def write_lineage(run_dir: str | Path, **entries: Any) -> Path:
+    """Merge entries (consumed runs, data hashes) into run_dir/lineage.json."""
+    path = Path(run_dir) / LINEAGE_FILE
+    current = read_json(path) if path.exists() else {}
+    current.update(entries)
+    return atomic_write_json(path, current)
+
+
+def read_json(path: str | Path) -> Any:
+    """Read a JSON file, naming the file in the error if it is malformed."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}:{err.lineno}: malformed JSON: {err.msg}") from err
+
+
+def cache_root() -> Path:
+    """Root of bioqwen's on-disk caches: $BIOQWEN_CACHE or ~/.cache/bioqwen."""
+    return Path(os.environ.get("BIOQWEN_CACHE", Path.home() / ".cache" / "bioqwen"))
+
+
+@contextlib.contextmanager
+def cached_directory(final: str | Path) -> Iterator[Path | None]:
+    """Build a cache entry once: yield None if `final` exists, else a temp dir renamed into place.
+
+    Safe under concurrent builders (pytest-xdist workers): the first rename wins and a loser's
+    temporary directory is discarded, so readers never see a partial entry.
+    """
+    final = Path(final)
+    if final.exists():
+        yield None
+        return
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+    try:
+        yield tmp
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not final.exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
