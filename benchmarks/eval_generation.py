@@ -1,0 +1,70 @@
+"""Batched generation (batch 16, left padded) vs the authors' one-prompt-at-a-time loop.
+
+Same model (the tiny CPU model), same prompts, same settings; every response is forced to the
+same length (min_new_tokens = max_new_tokens) so both sides generate exactly the same number of
+tokens. Runs alternate and the best of each is kept, because these machines have slow spells.
+Run: .venv/bin/python benchmarks/eval_generation.py [--prompts 32] [--new-tokens 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from typing import Any
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from hydra import compose, initialize_config_dir
+from omegaconf import OmegaConf
+
+import bioqwen.config  # noqa: F401
+from bioqwen.eval import benchmarks, generate, prompts
+from bioqwen.jobs.common import CONF_DIR
+
+
+def _config(benchmark: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        cfg = compose(
+            "evaluate", overrides=["tracking=disabled", "model=tiny", f"benchmark={benchmark}"]
+        )
+    return (
+        OmegaConf.to_container(cfg.model, resolve=True),  # type: ignore[return-value]
+        OmegaConf.to_container(cfg.benchmark, resolve=True),  # type: ignore[return-value]
+    )
+
+
+def _timed(model: Any, tok: Any, chats: list[str], settings: dict[str, Any]) -> float:
+    start = time.perf_counter()
+    generate.generate(model, tok, chats, settings, progress=False)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Print seconds for the loop and the batched run, and their ratio, per benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--prompts", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--repeats", type=int, default=2)
+    args = parser.parse_args()
+    print(f"{'benchmark':<10} {'prompts':>7} {'loop s':>8} {'batched s':>10} {'ratio':>6}")
+    for name in ("webmedqa", "ncbi"):
+        model_cfg, bench_cfg = _config(name)
+        model, tok = generate.load_for_generation(model_cfg, "cpu")
+        items = benchmarks.load_benchmark({**bench_cfg, "limit": args.prompts}).items
+        chats = [generate.render_prompt(tok, prompts.messages_for(bench_cfg, i)) for i in items]
+        base = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
+        _timed(model, tok, chats[:2], {**base, "batch_size": 2})  # warm-up
+        loop, batched = float("inf"), float("inf")
+        for _ in range(args.repeats):
+            loop = min(loop, _timed(model, tok, chats, {**base, "batch_size": 1}))
+            batched = min(
+                batched, _timed(model, tok, chats, {**base, "batch_size": args.batch_size})
+            )
+        print(f"{name:<10} {len(chats):>7} {loop:>8.2f} {batched:>10.2f} {loop / batched:>6.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,242 @@
+"""Batched generation for evaluation, with the timings the paper reports.
+
+Prompts are generated in batches with LEFT padding (right padding would put pad tokens between
+a prompt and its continuation and distort the answers), sorted by length so a batch pads
+little, and returned in the original order. Generation stops at `<|im_end|>` (and the model's
+own end-of-turn tokens for non-ChatML baselines). The paper's "iteration time" is seconds per
+sample generated one prompt at a time; throughput at the configured batch size is reported
+next to it.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
+
+from bioqwen.data.chatml import prompt_text
+from bioqwen.errors import BioqwenError
+from bioqwen.models import chat_generation_config, resolve_model, tokenizer_for
+
+
+@dataclass
+class Generation:
+    """One response with its timing: the wall time of the call that produced it."""
+
+    text: str
+    latency_s: float
+    batch_size: int
+    new_tokens: int
+
+
+def model_source(model_cfg: Mapping[str, Any]) -> str:
+    """Directory or hub id to load: `model.path` (model dir or training run dir) wins.
+
+    A training run directory holds its model in `merged/` (after a merge) or `model/`; an
+    adapter directory (adapter_config.json) is loaded on its base model through PEFT.
+    """
+    path = model_cfg.get("path")
+    if not path:
+        return resolve_model(model_cfg)
+    root = Path(str(path)).expanduser()
+    for candidate in (root, root / "merged", root / "model"):
+        if (candidate / "config.json").exists() or (candidate / "adapter_config.json").exists():
+            return str(candidate)
+    raise BioqwenError(
+        f"model.path={root}: no config.json or adapter_config.json there or in merged/ or model/"
+    )
+
+
+def pick_device(device: str) -> str:
+    """`auto` -> cuda when available, else cpu; anything else as given."""
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+def _dtype(name: str, device: str) -> Any:
+    if name in ("auto", None):
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    return getattr(torch, name)
+
+
+def load_for_generation(
+    model_cfg: Mapping[str, Any], device: str = "auto"
+) -> tuple[Any, PreTrainedTokenizerBase]:
+    """Load a causal LM (full, merged or adapter) and its left-padding tokenizer, in eval mode."""
+    source = model_source(model_cfg)
+    device = pick_device(device)
+    kwargs: dict[str, Any] = {
+        "dtype": _dtype(str(model_cfg.get("torch_dtype", "auto")), device),
+        "trust_remote_code": bool(model_cfg.get("trust_remote_code", False)),
+    }
+    attn = str(model_cfg.get("attn_implementation") or "auto")
+    if attn != "auto":
+        kwargs["attn_implementation"] = attn
+    adapter = Path(source) / "adapter_config.json"
+    try:
+        if adapter.exists() and not (Path(source) / "config.json").exists():
+            from peft import AutoPeftModelForCausalLM
+
+            model = AutoPeftModelForCausalLM.from_pretrained(source, **kwargs)
+        else:
+            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except OSError as err:
+        raise BioqwenError(f"model {source!r} could not be loaded: {err}") from err
+    tokenizer = tokenizer_for(model_cfg, source)
+    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
+        model.resize_token_embeddings(len(tokenizer))
+    model.to(device)
+    model.eval()
+    return model, tokenizer
+
+
+def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Mapping[str, str]]) -> str:
+    """The model's own chat template, or ChatML; a system turn folds into the user turn when
+    a template rejects system turns (Gemma-2)."""
+    turns = [dict(m) for m in messages]
+    if not tokenizer.chat_template:
+        return prompt_text(turns)
+    try:
+        return str(tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True))
+    except Exception:  # jinja raises TemplateError from templates that forbid a system turn
+        if turns and turns[0]["role"] == "system" and len(turns) > 1:
+            merged = [
+                {"role": "user", "content": turns[0]["content"] + "\n\n" + turns[1]["content"]}
+            ]
+            text = tokenizer.apply_chat_template(
+                merged + turns[2:], tokenize=False, add_generation_prompt=True
+            )
+            return str(text)
+        raise
+
+
+def generation_kwargs(
+    model: Any, tokenizer: PreTrainedTokenizerBase, settings: Mapping[str, Any]
+) -> dict[str, Any]:
+    """generate() arguments: chat stop tokens, pad, greedy or the configured sampling."""
+    gen = chat_generation_config(tokenizer)
+    stops = [int(i) for i in _as_list(gen.eos_token_id) if _valid(tokenizer, i)]
+    stops += [int(i) for i in _as_list(getattr(model.generation_config, "eos_token_id", None))]
+    if tokenizer.eos_token_id is not None:
+        stops.append(int(tokenizer.eos_token_id))
+    gen.eos_token_id = list(dict.fromkeys(stops))
+    gen.max_new_tokens = int(settings.get("max_new_tokens", 512))
+    gen.min_new_tokens = int(settings.get("min_new_tokens", 0)) or None
+    gen.repetition_penalty = float(settings.get("repetition_penalty", 1.0))
+    gen.do_sample = bool(settings.get("do_sample", False))
+    if gen.do_sample:
+        gen.temperature = float(settings.get("temperature", 1.0))
+        gen.top_p = float(settings.get("top_p", 1.0))
+    else:
+        gen.temperature, gen.top_p, gen.top_k = None, None, None
+    return {"generation_config": gen}
+
+
+def _as_list(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
+def _valid(tokenizer: PreTrainedTokenizerBase, token_id: Any) -> bool:
+    return token_id is not None and token_id != tokenizer.unk_token_id
+
+
+@torch.inference_mode()
+def _generate_batch(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    kwargs: Mapping[str, Any],
+) -> tuple[list[str], list[int], float]:
+    enc = tokenizer(list(prompts), return_tensors="pt", padding=True, add_special_tokens=False)
+    enc = {k: v.to(model.device) for k, v in enc.items()}
+    start = time.perf_counter()
+    out = model.generate(**enc, **kwargs)
+    if model.device.type == "cuda":
+        torch.cuda.synchronize()
+    elapsed = time.perf_counter() - start
+    new = out[:, enc["input_ids"].shape[1] :]
+    stops = set(_as_list(kwargs["generation_config"].eos_token_id))
+    texts, lengths = [], []
+    for row in new.tolist():
+        kept: list[int] = []
+        for token in row:
+            if token in stops:
+                break  # the response ends at its first end-of-turn; the rest is padding
+            kept.append(token)
+        texts.append(str(tokenizer.decode(kept, skip_special_tokens=True)).strip())
+        lengths.append(len(kept))
+    return texts, lengths, elapsed
+
+
+def generate(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    settings: Mapping[str, Any],
+    progress: bool = True,
+) -> list[Generation]:
+    """Generate a response per prompt in length-sorted, left-padded batches (input order kept)."""
+    tokenizer.padding_side = "left"
+    batch_size = max(1, int(settings.get("batch_size", 16)))
+    kwargs = generation_kwargs(model, tokenizer, settings)
+    torch.manual_seed(int(settings.get("seed", 42)))
+    lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
+    order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
+    results: list[Generation | None] = [None] * len(prompts)
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    iterator: Any = batches
+    if progress and len(batches) > 1:
+        from tqdm import tqdm
+
+        iterator = tqdm(batches, desc="generate", unit="batch")
+    for batch in iterator:
+        texts, new_tokens, elapsed = _generate_batch(
+            model, tokenizer, [prompts[i] for i in batch], kwargs
+        )
+        for i, text, n in zip(batch, texts, new_tokens, strict=True):
+            results[i] = Generation(text, elapsed, len(batch), n)
+    return [r for r in results if r is not None]
+
+
+def timing_summary(
+    generations: Sequence[Generation], batch1_latencies: Sequence[float], wall_s: float
+) -> dict[str, float]:
+    """Iteration time (mean s/sample at batch 1) and throughput at the configured batch size."""
+    n = len(generations)
+    tokens = sum(g.new_tokens for g in generations)
+    metrics = {
+        "generation_wall_s": wall_s,
+        "throughput_samples_per_s": n / wall_s if wall_s > 0 else 0.0,
+        "throughput_tokens_per_s": tokens / wall_s if wall_s > 0 else 0.0,
+        "mean_new_tokens": tokens / n if n else 0.0,
+        "generation_batch_size": float(max((g.batch_size for g in generations), default=0)),
+    }
+    if batch1_latencies:
+        metrics["iteration_time_s"] = sum(batch1_latencies) / len(batch1_latencies)
+        metrics["iteration_time_samples"] = float(len(batch1_latencies))
+    return metrics
+
+
+def iteration_times(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    prompts: Sequence[str],
+    settings: Mapping[str, Any],
+) -> list[float]:
+    """Seconds per prompt generated one at a time (the authors' loop), for iteration time."""
+    single = {**settings, "batch_size": 1}
+    return [g.latency_s for g in generate(model, tokenizer, prompts, single, progress=False)]
+
+
+def settings_dict(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON-safe copy of generation settings for the predictions log."""
+    return json.loads(json.dumps(dict(settings), default=str))

@@ -1,0 +1,151 @@
+"""Evaluate one model on one benchmark: prompts -> generation -> parsed predictions -> metrics.
+
+What `bioqwen evaluate` runs, kept out of the job module so a training callback or a notebook
+can call it on a loaded model. Predictions are returned in the authors' CSV format (so that
+`bioqwen score` re-scores them to the same numbers) and as JSONL records with the prompt, raw
+response, parsed entities and timings.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from transformers import PreTrainedTokenizerBase
+
+from bioqwen.eval import benchmarks, generate, language, ner, prompts, qa, scoring
+
+
+@dataclass
+class Evaluation:
+    """Metrics of one evaluation and its predictions, ready to write."""
+
+    metrics: dict[str, float]
+    records: list[dict[str, Any]] = field(default_factory=list)
+    csv_text: str = ""
+    table_columns: list[str] = field(default_factory=list)
+    table_rows: list[list[Any]] = field(default_factory=list)
+
+
+def _csv(columns: list[str], rows: list[list[str]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(columns)
+    writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def evaluate_model(
+    model: Any,
+    tokenizer: PreTrainedTokenizerBase,
+    bench_cfg: Mapping[str, Any],
+    settings: Mapping[str, Any],
+    progress: bool = True,
+) -> Evaluation:
+    """Generate for every benchmark item, score, and time (iteration time at batch 1)."""
+    bench = benchmarks.load_benchmark(bench_cfg)
+    if not bench.items:
+        raise benchmarks.BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
+    chats = [
+        generate.render_prompt(tokenizer, prompts.messages_for(bench_cfg, item))
+        for item in bench.items
+    ]
+    start = time.perf_counter()
+    outputs = generate.generate(model, tokenizer, chats, settings, progress=progress)
+    wall = time.perf_counter() - start
+    batch_size = int(settings.get("batch_size", 16))
+    n_timed = int(settings.get("iteration_time_samples", 0))
+    if batch_size == 1:
+        batch1 = [g.latency_s for g in outputs]
+    elif n_timed > 0:
+        batch1 = generate.iteration_times(model, tokenizer, chats[:n_timed], settings)
+    else:
+        batch1 = []
+    timing = generate.timing_summary(outputs, batch1, wall)
+
+    responses = [g.text for g in outputs]
+    records: list[dict[str, Any]] = []
+    if bench.task == "qa":
+        rows = [
+            scoring.PredictionRow(i + 2, item.question, g.text, item.answer)
+            for i, (item, g) in enumerate(zip(bench.items, outputs, strict=True))
+        ]
+        metrics = scoring.score_qa_rows(rows, bench_cfg)
+        csv_text = _csv(list(scoring.QA_COLUMNS), [[r.prompt, r.answer, r.response] for r in rows])
+        for item, g, chat in zip(bench.items, outputs, chats, strict=True):
+            one = qa.score_pair(g.text, item.answer)
+            records.append(
+                {
+                    "id": item.id,
+                    "prompt": item.question,
+                    "chat_prompt": chat,
+                    "answer": item.answer,
+                    "response": g.text,
+                    "scores": dict(zip(qa.QA_KEYS, one.values, strict=True)),
+                    "latency_s": g.latency_s,
+                    "batch_size": g.batch_size,
+                    "new_tokens": g.new_tokens,
+                    "language": language.detect_language(g.text),
+                }
+            )
+        columns = ["id", "question", "answer", "response", "rouge-l", "latency_s"]
+        table = [
+            [
+                r["id"],
+                r["prompt"],
+                r["answer"],
+                r["response"],
+                r["scores"]["rouge-l"],
+                r["latency_s"],
+            ]
+            for r in records
+        ]
+    else:
+        aliases = {str(k): str(v) for k, v in (bench_cfg.get("type_aliases") or {}).items()}
+        scored = []
+        csv_rows = []
+        mode = str(bench_cfg.get("input") or "abstract")
+        for i, (doc, g, chat) in enumerate(zip(bench.items, outputs, chats, strict=True)):
+            parsed = ner.parse_response(g.text, bench.types, aliases)
+            row = scoring.PredictionRow(i + 2, doc.input_text(mode), g.text)
+            scored.append(scoring.NerScored(row, doc, parsed.entities, parsed.parsable))
+            csv_rows.append([row.prompt, ner.authors_result(parsed.entities, bench.types)])
+            records.append(
+                {
+                    "id": doc.id,
+                    "split": doc.split,
+                    "prompt": row.prompt,
+                    "chat_prompt": chat,
+                    "response": g.text,
+                    "entities": {t: parsed.entities.get(t, []) for t in bench.types},
+                    "parsable": parsed.parsable,
+                    "gold": {t: sorted(doc.gold.get(t, set())) for t in bench.types},
+                    "latency_s": g.latency_s,
+                    "batch_size": g.batch_size,
+                    "new_tokens": g.new_tokens,
+                    "language": language.detect_language(g.text),
+                }
+            )
+        metrics = scoring.ner_summary(scored, bench_cfg)
+        csv_text = _csv(list(scoring.NER_COLUMNS), csv_rows)
+        columns = ["id", "text", "response", "parsed", "gold", "latency_s"]
+        table = [
+            [
+                r["id"],
+                r["prompt"],
+                r["response"],
+                json.dumps(r["entities"], ensure_ascii=False),
+                json.dumps(r["gold"], ensure_ascii=False),
+                r["latency_s"],
+            ]
+            for r in records
+        ]
+    # The fidelity keys come from the raw responses, not the parsed or CSV form.
+    metrics.update(language.fidelity_metrics(responses, bench.lang))
+    metrics.update(timing)
+    return Evaluation(metrics, records, csv_text, columns, table)

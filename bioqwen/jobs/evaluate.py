@@ -1,0 +1,90 @@
+"""`bioqwen evaluate model=<name> benchmark=<name>`: generate with a model, then score.
+
+`model=` names a config in conf/model/; a trained model is evaluated with `model.path=<dir>`
+(a model directory, an adapter directory, or a training run directory holding merged/ or
+model/). A bare directory given as `model=<dir>` is rewritten to `model.path=<dir>` before
+Hydra composes, so both spellings work.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
+from bioqwen.eval import generate, runner
+from bioqwen.jobs.common import CONF_DIR, log, open_run, user_errors
+from bioqwen.runs import atomic_write_text, file_hash, write_lineage
+
+
+def _container(node: Any) -> dict[str, Any]:
+    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+
+
+@user_errors
+def run_evaluate(cfg: DictConfig) -> dict[str, float]:
+    """Evaluate cfg.model on cfg.benchmark; write predictions, metrics.json, W&B table."""
+    model_cfg = _container(cfg.model)
+    if model_cfg.get("path"):
+        model_cfg["tiny"] = None  # an explicit directory replaces the default tiny model
+    bench = _container(cfg.benchmark)
+    settings = _container(cfg.generation)
+    name = f"evaluate-{model_cfg.get('name')}-{bench['name']}"
+    tags = [f"benchmark:{bench['name']}", f"model:{model_cfg.get('name')}"]
+    with open_run(cfg, "evaluate", name=name, tags=tags) as run:
+        source = generate.model_source(model_cfg)
+        model, tokenizer = generate.load_for_generation(model_cfg, str(cfg.device))
+        log.info("evaluating %s on %s (%s)", source, bench["name"], model.device)
+        result = runner.evaluate_model(model, tokenizer, bench, settings)
+        atomic_write_text(run.dir / "predictions.csv", result.csv_text)
+        atomic_write_text(
+            run.dir / "predictions.jsonl",
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records),
+        )
+        lineage: dict[str, Any] = {"model": source, "generation": settings}
+        if Path(source).exists():
+            lineage["model_hash"] = file_hash(Path(source) / "config.json")
+        write_lineage(run.dir, **lineage)
+        run.tracker.table(
+            "predictions", result.table_columns, result.table_rows[: int(cfg.table_rows)]
+        )
+        run.finish(result.metrics)
+    print(json.dumps(result.metrics, ensure_ascii=False, sort_keys=True), flush=True)
+    return result.metrics
+
+
+@hydra.main(config_path=CONF_DIR, config_name="evaluate", version_base="1.3")
+def _hydra_main(cfg: DictConfig) -> None:
+    run_evaluate(cfg)
+
+
+def _directory_models(argv: list[str]) -> list[str]:
+    """Rewrite `model=<existing directory>` to `model.path=<directory>`."""
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if (
+            sep
+            and key == "model"
+            and ("/" in value or value.startswith("."))
+            and Path(value).is_dir()
+        ):
+            out.append(f"model.path={value}")
+        else:
+            out.append(arg)
+    return out
+
+
+def main() -> None:
+    """Entry point of `bioqwen evaluate` (Hydra reads the overrides from sys.argv)."""
+    sys.argv = [sys.argv[0], *_directory_models(sys.argv[1:])]
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
