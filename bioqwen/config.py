@@ -184,6 +184,165 @@ class ScoreJobConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class LoraSettings:
+    """LoRA adapter shape (paper: r 64, alpha 16, dropout 0.05 on every linear layer but lm_head)."""
+
+    r: int = 64
+    alpha: int = 16
+    dropout: float = 0.05
+    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
+    bias: str = "none"
+
+
+@dataclass
+class QuantizationSettings:
+    """bitsandbytes 4-bit loading of the frozen base for QLoRA."""
+
+    quant_type: str = "nf4"
+    double_quant: bool = True
+    compute_dtype: str = "auto"  # auto = bf16 where the device supports it, else fp32
+
+
+@dataclass
+class MethodConfig:
+    """How the base is adapted: qlora (4-bit base + LoRA), lora, or full fine-tuning."""
+
+    name: str = MISSING
+    quantization: QuantizationSettings | None = None
+    lora: LoraSettings | None = None
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class StageConfig:
+    """One training stage: optimisation schedule, batching, checkpoints and its initialisation."""
+
+    name: str = MISSING
+    epochs: float = 3.0
+    max_steps: int = -1  # > 0 overrides epochs
+    learning_rate: float = 2e-4
+    lr_scheduler: str = "linear"
+    warmup_ratio: float = 0.1
+    per_device_batch_size: int = 4
+    gradient_accumulation_steps: int = 4
+    weight_decay: float = 0.0
+    max_grad_norm: float = 0.3
+    optim: str = "adamw_torch"
+    precision: str = "auto"  # auto | bf16 | fp16 | fp32
+    batching: str = "pad"  # pad | padding_free | packed
+    max_length: int = 1024
+    eval_steps: int = 0  # 0 = evaluate only at the end
+    eval_batch_size: int = 8
+    logging_steps: int = 10
+    save_steps: int = 500
+    save_total_limit: int | None = 2
+    requires_init: bool = False
+    init_from: str | None = None
+    init_mode: str = "merge"  # merge | continue
+    dataloader_num_workers: int = 0
+
+
+@dataclass
+class GenerationEvalConfig:
+    """An optional generation-metric hook: `module:function` building a callable, run every N steps."""
+
+    target: str | None = None
+    every_steps: int = 0
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainJobConfig:
+    """`bioqwen train`."""
+
+    job: str = "train"
+    seed: int = 42
+    model: ModelConfig = field(default_factory=ModelConfig)
+    stage: StageConfig = field(default_factory=StageConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    data_dir: str | None = None
+    max_train_samples: int | None = None
+    max_eval_samples: int | None = None
+    resume: bool = False
+    merge: bool = False
+    generation_eval: GenerationEvalConfig = field(default_factory=GenerationEvalConfig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass
+class BenchmarkConfig:
+    """One evaluation benchmark: where its gold lies, how to read it, how to prompt and score."""
+
+    name: str = MISSING
+    task: str = MISSING  # ner | qa
+    lang: str = MISSING  # en | zh: prompt language (system prompt, language fidelity)
+    reader: str = MISSING  # ncbi | bc5cdr | cmeee | cmedqa2 | webmedqa | icliniq | paper_csv
+    data_dir: str = MISSING
+    files: dict[str, str] = field(default_factory=dict)  # split -> original file name
+    splits: list[str] = field(default_factory=list)  # which splits to read, in this order
+    format: str = "auto"  # bc5cdr: auto (BioC XML if present) | bioc | pubtator
+    limit: int | None = None  # evaluate only the first N documents / questions
+    # NER: source label -> entity type scored, and response label -> type (e.g. 疾病 -> Disease).
+    types: dict[str, str] = field(default_factory=dict)
+    type_names: dict[str, str] = field(default_factory=dict)  # type -> name shown in the prompt
+    type_aliases: dict[str, str] = field(default_factory=dict)
+    input: str = "abstract"  # NER input text: abstract (as the authors) | title_abstract
+    prompt_template: str = "{text}"
+    system_prompt: str | None = None  # None: bioqwen.data.chatml.DEFAULT_SYSTEM_PROMPTS[lang]
+    word_level: bool = False  # QA: also report word-level metrics under word/<metric>
+
+
+@dataclass
+class GenerationSettings:
+    """Decoding settings for evaluation (a named preset in conf/generation/)."""
+
+    name: str = "greedy"
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    min_new_tokens: int = 0
+    repetition_penalty: float = 1.0
+    batch_size: int = 16
+    seed: int = 42
+    # Prompts timed one at a time for the paper's iteration time (0: skip; all when batch 1).
+    iteration_time_samples: int = 8
+
+
+@dataclass
+class EvaluateJobConfig:
+    """`bioqwen evaluate`."""
+
+    job: str = "evaluate"
+    seed: int = 42
+    model: ModelConfig = field(default_factory=ModelConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    device: str = "auto"  # auto | cpu | cuda
+    table_rows: int = 50  # sample predictions logged as a W&B table
+
+
+@dataclass
+class ScoreJobConfig:
+    """`bioqwen score`."""
+
+    job: str = "score"
+    predictions: str = MISSING
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
 def register() -> None:
     """Register every schema with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
@@ -194,6 +353,9 @@ def register() -> None:
     cs.store(name="score_schema", node=ScoreJobConfig)
     cs.store(group="benchmark", name="benchmark_schema", node=BenchmarkConfig)
     cs.store(group="generation", name="generation_schema", node=GenerationSettings)
+    cs.store(name="train_schema", node=TrainJobConfig)
+    cs.store(group="stage", name="stage_schema", node=StageConfig)
+    cs.store(group="method", name="method_schema", node=MethodConfig)
 
 
 register()

@@ -1,0 +1,214 @@
+"""Trainer callbacks: throughput bookkeeping, W&B forwarding, and an optional generation hook.
+
+Throughput is counted from the batches themselves, both with and without padding tokens, so
+the gain of padding-free batching is visible (Trainer's `num_input_tokens_seen` counts padding).
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import sys
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+
+from bioqwen.data.chatml import IGNORE_INDEX
+from bioqwen.tracking import Tracker
+
+log = logging.getLogger("bioqwen.train")
+
+# A generation-metric hook: given the model and a left-padding tokenizer, return metrics.
+GenerationMetricFn = Callable[[Any, Any], Mapping[str, float]]
+
+# Counter slots of ThroughputMeter.
+TOKENS_ALL, TOKENS_REAL, SAMPLES, TRAINED = range(4)
+
+
+def peak_memory_gb() -> float:
+    """Peak memory of this process: CUDA allocator peak on a GPU, else peak resident set."""
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**30
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    # Linux reports KiB, macOS bytes.
+    return rss / (2**30 if sys.platform == "darwin" else 2**20)
+
+
+def batch_counts(inputs: Mapping[str, Any]) -> torch.Tensor:
+    """Tokens with padding, tokens without, samples and trained tokens of one micro-batch."""
+    ids = inputs["input_ids"]
+    counts = torch.zeros(4, dtype=torch.float64)
+    counts[TOKENS_ALL] = ids.numel()
+    if "attention_mask" in inputs:
+        counts[TOKENS_REAL] = float(inputs["attention_mask"].sum())
+        counts[SAMPLES] = ids.shape[0]
+    elif "cu_seq_lens_q" in inputs:
+        # Padding-free: one flattened row; boundaries mark the samples it holds.
+        bounds = inputs["cu_seq_lens_q"]
+        counts[TOKENS_REAL] = float(bounds[-1])
+        counts[SAMPLES] = bounds.numel() - 1
+    else:
+        counts[TOKENS_REAL] = ids.numel()
+        counts[SAMPLES] = ids.shape[0]
+    counts[TRAINED] = float((inputs["labels"] != IGNORE_INDEX).sum())
+    return counts
+
+
+class ThroughputMeter(TrainerCallback):
+    """Times optimizer steps and accumulates batch counts; the trainer reads it when logging."""
+
+    def __init__(self) -> None:
+        self.window = torch.zeros(4, dtype=torch.float64)
+        self.total = torch.zeros(4, dtype=torch.float64)
+        self.window_time = 0.0
+        self.window_steps = 0
+        self.total_time = 0.0
+        self.total_steps = 0
+        self._started: float | None = None
+
+    def add(self, inputs: Mapping[str, Any]) -> None:
+        """Count one micro-batch."""
+        counts = batch_counts(inputs)
+        self.window += counts
+        self.total += counts
+
+    def on_step_begin(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Start timing an optimizer step (all its accumulation micro-batches)."""
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        self._started = time.perf_counter()
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Stop timing the optimizer step."""
+        if self._started is None:
+            return
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - self._started
+        self._started = None
+        self.window_time += elapsed
+        self.window_steps += 1
+        self.total_time += elapsed
+        self.total_steps += 1
+
+    @staticmethod
+    def rates(
+        counts: torch.Tensor, seconds: float, steps: int, world_size: int
+    ) -> dict[str, float]:
+        """Throughput of summed counts over the wall time of one process (processes run in step)."""
+        seconds = max(seconds, 1e-9)
+        all_tokens = float(counts[TOKENS_ALL])
+        return {
+            "perf/tokens_per_s": float(counts[TOKENS_REAL]) / seconds,
+            "perf/tokens_per_s_incl_padding": all_tokens / seconds,
+            "perf/trained_tokens_per_s": float(counts[TRAINED]) / seconds,
+            "perf/samples_per_s": float(counts[SAMPLES]) / seconds,
+            "perf/step_time_s": seconds / max(steps, 1),
+            "perf/padding_fraction": 1.0 - float(counts[TOKENS_REAL]) / max(all_tokens, 1.0),
+            "perf/tokens_per_s_per_device": float(counts[TOKENS_REAL]) / seconds / world_size,
+            "perf/peak_memory_gb": peak_memory_gb(),
+        }
+
+    def take_window(self) -> tuple[torch.Tensor, float, int]:
+        """Return and reset the counts and time since the last log."""
+        window = (self.window.clone(), self.window_time, self.window_steps)
+        self.window.zero_()
+        self.window_time = 0.0
+        self.window_steps = 0
+        return window
+
+
+def wandb_key(key: str) -> str:
+    """Namespace a Trainer log key for W&B: eval_loss -> eval/loss, loss -> train/loss."""
+    if "/" in key:
+        return key
+    if key.startswith("eval_"):
+        return "eval/" + key[len("eval_") :]
+    if key.startswith("train_"):
+        return "train/" + key[len("train_") :]
+    return "train/" + key
+
+
+class TrackerCallback(TrainerCallback):
+    """Forward every Trainer log row to the run's tracker (main process only) and keep the last."""
+
+    def __init__(self, tracker: Tracker) -> None:
+        self.tracker = tracker
+        self.last: dict[str, float] = {}
+
+    def on_log(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        logs: dict[str, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        """Log one row under namespaced keys at the current optimizer step."""
+        if not state.is_world_process_zero or not logs:
+            return
+        row = {
+            wandb_key(k): float(v)
+            for k, v in logs.items()
+            if isinstance(v, int | float) and k != "step"
+        }
+        self.last.update(row)
+        self.tracker.log(row, step=state.global_step)
+
+
+class GenerationMetricsCallback(TrainerCallback):
+    """Run a generation-metric hook every N optimizer steps and at the end of training.
+
+    The hook is any callable (the evaluation module provides one; training never imports it).
+    It gets the model in eval mode and the tokenizer with left padding, as batched generation
+    needs; the results are logged under `gen/`.
+    """
+
+    def __init__(
+        self, fn: GenerationMetricFn, tokenizer: Any, every_steps: int, tracker: Tracker
+    ) -> None:
+        self.fn = fn
+        self.tokenizer = tokenizer
+        self.every_steps = every_steps
+        self.tracker = tracker
+        self.last: dict[str, float] = {}
+        self._last_step = -1
+
+    def _run(self, state: TrainerState, model: Any) -> None:
+        if not state.is_world_process_zero or model is None or state.global_step == self._last_step:
+            return
+        self._last_step = state.global_step
+        side = self.tokenizer.padding_side
+        was_training = model.training
+        self.tokenizer.padding_side = "left"
+        model.eval()
+        try:
+            with torch.no_grad():
+                metrics = dict(self.fn(model, self.tokenizer))
+        finally:
+            self.tokenizer.padding_side = side
+            if was_training:
+                model.train()
+        row = {f"gen/{k}": float(v) for k, v in metrics.items()}
+        self.last.update(row)
+        self.tracker.log(row, step=state.global_step)
+
+    def on_step_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Run the hook on every N-th optimizer step."""
+        if self.every_steps > 0 and state.global_step % self.every_steps == 0:
+            self._run(state, kwargs.get("model"))
+
+    def on_train_end(
+        self, args: TrainingArguments, state: TrainerState, control: TrainerControl, **kwargs: Any
+    ) -> None:
+        """Run the hook once more on the final weights."""
+        self._run(state, kwargs.get("model"))

@@ -1,0 +1,145 @@
+"""Training data: a prepared DatasetDict re-tokenized with the model's own tokenizer.
+
+The prepare step stores conversations (`messages`); the loss mask comes from
+`bioqwen.data.chatml.encode` (assistant replies plus their `<|im_end|>` only), so training and
+the data card agree on what is trained. A dataset with nothing to train fails loudly instead of
+silently optimising nothing (a known failure of response-template masking).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from datasets import Dataset, DatasetDict
+from transformers import PreTrainedTokenizerBase
+
+from bioqwen.data.chatml import IGNORE_INDEX, encode
+from bioqwen.errors import BioqwenError
+from bioqwen.runs import read_json
+
+log = logging.getLogger("bioqwen.train")
+
+REQUIRED_COLUMNS = ("messages",)
+TRAIN_SPLIT = "train"
+EVAL_SPLIT = "validation"
+
+
+@dataclass
+class TokenizedData:
+    """Model-ready splits and the counts that go into metrics.json."""
+
+    train: Dataset
+    validation: Dataset | None
+    stats: dict[str, Any]
+
+
+def find_dataset_dir(path: str | Path) -> Path:
+    """Locate a saved DatasetDict: the directory itself or a direct subdirectory (a prepare run)."""
+    path = Path(path)
+    if (path / "dataset_dict.json").exists():
+        return path
+    if path.is_dir():
+        found = sorted(p.parent for p in path.glob("*/dataset_dict.json"))
+        if len(found) == 1:
+            return found[0]
+    raise BioqwenError(f"data_dir={path}: no saved DatasetDict (dataset_dict.json) there")
+
+
+def load_prepared(path: str | Path) -> DatasetDict:
+    """Load a prepared mix and check it has a non-empty train split with conversations."""
+    directory = find_dataset_dir(path)
+    splits: dict[str, Dataset] = {}
+    for name in read_json(directory / "dataset_dict.json").get("splits", []):
+        # datasets saves an empty split without data files and cannot load it back: skip it.
+        if read_json(directory / name / "state.json").get("_data_files"):
+            splits[name] = Dataset.load_from_disk(str(directory / name))
+    if TRAIN_SPLIT not in splits:
+        raise BioqwenError(f"{directory}: the '{TRAIN_SPLIT}' split is missing or empty")
+    for name, split in splits.items():
+        missing = [c for c in REQUIRED_COLUMNS if c not in split.column_names]
+        if missing:
+            raise BioqwenError(f"{directory}: split {name} lacks column(s) {missing}")
+    return DatasetDict(splits)
+
+
+def _tokenize(
+    batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
+) -> dict[str, list[Any]]:
+    out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "n_trained": [], "truncated": []}
+    for messages in batch["messages"]:
+        enc = encode(messages, tokenizer)
+        ids, labels = enc["input_ids"], enc["labels"]
+        # prepare enforces the paper's token limit with its own tokenizer; a model whose
+        # vocabulary splits text finer (the tiny BPE) can still overflow, so cut at the end.
+        out["truncated"].append(len(ids) > max_length)
+        ids, labels = ids[:max_length], labels[:max_length]
+        out["input_ids"].append(ids)
+        out["labels"].append(labels)
+        out["n_trained"].append(sum(label != IGNORE_INDEX for label in labels))
+    return out
+
+
+def tokenize_split(
+    split: Dataset,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    name: str,
+    num_proc: int | None = None,
+) -> tuple[Dataset, dict[str, int]]:
+    """Tokenize one split; drop rows with no trained token; return it with its counts."""
+    tokenized = split.map(
+        _tokenize,
+        batched=True,
+        fn_kwargs={"tokenizer": tokenizer, "max_length": max_length},
+        remove_columns=split.column_names,
+        num_proc=num_proc if num_proc and num_proc > 1 else None,
+        desc=f"tokenizing {name}",
+    )
+    n_rows = len(tokenized)
+    n_truncated = int(sum(tokenized["truncated"]))
+    kept = tokenized.filter(lambda n: n > 0, input_columns="n_trained")
+    stats = {
+        f"data/{name}_samples": len(kept),
+        f"data/{name}_dropped_fully_masked": n_rows - len(kept),
+        f"data/{name}_truncated": n_truncated,
+        f"data/{name}_tokens": int(sum(len(ids) for ids in kept["input_ids"])),
+        f"data/{name}_trained_tokens": int(sum(kept["n_trained"])),
+    }
+    return kept.select_columns(["input_ids", "labels"]), stats
+
+
+def tokenize_for_training(
+    data: DatasetDict,
+    tokenizer: PreTrainedTokenizerBase,
+    max_length: int,
+    max_train_samples: int | None = None,
+    max_eval_samples: int | None = None,
+    num_proc: int | None = None,
+) -> TokenizedData:
+    """Tokenize train (and validation, if present and non-empty) for the trainer."""
+    train_raw = data[TRAIN_SPLIT]
+    if max_train_samples is not None:
+        train_raw = train_raw.select(range(min(max_train_samples, len(train_raw))))
+    if len(train_raw) == 0:
+        raise BioqwenError("training data: the train split is empty")
+    train, stats = tokenize_split(train_raw, tokenizer, max_length, TRAIN_SPLIT, num_proc)
+    if len(train) == 0:
+        raise BioqwenError(
+            f"training data: all {len(train_raw)} train samples are fully masked "
+            "(no assistant tokens to train on); check the messages' roles"
+        )
+    validation = None
+    if EVAL_SPLIT in data and len(data[EVAL_SPLIT]) > 0:
+        eval_raw = data[EVAL_SPLIT]
+        if max_eval_samples is not None:
+            eval_raw = eval_raw.select(range(min(max_eval_samples, len(eval_raw))))
+        validation, eval_stats = tokenize_split(
+            eval_raw, tokenizer, max_length, EVAL_SPLIT, num_proc
+        )
+        stats.update(eval_stats)
+        if len(validation) == 0:
+            validation = None
+    return TokenizedData(train, validation, stats)

@@ -1,0 +1,204 @@
+"""`bioqwen train` end to end on the tiny model: two stages, lineage, tracking, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from bioqwen.errors import BioqwenError
+from bioqwen.models import tokenizer_for
+from tests.train.conftest import ROOT, compose_train, run_train, save_mix
+
+SUMMARY_KEYS = {
+    "train/loss",
+    "eval/loss",
+    "train/global_step",
+    "perf/run_tokens_per_s",
+    "perf/run_tokens_per_s_incl_padding",
+    "perf/run_samples_per_s",
+    "perf/run_step_time_s",
+    "perf/run_peak_memory_gb",
+    "perf/run_padding_fraction",
+    "model/trainable_params",
+    "batch/effective_size",
+}
+
+
+def _wandb_bytes(run_dir: Path) -> bytes:
+    """The offline W&B run's record file (protobuf records; keys appear as plain UTF-8)."""
+    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    return wandb_file.read_bytes()
+
+
+@pytest.fixture(scope="module")
+def stage1(tmp_path_factory: pytest.TempPathFactory, mix_dir: Path) -> tuple[Path, dict]:
+    run_dir = tmp_path_factory.mktemp("stage1") / "run"
+    summary = run_train(run_dir, mix_dir, "tracking=offline", "merge=true")
+    return run_dir, summary
+
+
+def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> None:
+    run_dir, _ = stage1
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics.keys() >= SUMMARY_KEYS
+    assert metrics["train/global_step"] == 4
+    assert metrics["perf/run_tokens_per_s_incl_padding"] >= metrics["perf/run_tokens_per_s"] > 0
+    assert 0 < metrics["model/trainable_params"] < metrics["model/total_params"]
+    assert metrics["batch/effective_size"] == 4
+    # Summary-only keys (never logged per step) must reach the W&B run too.
+    records = _wandb_bytes(run_dir)
+    assert all(key.encode() in records for key in metrics)
+    assert b"batch/effective_size" in records
+    assert (run_dir / "adapter" / "adapter_config.json").exists()
+    lineage = json.loads((run_dir / "lineage.json").read_text())
+    assert lineage["stage"] == "stage1" and lineage["data"]["hash"]
+    assert lineage["artefacts"]["merged"] == "merged"
+
+
+def test_merged_model_stops_at_im_end_and_pads_with_a_distinct_token(stage1) -> None:
+    run_dir, _ = stage1
+    merged = run_dir / "merged"
+    tokenizer = tokenizer_for({"name": "tiny"}, str(merged))
+    gen = json.loads((merged / "generation_config.json").read_text())
+    im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    assert im_end in gen["eos_token_id"]
+    assert gen["pad_token_id"] == tokenizer.pad_token_id != im_end
+    assert list(merged.glob("*.safetensors"))
+    model = AutoModelForCausalLM.from_pretrained(merged)
+    assert not getattr(model, "is_loaded_in_4bit", False)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+
+
+def test_stage2_merges_stage1_and_records_lineage(stage1, tmp_path: Path, mix_dir: Path) -> None:
+    parent, _ = stage1
+    run_dir = tmp_path / "stage2"
+    summary = run_train(run_dir, mix_dir, "stage=stage2", f"stage.init_from={parent}")
+    lineage = json.loads((run_dir / "lineage.json").read_text())
+    assert lineage["init_from"] == str(parent.resolve())
+    assert lineage["init_mode"] == "merge"
+    # Stage 1 wrote merged/ (merged into the unquantized base): stage 2 trains on it.
+    assert lineage["adapter_base"] == str((parent / "merged").resolve())
+    assert lineage["parents"][0]["data"]["hash"] == lineage["data"]["hash"]
+    assert summary["train/global_step"] == 4
+
+
+def test_stage2_continue_keeps_training_the_stage1_adapter(
+    stage1, tmp_path: Path, mix_dir: Path
+) -> None:
+    parent, _ = stage1
+    run_dir = tmp_path / "stage2"
+    run_train(
+        run_dir, mix_dir, "stage=stage2", f"stage.init_from={parent}", "stage.init_mode=continue"
+    )
+    lineage = json.loads((run_dir / "lineage.json").read_text())
+    parent_lineage = json.loads((parent / "lineage.json").read_text())
+    assert lineage["adapter_base"] == parent_lineage["adapter_base"]
+    from safetensors.torch import load_file
+
+    before = load_file(parent / "adapter" / "adapter_model.safetensors")
+    after = load_file(run_dir / "adapter" / "adapter_model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_generation_hook_runs_with_left_padding(tmp_path: Path, mix_dir: Path) -> None:
+    summary = run_train(
+        tmp_path / "run",
+        mix_dir,
+        "generation_eval.target=tests.train.hooks:make_probe",
+        "generation_eval.every_steps=2",
+        "+generation_eval.options.prompt=hello",
+    )
+    # Steps 2 and 4, and not again at the end (step 4 already ran).
+    assert summary["gen/calls"] == 2
+    assert summary["gen/left_padded"] == 1.0
+
+
+# --- bad input -----------------------------------------------------------------------------
+
+
+def _only_hydra_files(run_dir: Path) -> bool:
+    return all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (("stage=stage2",), "needs stage.init_from"),
+        (("stage=stage2", "stage.init_from=/nonexistent/run"), "no such directory"),
+        (("resume=true",), "no checkpoint"),
+        (("stage.batching=zigzag",), "stage.batching"),
+    ],
+)
+def test_bad_settings_fail_before_writing(
+    tmp_path: Path, mix_dir: Path, overrides: tuple[str, ...], message: str
+) -> None:
+    run_dir = tmp_path / "run"
+    with pytest.raises(BioqwenError, match=message):
+        run_train(run_dir, mix_dir, *overrides)
+    assert _only_hydra_files(run_dir)
+
+
+def test_stage1_run_without_lineage_is_not_a_usable_parent(tmp_path: Path, mix_dir: Path) -> None:
+    parent = tmp_path / "half"
+    (parent / "checkpoints").mkdir(parents=True)
+    with pytest.raises(BioqwenError, match=r"lineage\.json"):
+        run_train(tmp_path / "run", mix_dir, "stage=stage2", f"stage.init_from={parent}")
+
+
+def test_parent_of_another_model_is_rejected(stage1, tmp_path: Path, mix_dir: Path) -> None:
+    parent, _ = stage1
+    with pytest.raises(BioqwenError, match="trained model 'tiny'"):
+        run_train(
+            tmp_path / "run",
+            mix_dir,
+            "stage=stage2",
+            f"stage.init_from={parent}",
+            "model.name=other",
+        )
+
+
+@pytest.mark.parametrize(
+    ("n_train", "masked", "message"), [(0, False, "missing or empty"), (8, True, "masked")]
+)
+def test_data_with_nothing_to_train_fails(
+    tmp_path: Path, n_train: int, masked: bool, message: str
+) -> None:
+    data = save_mix(tmp_path / "data", n_train, 2, masked=masked)
+    run_dir = tmp_path / "run"
+    with pytest.raises(BioqwenError, match=message):
+        run_train(run_dir, data)
+    assert _only_hydra_files(run_dir)
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "WANDB_MODE": "disabled"}
+    return subprocess.run(
+        [sys.executable, "-m", "bioqwen.cli", "train", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def test_cli_exits_non_zero_with_one_clear_line(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    done = _cli("model=tiny", "stage=stage2", "tracking=disabled", f"hydra.run.dir={run_dir}")
+    assert done.returncode == 2
+    assert "bioqwen: error: stage=stage2 needs stage.init_from" in done.stderr
+    assert not (run_dir / "config.yaml").exists()
+
+
+@pytest.mark.parametrize("group", ["model=nosuch", "stage=stage3", "method=dora"])
+def test_unknown_model_stage_or_method_is_a_config_error(group: str, tmp_path: Path) -> None:
+    with pytest.raises(Exception, match=r"nosuch|stage3|dora"):
+        compose_train(tmp_path, group)
