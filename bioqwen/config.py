@@ -9,10 +9,11 @@ This module imports nothing from bioqwen.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 # ---------------------------------------------------------------------------------------------
 # Shared groups
@@ -66,29 +67,108 @@ class ModelConfig:
 # ---------------------------------------------------------------------------------------------
 # Data preparation
 
+# `${bioqwen.root:}`: the checkout holding conf/ and samples/, so sample paths do not depend
+# on the working directory.
+OmegaConf.register_new_resolver(
+    "bioqwen.root", lambda: str(Path(__file__).resolve().parents[1]), replace=True
+)
+
 
 @dataclass
 class SourceConfig:
-    """One raw source: where it lies, how to read it, what task and language it holds."""
+    """One raw source: where it lies, how to read it, what task it holds, how much to keep."""
 
     reader: str = MISSING
     path: str = MISSING
+    # Fixed task (ner|re|mt|qa|general|self_cognition); None lets the reader derive it.
     task: str | None = None
+    # Fixed language (zh|en); None detects it from the text (data.language).
     lang: str | None = None
     constructed: bool = False
+    # Keep at most `cap` cleaned records, after keeping a `ratio` fraction (seeded samples).
+    cap: int | None = None
+    ratio: float = 1.0
+    # Apply the quality-score threshold (data.filters.quality) to this source, with scores
+    # keyed by record id from score_file (JSONL {"id", "score"} or CSV id,score).
+    quality: bool = False
+    score_file: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
 class MixConfig:
-    """Which sources a training mix holds, with caps, ratios and the filters applied."""
+    """Which sources a training mix holds and how large its validation split is."""
 
     name: str = MISSING
     sources: dict[str, SourceConfig] = field(default_factory=dict)
-    caps: dict[str, int] = field(default_factory=dict)
-    ratios: dict[str, float] = field(default_factory=dict)
-    filters: dict[str, Any] = field(default_factory=dict)
+    # A fraction of the mix when < 1, else a record count (the authors held out 500).
     validation_size: float = 0.0
+
+
+@dataclass
+class CategoryFilterConfig:
+    """Keep only records whose source category (Taiyi `category`) is listed."""
+
+    enabled: bool = True
+    keep: list[str] = field(default_factory=list)
+
+
+@dataclass
+class LengthFilterConfig:
+    """The authors' token-length filters, counted with the real Qwen tokenizer."""
+
+    enabled: bool = True
+    max_prompt_tokens: int = 512
+    max_answer_tokens: int = 512
+    pair_tasks: list[str] = field(default_factory=list)
+    max_total_tokens: int = 924
+    total_tasks: list[str] = field(default_factory=list)
+
+
+@dataclass
+class MedicalFilterConfig:
+    """Removal of medical content from general data: domain labels and keywords."""
+
+    enabled: bool = True
+    tasks: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    keywords: list[str] = field(default_factory=list)
+    match: str = "prompt"  # prompt | conversation
+
+
+@dataclass
+class DedupConfig:
+    """Exact and normalised-text duplicate removal across the whole mix."""
+
+    enabled: bool = True
+    normalized: bool = True
+
+
+@dataclass
+class QualityFilterConfig:
+    """Reward-score threshold for sources marked `quality: true`."""
+
+    enabled: bool = True
+    threshold: float = 2.80
+    missing: str = "drop"  # drop | keep | error
+
+
+@dataclass
+class FiltersConfig:
+    """Every cleaning step, each switchable on its own."""
+
+    category: CategoryFilterConfig = field(default_factory=CategoryFilterConfig)
+    medical: MedicalFilterConfig = field(default_factory=MedicalFilterConfig)
+    quality: QualityFilterConfig = field(default_factory=QualityFilterConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    length: LengthFilterConfig = field(default_factory=LengthFilterConfig)
+
+
+@dataclass
+class LanguageConfig:
+    """Language detection: zh when CJK characters outnumber Latin letters in `text`."""
+
+    text: str = "prompt"  # prompt | conversation
 
 
 @dataclass
@@ -96,14 +176,18 @@ class DataConfig:
     """Everything the prepare step needs to turn raw sources into a tokenized mix."""
 
     root: str = "."
+    samples_dir: str = "${bioqwen.root:}/samples"
     mix: MixConfig = field(default_factory=MixConfig)
     tokenizer: str = "qwen1_5"
     max_tokens: int = 1024
+    truncate: bool = True
     system_prompts: dict[str, str] = field(default_factory=dict)
+    filters: FiltersConfig = field(default_factory=FiltersConfig)
+    language: LanguageConfig = field(default_factory=LanguageConfig)
     cache_dir: str = "${oc.env:BIOQWEN_CACHE,${oc.env:HOME}/.cache/bioqwen}/data"
     num_proc: int = 1
+    chunk_size: int = 1000
     on_error: str = "raise"  # raise | skip
-    score_file: str | None = None
 
 
 @dataclass

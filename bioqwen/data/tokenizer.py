@@ -119,3 +119,16 @@ def train_small_bpe(vocab_size: int = 1024, pad_token: str = PADOFTEXT) -> PreTr
 
 def _corpus() -> Path:
     return _assets() / "bpe_corpus.txt"
+
+
+def tokenizer_fingerprint(variant: str) -> str:
+    """A content hash of a vendored Qwen tokenizer variant, without loading it (cache keys)."""
+    if variant not in QWEN_VARIANTS:
+        raise ValueError(f"unknown tokenizer variant {variant!r}; expected one of {QWEN_VARIANTS}")
+    source = _assets() / "tokenizer"
+    parts = [
+        source / "vocab.json",
+        source / "merges.txt",
+        source / variant / "tokenizer_config.json",
+    ]
+    return f"{variant}-" + "".join(file_hash(p)[:8] for p in parts)

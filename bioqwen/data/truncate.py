@@ -1,0 +1,124 @@
+"""Paragraph-aware truncation of a ChatML sample to a token limit (paper 2.3.1.1).
+
+The last assistant reply loses whole trailing newline-delimited paragraphs until the sample
+fits; when not even its first paragraph fits, the cut falls back to the last sentence end
+(。！？ or . ! ? before whitespace) that fits. The prompt is never cut: a sample whose prompt
+alone exceeds the limit is dropped, as is one with no boundary that fits. The result is
+re-rendered, so it still ends with `<|im_end|>`.
+
+Unlike the authors' loop (re-tokenize after every dropped paragraph, and compare a character
+index with a token count), this tokenizes once with offsets: the character position of the
+first token that no longer fits bounds the cut, one reverse scan finds the boundary, and one
+encode of the shorter text confirms the count, so the work is O(length).
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_left
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from transformers import PreTrainedTokenizerBase
+
+from bioqwen.data.chatml import Message, render
+from bioqwen.data.tokenizer import IM_END, IM_START
+
+# Sentence ends: CJK full stops always; ASCII ones only before whitespace (not '3.5', 'e.g.x').
+SENTENCE_END = re.compile(r"[。！？]|[.!?](?=\s)")
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """The outcome for one sample: its messages and token count, or why it was dropped."""
+
+    messages: list[dict[str, str]] | None
+    n_tokens: int
+    mode: str  # none | paragraph | sentence | dropped
+    reason: str | None = None
+
+
+def content_spans(messages: Sequence[Message]) -> list[tuple[str, int, int]]:
+    """(role, start, end) of each message's content in `chatml.render(messages).text`."""
+    spans = []
+    position = 0
+    for message in messages:
+        position += len(IM_START) + len(message["role"]) + 1
+        end = position + len(message["content"])
+        spans.append((message["role"], position, end))
+        position = end + len(IM_END) + 1
+    return spans
+
+
+def tokens_in(starts: Sequence[int], begin: int, end: int) -> int:
+    """How many tokens start inside the character range [begin, end)."""
+    return bisect_left(starts, end) - bisect_left(starts, begin)
+
+
+def side_counts(messages: Sequence[Message], starts: Sequence[int]) -> tuple[int, int]:
+    """(prompt tokens, answer tokens): tokens of the user and of the assistant contents."""
+    prompt = answer = 0
+    for role, begin, end in content_spans(messages):
+        if role == "user":
+            prompt += tokens_in(starts, begin, end)
+        elif role == "assistant":
+            answer += tokens_in(starts, begin, end)
+    return prompt, answer
+
+
+def encode_starts(text: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
+    """Start character offset of every token of text (special tokens included)."""
+    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+    return [start for start, _ in enc["offset_mapping"]]
+
+
+def fit(
+    messages: Sequence[Message],
+    tokenizer: PreTrainedTokenizerBase,
+    max_tokens: int,
+    starts: Sequence[int] | None = None,
+) -> Fitted:
+    """Fit a conversation into max_tokens by cutting its last assistant reply on a boundary.
+
+    `starts` are the token start offsets of `chatml.render(messages).text` when the caller
+    has already tokenized it (the pipeline does, in batches); otherwise it is tokenized here.
+    """
+    text = render(messages).text
+    if starts is None:
+        starts = encode_starts(text, tokenizer)
+    if len(starts) <= max_tokens:
+        return Fitted([dict(m) for m in messages], len(starts), "none")
+    if not messages or messages[-1]["role"] != "assistant":
+        return Fitted(None, len(starts), "dropped", "over_limit_without_answer")
+    _, content_start, content_end = content_spans(messages)[-1]
+    # The kept reply is followed by `<|im_end|>` and "\n": two tokens of the budget.
+    budget = max_tokens - 2
+    # Any cut at or before the start of token #budget keeps at most `budget` tokens before it.
+    limit = starts[budget] if budget >= 0 else 0
+    while True:
+        if limit <= content_start:
+            return Fitted(None, len(starts), "dropped", "prompt_exceeds_max_tokens")
+        cut, mode = _boundary(text, content_start, min(limit, content_end))
+        if cut is None:
+            return Fitted(None, len(starts), "dropped", "no_boundary_fits")
+        kept = text[content_start:cut].rstrip()
+        new = [dict(m) for m in messages[:-1]] + [{"role": "assistant", "content": kept}]
+        n_tokens = len(encode_starts(render(new).text, tokenizer))
+        if n_tokens <= max_tokens:
+            return Fitted(new, n_tokens, mode)
+        # BPE merged differently at the new end (rare): try the boundary before this one.
+        limit = cut - 1
+
+
+def _boundary(text: str, begin: int, limit: int) -> tuple[int | None, str]:
+    """The furthest paragraph end, else sentence end, in text[begin:limit] with content before."""
+    newline = text.rfind("\n", begin, limit + 1)
+    while newline > begin:
+        if text[begin:newline].strip():
+            return newline, "paragraph"
+        newline = text.rfind("\n", begin, newline)
+    last = None
+    for match in SENTENCE_END.finditer(text, begin, limit + 1):
+        if match.end() <= limit:
+            last = match.end()
+    return last, "sentence"

@@ -1,0 +1,68 @@
+from bioqwen.data.card import card_markdown, card_metrics, log_card, table1_rows, write_card
+
+CARD = {
+    "mix": "t",
+    "hash": "abc",
+    "seed": 1,
+    "tokenizer": "qwen1_5",
+    "max_tokens": 1024,
+    "splits": {"train": 5, "validation": 1},
+    "tasks": {
+        "qa": {"raw": 10, "cleaned": 4, "tokens": 4000, "dropped": {"low_quality": 6}},
+        "general": {"raw": 3, "cleaned": 1, "tokens": 900, "dropped": {"medical_domain": 2}},
+        "ner": {"raw": 1, "cleaned": 1, "tokens": 100, "dropped": {}},
+        "tc": {"raw": 2, "cleaned": 0, "tokens": 0, "dropped": {"category_not_selected": 2}},
+    },
+    "total": {
+        "raw": 16,
+        "cleaned": 6,
+        "tokens": 5000,
+        "dropped": {"low_quality": 6, "medical_domain": 2, "category_not_selected": 2},
+    },
+    "sources": {
+        "a": {
+            "raw": 16,
+            "kept": 6,
+            "tokens": 5000,
+            "truncated": 1,
+            "dropped": {"low_quality": 6, "medical_domain": 2, "category_not_selected": 2},
+        },
+    },
+    "skipped": [{"where": "f.jsonl:3", "reason": "malformed_json", "detail": "bad"}],
+}
+
+
+def test_table1_layout_in_paper_order_with_share_of_total():
+    rows = table1_rows(CARD)
+    assert [r[0] for r in rows] == ["NER", "QA", "COIG", "TC", "total"]
+    qa = rows[1]
+    assert qa[1:5] == [10, 4, round(100 * 4 / 6, 1), 40.0]
+    assert rows[-1][1:3] == [16, 6] and rows[-1][3] == 100.0
+
+
+def test_markdown_and_json_written(tmp_path):
+    json_path, md_path = write_card(CARD, tmp_path)
+    text = md_path.read_text("utf-8")
+    assert "| QA | 10 | 4 |" in text and "| COIG | 3 | 1 |" in text
+    assert "f.jsonl:3" in text and "malformed_json" in text
+    assert json_path.exists() and text == card_markdown(CARD)
+
+
+class FakeTracker:
+    def __init__(self):
+        self.tables, self.summaries = {}, {}
+
+    def table(self, key, columns, rows):
+        self.tables[key] = (columns, rows)
+
+    def summary(self, metrics):
+        self.summaries.update(metrics)
+
+
+def test_log_card_sends_tables_and_the_metrics_summary():
+    tracker = FakeTracker()
+    metrics = log_card(CARD, tracker)
+    assert set(tracker.tables) == {"data_card/table1", "data_card/sources", "data_card/drops"}
+    assert tracker.summaries == metrics == card_metrics(CARD)
+    assert metrics["data/raw"] == 16 and metrics["data/qa/cleaned"] == 4
+    assert metrics["data/dropped/low_quality"] == 6 and metrics["data/skipped_lines"] == 1

@@ -1,0 +1,217 @@
+import json
+import shutil
+
+import pytest
+from datasets import load_from_disk
+
+from bioqwen.data import pipeline
+from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
+from bioqwen.data.pipeline import prepare
+from bioqwen.errors import BioqwenError
+from tests.data.helpers import SAMPLES, compose, qa, write_lines
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def sample(cache):
+    cfg = compose("prepare", f"data.cache_dir={cache}")
+    return prepare(cfg.data, seed=cfg.seed)
+
+
+@pytest.fixture(scope="module")
+def dataset(sample):
+    return load_from_disk(str(sample.path))
+
+
+def test_sample_mix_is_the_default_and_holds_every_source(compose_cfg):
+    cfg = compose_cfg("prepare")
+    assert cfg.data.mix.name == "sample"
+    readers = {src.reader for src in cfg.data.mix.sources.values()}
+    assert readers == {
+        "taiyi",
+        "instruction",
+        "coig_cqia",
+        "self_cognition",
+        "cmedqa2",
+        "webmedqa",
+        "icliniq",
+    }
+
+
+def test_dataset_contract(sample, dataset):
+    assert set(dataset) == {"train", "validation"}
+    for column in ("id", "source", "task", "lang", "messages", "n_tokens"):
+        assert column in dataset["train"].column_names
+    rows = list(dataset["train"]) + list(dataset["validation"])
+    assert len(rows) == sample.card["total"]["cleaned"]
+    assert len({r["id"] for r in rows}) == len(rows)
+    assert len(dataset["validation"]) == round(0.1 * len(rows))
+    for row in rows:
+        assert row["messages"][0] == {
+            "role": "system",
+            "content": DEFAULT_SYSTEM_PROMPTS[row["lang"]],
+        }
+        assert row["messages"][-1]["role"] == "assistant"
+        assert 0 < row["n_tokens"] <= 1024
+    assert isinstance(sample.hash, str) and sample.hash in str(sample.path)
+
+
+def test_card_counts_add_up_per_source_and_task(sample):
+    card = sample.card
+    assert set(card["sources"]) == {
+        "taiyi",
+        "medchatzh",
+        "coig_cqia",
+        "self_cognition",
+        "cmedqa2",
+        "webmedqa",
+        "icliniq",
+    }
+    for s in list(card["sources"].values()) + list(card["tasks"].values()):
+        kept = s.get("kept", s.get("cleaned"))
+        assert s["raw"] == kept + sum(s["dropped"].values())
+    assert card["sources"]["taiyi"]["raw"] == 21
+    assert card["sources"]["coig_cqia"]["dropped"]["medical_domain"] == 100
+    assert {"ner", "re", "mt", "qa", "general"} <= set(card["tasks"])
+    assert card["total"]["raw"] == sum(s["raw"] for s in card["sources"].values())
+
+
+def test_sample_exercises_every_cleaning_step(sample, dataset):
+    reasons = set(sample.card["total"]["dropped"])
+    assert reasons >= {
+        "category_not_selected",
+        "medical_domain",
+        "medical_keyword",
+        "low_quality",
+        "quality_unscored",
+        "duplicate_exact",
+        "duplicate_normalized",
+        "prompt_too_long",
+        "answer_too_long",
+        "total_too_long",
+        "over_cap",
+        "ratio_sample",
+    }
+    modes = {r["truncated"] for split in dataset.values() for r in split}
+    assert modes == {"none", "paragraph", "sentence"}
+
+
+def test_drops_file_names_every_dropped_record(sample):
+    drops = [json.loads(line) for line in sample.drops_path.read_text("utf-8").splitlines()]
+    assert len(drops) == sum(sample.card["total"]["dropped"].values())
+    assert len({d["id"] for d in drops}) == len(drops)
+    assert all(d["id"].startswith(d["source"] + ":") for d in drops)
+
+
+def test_rerun_with_unchanged_inputs_does_no_work(sample, cache, monkeypatch):
+    def no_work(*args, **kwargs):
+        raise AssertionError("prepare rebuilt a cached mix")
+
+    monkeypatch.setattr(pipeline, "_build", no_work)
+    monkeypatch.setattr(pipeline, "load_qwen_tokenizer", no_work)
+    cfg = compose("prepare", f"data.cache_dir={cache}", "data.num_proc=2", "data.chunk_size=7")
+    again = prepare(cfg.data, seed=cfg.seed)
+    assert again.cached and again.hash == sample.hash and again.path == sample.path
+
+
+def test_hash_follows_inputs_seed_and_settings(sample, cache, tmp_path, monkeypatch):
+    monkeypatch.setattr(pipeline, "_build", lambda *a, **k: (_ for _ in ()).throw(RuntimeError))
+    taiyi = tmp_path / "Taiyi_Instruction_Data_Example.jsonl"  # file_hash covers the name
+    shutil.copy(SAMPLES / "taiyi" / "Taiyi_Instruction_Data_Example.jsonl", taiyi)
+    moved = compose("prepare", f"data.cache_dir={cache}", f"data.mix.sources.taiyi.path={taiyi}")
+    assert prepare(moved.data, seed=42).hash == sample.hash  # same bytes elsewhere: cached
+    with open(taiyi, "a", encoding="utf-8") as handle:
+        handle.write(
+            json.dumps({"category": "NER", "conversation": [{"human": "a", "assistant": "b"}]})
+            + "\n"
+        )
+    for cfg, seed in (
+        (moved, 42),
+        (compose("prepare", f"data.cache_dir={cache}"), 7),
+        (compose("prepare", f"data.cache_dir={cache}", "data.max_tokens=512"), 42),
+    ):
+        with pytest.raises(RuntimeError):
+            prepare(cfg.data, seed=seed)  # a new key: it would have to build
+
+
+def test_two_processes_give_the_same_mix(sample, dataset, tmp_path):
+    cfg = compose("prepare", f"data.cache_dir={tmp_path}", "data.num_proc=2", "data.chunk_size=16")
+    parallel = prepare(cfg.data, seed=cfg.seed)
+    assert not parallel.cached and parallel.hash == sample.hash
+    other = load_from_disk(str(parallel.path))
+    for split in ("train", "validation"):
+        assert other[split]["id"] == dataset[split]["id"]
+        assert other[split]["n_tokens"] == dataset[split]["n_tokens"]
+    assert parallel.card["sources"] == sample.card["sources"]
+
+
+def small_mix(tmp_path, lines, *overrides):
+    path = write_lines(tmp_path / "qa.jsonl", lines)
+    return compose(
+        "prepare",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "data/mix=stage1",
+        f"data.mix.sources.taiyi.path={path}",
+        "data.mix.sources.taiyi.reader=instruction",
+        "data.mix.sources.taiyi.task=qa",
+        "data.mix.validation_size=0",
+        *overrides,
+    )
+
+
+def test_bad_line_stops_with_file_line_and_writes_nothing(tmp_path):
+    cfg = small_mix(tmp_path, [qa("问", "答"), b'{"instruction": '])
+    with pytest.raises(BioqwenError, match=r"qa\.jsonl:2: malformed JSON"):
+        prepare(cfg.data, seed=0)
+    assert not any((tmp_path / "cache").iterdir())
+
+
+def test_skip_policy_records_skipped_lines_in_the_card(tmp_path):
+    lines = [
+        qa("头痛怎么办？", "多休息。"),
+        b"\xff\xfe",
+        qa("问", ""),
+        b"[1, 2]",
+        qa("发热？", "补液。"),
+    ]
+    cfg = small_mix(tmp_path, lines, "data.on_error=skip")
+    card = prepare(cfg.data, seed=0).card
+    assert [(s["where"].rsplit(":", 1)[1], s["reason"]) for s in card["skipped"]] == [
+        ("2", "invalid_utf8"),
+        ("3", "empty_answer"),
+        ("4", "malformed_record"),
+    ]
+    source = card["sources"]["taiyi"]
+    assert source["raw"] == 5 and source["kept"] == 2
+    assert source["dropped"] == {"empty_answer": 1, "invalid_utf8": 1, "malformed_record": 1}
+
+
+def test_quality_source_without_score_file_is_a_clear_error(tmp_path):
+    cfg = small_mix(tmp_path, [qa("问", "答")], "data.mix.sources.taiyi.quality=true")
+    with pytest.raises(BioqwenError, match=r"data\.mix\.sources\.taiyi\.score_file"):
+        prepare(cfg.data, seed=0)
+    cfg = small_mix(
+        tmp_path,
+        [qa("问", "答")],
+        "data.mix.sources.taiyi.quality=true",
+        f"data.mix.sources.taiyi.score_file={tmp_path / 'none.jsonl'}",
+    )
+    with pytest.raises(BioqwenError, match=r"none\.jsonl does not exist"):
+        prepare(cfg.data, seed=0)
+
+
+def test_without_truncation_over_long_samples_are_dropped(tmp_path):
+    long_answer = "\n".join(["高血压患者应限制食盐摄入。" * 5] * 10)
+    cfg = small_mix(
+        tmp_path,
+        [qa("问", long_answer), qa("问2", "答")],
+        "data.max_tokens=128",
+        "data.truncate=false",
+        "data.filters.length.enabled=false",
+    )
+    card = prepare(cfg.data, seed=0).card
+    assert card["sources"]["taiyi"]["dropped"] == {"over_max_tokens": 1}

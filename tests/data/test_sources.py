@@ -1,0 +1,158 @@
+import json
+from pathlib import Path
+
+import pytest
+
+from bioqwen.data.sources import BadLine, SourceSpec, read_source
+from bioqwen.errors import BioqwenError
+from tests.data.helpers import SAMPLES, qa, write_lines
+
+
+def spec(source, path, task=None, on_error="raise", **options):
+    return SourceSpec(source, Path(path), task, None, options, on_error)
+
+
+def records(source, reader, path, **kw):
+    return list(read_source(spec(source, path, **kw), reader))
+
+
+def test_taiyi_example_file_maps_category_to_task_and_keeps_meta():
+    out = records("taiyi", "taiyi", SAMPLES / "taiyi" / "Taiyi_Instruction_Data_Example.jsonl")
+    assert len(out) == 21
+    first = out[0]
+    assert first["id"] == "taiyi:1"
+    assert first["task"] == "mt" and first["meta"]["category"] == "MT-en2zh"
+    assert first["meta"]["conversation_id"] == 52505
+    assert [m["role"] for m in first["messages"]] == ["user", "assistant"]
+    assert first["messages"][1]["content"].startswith("大部分患者(72%)")
+    tasks = sorted({r["task"] for r in out})
+    assert tasks == ["mt", "ner", "re", "tc"]
+
+
+def test_coig_directory_reads_every_subset_with_domain_in_meta():
+    out = records("coig", "coig_cqia", SAMPLES / "coig_cqia")
+    assert len(out) == 300
+    assert len({r["id"] for r in out}) == 300
+    symptom = [r for r in out if r["id"].startswith("coig:wiki/bkmy_symptom.jsonl:")]
+    assert len(symptom) == 100 and all("医疗" in r["meta"]["domain"] for r in symptom)
+    assert symptom[0]["messages"][0]["content"].startswith("我正在了解昏迷")
+    assert all(r["task"] == "general" for r in out)
+
+
+def test_instruction_reader_joins_instruction_and_input(tmp_path):
+    path = write_lines(tmp_path / "m.jsonl", [qa("请看化验单", "没有问题。", "血红蛋白 95 g/L")])
+    (rec,) = records("medchatzh", "instruction", path)
+    assert rec["messages"][0]["content"] == "请看化验单\n血红蛋白 95 g/L"
+    assert rec["task"] == "qa" and rec["id"] == "medchatzh:1"
+
+
+def test_medchatzh_sample_starts_with_the_real_exemplar():
+    out = records(
+        "medchatzh", "instruction", SAMPLES / "medchatzh" / "MedChatZH_train.sample.jsonl"
+    )
+    assert out[0]["messages"][0]["content"] == "女人吃什么能补气血"
+    assert "\n42. 5毫克" in out[0]["messages"][1]["content"]
+
+
+def test_cmedqa2_joins_questions_and_answers_on_the_candidate_split():
+    root = SAMPLES / "cmedqa2"
+    train = records("cmedqa2", "cmedqa2", root, candidates="train_candidates.txt")
+    test = records("cmedqa2", "cmedqa2", root, candidates="test_candidates.txt")
+    everything = records("cmedqa2", "cmedqa2", root)
+    assert train and test
+    assert {r["id"] for r in train}.isdisjoint({r["id"] for r in test})
+    assert len(train) + len(test) == len(everything)
+    rec = train[0]
+    qid, aid = rec["id"].split(":")[1:]
+    assert rec["meta"] == {"question_id": qid, "ans_id": aid}
+    assert rec["messages"][1]["content"].startswith("你好，")
+
+
+def test_webmedqa_keeps_positive_answers_only():
+    out = records("webmedqa", "webmedqa", SAMPLES / "webmedqa" / "medQA.train.sample.txt")
+    lines = (SAMPLES / "webmedqa" / "medQA.train.sample.txt").read_text("utf-8").splitlines()
+    assert len(out) == sum(line.split("\t")[1] == "1" for line in lines)
+    assert all(r["messages"][1]["content"].startswith("您好！") for r in out)
+
+
+def test_icliniq_reads_the_chosen_answer_field():
+    path = SAMPLES / "icliniq" / "iCliniq.sample.json"
+    doctors = records("icliniq", "icliniq", path)
+    chatgpt = records("icliniq", "icliniq", path, answer_field="answer_chatgpt")
+    raw = json.loads(path.read_text("utf-8"))
+    assert [r["messages"][1]["content"] for r in doctors] == [x["answer_icliniq"] for x in raw]
+    assert chatgpt[0]["messages"][1]["content"] == raw[0]["answer_chatgpt"]
+    assert doctors[2]["id"] == "icliniq:2"
+
+
+def test_self_cognition_fills_placeholders():
+    out = records(
+        "me",
+        "self_cognition",
+        SAMPLES / "self_cognition" / "self_cognition.json",
+        name="BioQwen",
+        author="DUT",
+    )
+    text = " ".join(r["messages"][1]["content"] for r in out)
+    assert "BioQwen" in text and "DUT" in text and "<NAME>" not in text and "<AUTHOR>" not in text
+
+
+BAD_LINES = [
+    (b'{"instruction": "a", "input": "", "output": "b"', "malformed JSON"),
+    (json.dumps({"instruction": "a", "input": ""}).encode(), "missing field 'output'"),
+    (json.dumps({"instruction": "a", "input": "", "output": "  "}).encode(), "empty answer"),
+    (b'{"instruction": "\xff\xfe", "input": "", "output": "b"}', "invalid UTF-8"),
+    (json.dumps({"instruction": 3, "input": "", "output": "b"}).encode(), "should be str"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_LINES)
+def test_bad_line_raises_naming_file_and_line(tmp_path, line, message):
+    path = write_lines(tmp_path / "bad.jsonl", [qa("问", "答"), line])
+    with pytest.raises(BioqwenError, match=rf"bad\.jsonl:2: .*{message}"):
+        records("medchatzh", "instruction", path)
+
+
+def test_skip_policy_yields_bad_lines_with_reasons(tmp_path):
+    path = write_lines(tmp_path / "bad.jsonl", [qa("问", "答"), *(line for line, _ in BAD_LINES)])
+    out = records("medchatzh", "instruction", path, on_error="skip")
+    assert not isinstance(out[0], BadLine)
+    bad = out[1:]
+    assert all(isinstance(b, BadLine) for b in bad)
+    assert [b.reason for b in bad] == [
+        "malformed_json",
+        "missing_field",
+        "empty_answer",
+        "invalid_utf8",
+        "missing_field",
+    ]
+    assert bad[0].where.endswith("bad.jsonl:2") and bad[0].id == "medchatzh:2"
+
+
+def test_webmedqa_short_line_names_the_line(tmp_path):
+    path = tmp_path / "medQA.txt"
+    path.write_text("1\t1\t内科\t头痛怎么办\t多休息\n2\t1\t内科\n", encoding="utf-8")
+    with pytest.raises(BioqwenError, match=r"medQA\.txt:2: expected 5 tab-separated fields"):
+        records("webmedqa", "webmedqa", path)
+
+
+def test_broken_json_array_names_line(tmp_path):
+    path = tmp_path / "icliniq.json"
+    path.write_text('[\n {"input": "a", "answer_icliniq": "b"},\n {"input": \n]', encoding="utf-8")
+    with pytest.raises(BioqwenError, match=r"icliniq\.json:4: malformed JSON"):
+        records("icliniq", "icliniq", path)
+
+
+def test_unknown_reader_and_missing_path_name_the_key(tmp_path):
+    with pytest.raises(BioqwenError, match=r"data\.mix\.sources\.x\.reader='nope'"):
+        read_source(spec("x", tmp_path), "nope")
+    with pytest.raises(BioqwenError, match=r"data\.mix\.sources\.x\.path: .*missing\.jsonl"):
+        read_source(spec("x", tmp_path / "missing.jsonl"), "instruction")
+
+
+def test_jsonl_reader_streams_without_reading_the_whole_file(tmp_path):
+    path = write_lines(tmp_path / "big.jsonl", [qa("问", "答")] * 5 + [b"{broken"])
+    stream = read_source(spec("m", path), "instruction")
+    assert [next(stream)["id"] for _ in range(5)] == [f"m:{i}" for i in range(1, 6)]
+    with pytest.raises(BioqwenError):
+        next(stream)
