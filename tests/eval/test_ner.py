@@ -87,7 +87,10 @@ def test_json_object_and_code_fence() -> None:
 def test_type_lines_with_chinese_punctuation_and_aliases() -> None:
     text = "疾病：感染; 坏疽病变；糖尿病足\n药物：阿司匹林、布洛芬\n部位：足"
     parsed = parse_response(text, ["Disease", "Drug"], {"疾病": "Disease", "药物": "Drug"})
-    assert parsed.entities == {"Disease": ["感染", "坏疽病变", "糖尿病足"], "Drug": ["阿司匹林", "布洛芬"]}
+    assert parsed.entities == {
+        "Disease": ["感染", "坏疽病变", "糖尿病足"],
+        "Drug": ["阿司匹林", "布洛芬"],
+    }
 
 
 def test_commas_split_only_when_followed_by_space() -> None:

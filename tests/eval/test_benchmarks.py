@@ -1,0 +1,158 @@
+"""Gold readers on the shipped corpora and the CONSTRUCTED raw-format fixtures."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omegaconf import DictConfig, OmegaConf
+
+from bioqwen.errors import BioqwenError
+from bioqwen.eval import benchmarks
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests/fixtures/eval"
+
+
+def _bench(compose_cfg: Callable[..., DictConfig], name: str, *overrides: str) -> dict[str, Any]:
+    cfg = compose_cfg("evaluate", f"benchmark={name}", *overrides)
+    return OmegaConf.to_container(cfg.benchmark, resolve=True)  # type: ignore[return-value]
+
+
+def test_ncbi_all_splits_792_unique_and_every_class_is_disease(compose_cfg) -> None:
+    bench = benchmarks.load_benchmark(_bench(compose_cfg, "ncbi"))
+    assert len(bench.items) == 792  # 593 + 100 + 100 entries, PMID 8528200 twice in train
+    assert [bench.items[0].split, bench.items[-1].split] == ["train", "dev"]
+    assert bench.types == ["Disease"]
+    first = bench.items[0]
+    assert first.id == "10192393"
+    # Title mention (SpecificDisease) and abstract mentions of other classes are all Disease.
+    assert {"skin tumour", "colon cancers", "pilomatricomas"} <= first.gold["Disease"]
+    assert set(first.gold) == {"Disease"}
+
+
+def test_ncbi_modifier_and_composite_mentions_count() -> None:
+    docs = benchmarks.read_pubtator(
+        ROOT / "samples/benchmarks/ncbi/NCBItestset_corpus.txt", "test", {"Modifier": "Disease"}
+    )
+    assert len(docs) == 100
+    assert sum(len(d.gold.get("Disease", ())) for d in docs) > 0
+
+
+def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "bc5cdr", "benchmark.splits=[test]")
+    assert benchmarks.split_path(cfg, "test").name == "CDR_TestSet.BioC.xml"
+    bench = benchmarks.load_benchmark(cfg)
+    assert len(bench.items) == 500
+    by_id = {d.id: d for d in bench.items}
+    # Composite 'end-stage or malignant liver disease': IndividualMention 'end-stage liver
+    # disease' is discontinuous (914+9, 937+13) -> first chunk 'end-stage'.
+    doc = next(
+        d for d in bench.items if "end-stage or malignant liver disease" in d.gold["Disease"]
+    )
+    assert {"end-stage", "malignant liver disease"} <= doc.gold["Disease"]
+    # Contiguous IndividualMentions are included as they are.
+    assert any({"hemorrhagic", "cystitis"} <= d.gold["Disease"] for d in by_id.values())
+
+
+def test_bc5cdr_pubtator_matches_bioc_on_test(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "bc5cdr", "benchmark.splits=[test]")
+    bioc = benchmarks.load_benchmark({**cfg, "format": "bioc"}).items
+    pubtator = benchmarks.load_benchmark({**cfg, "format": "pubtator"}).items
+    assert [d.id for d in bioc] == [d.id for d in pubtator]
+    assert all(a.gold == b.gold and a.text == b.text for a, b in zip(bioc, pubtator, strict=True))
+
+
+def test_pubtator_composite_first_chunk_from_individual_mentions(tmp_path: Path) -> None:
+    path = tmp_path / "x.PubTator.txt"
+    path.write_text(
+        "1|t|Liver.\n1|a|Patients with end-stage or malignant liver disease.\n"
+        "1\t21\t57\tend-stage or malignant liver disease\tDisease\tD1|D2\t"
+        "end-stage liver disease|malignant liver disease\n1\tCID\tD9\tD1\n\n",
+        encoding="utf-8",
+    )
+    (doc,) = benchmarks.read_pubtator(path, "test", {"Disease": "Disease"})
+    assert doc.gold["Disease"] == {
+        "end-stage or malignant liver disease",
+        "end-stage",
+        "malignant liver disease",
+    }
+
+
+def test_cmeee_type_mapping_and_unscored_types(compose_cfg) -> None:
+    bench = benchmarks.load_benchmark(_bench(compose_cfg, "cmeee", "benchmark.limit=200"))
+    assert len(bench.items) == 200 and bench.types == ["Disease", "Drug"]
+    raw = json.loads((ROOT / "samples/benchmarks/cmeee/CMeEE_dev.json").read_text("utf-8"))[:200]
+    expected_dis = sum(len({e["entity"] for e in r["entities"] if e["type"] == "dis"}) for r in raw)
+    assert sum(len(d.gold.get("Disease", ())) for d in bench.items) == expected_dis
+    assert all(set(d.gold) <= {"Disease", "Drug"} for d in bench.items)
+
+
+def test_cmeee_file_without_gold_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "CMeEE_test.json").write_text('[{"text": "无标注"}]', encoding="utf-8")
+    with pytest.raises(BioqwenError, match="record 0 has no 'entities'"):
+        benchmarks.read_cmeee(tmp_path / "CMeEE_test.json", "test", {"dis": "Disease"})
+
+
+def test_missing_gold_file_names_it(compose_cfg, tmp_path: Path) -> None:
+    cfg = _bench(compose_cfg, "ncbi", f"benchmark.data_dir={tmp_path}")
+    with pytest.raises(BioqwenError, match=r"gold file not found: .*NCBItrainset_corpus.txt"):
+        benchmarks.load_benchmark(cfg)
+    with pytest.raises(BioqwenError, match="no gold file found for benchmark 'ncbi'"):
+        benchmarks.available_splits(cfg)
+
+
+def test_unknown_split_and_reader(compose_cfg) -> None:
+    with pytest.raises(BioqwenError, match="no file for split 'valid'"):
+        benchmarks.load_benchmark(_bench(compose_cfg, "ncbi", "benchmark.splits=[valid]"))
+    with pytest.raises(BioqwenError, match=r"benchmark\.reader='nope'"):
+        benchmarks.load_benchmark(_bench(compose_cfg, "ncbi", "benchmark.reader=nope"))
+
+
+def test_paper_csv_reader(compose_cfg) -> None:
+    bench = benchmarks.load_benchmark(_bench(compose_cfg, "webmedqa"))
+    assert len(bench.items) == 50 and bench.task == "qa" and bench.lang == "zh"
+    assert bench.items[0].question.startswith("云南现在治疗白癜风")
+    assert all("\r" not in i.answer for i in bench.items)
+
+
+def test_cmedqa2_reader_on_constructed_fixture(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "cmedqa2", f"benchmark.data_dir={FIXTURES / 'cmedqa2'}")
+    items = benchmarks.load_benchmark(cfg).items
+    assert [(i.question, i.answer) for i in items] == [
+        ("孩子发烧三天了怎么办？", "建议及时就医，查血常规，多喝水。"),
+        ("高血压患者可以喝咖啡吗？", "少量饮用一般没有问题，但应监测血压。"),
+        ("牙龈出血是什么原因？", "可能是牙周炎，建议口腔科检查。"),
+    ]
+
+
+def test_webmedqa_raw_reader_takes_positive_answers(compose_cfg) -> None:
+    cfg = _bench(
+        compose_cfg,
+        "webmedqa",
+        "benchmark.reader=webmedqa",
+        f"benchmark.data_dir={FIXTURES / 'webmedqa'}",
+        "benchmark.files.test=medQA.test.txt",
+    )
+    items = benchmarks.load_benchmark(cfg).items
+    assert [i.answer for i in items] == [
+        "您还是需要慢慢调养的，平时要多吃新鲜果蔬。",
+        "先冷敷，抬高患肢，必要时拍片检查。",
+    ]
+
+
+def test_icliniq_raw_reader(compose_cfg) -> None:
+    cfg = _bench(
+        compose_cfg,
+        "icliniq",
+        "benchmark.reader=icliniq",
+        f"benchmark.data_dir={FIXTURES / 'icliniq'}",
+        "benchmark.files.test=iCliniq.json",
+        "benchmark.limit=1",
+    )
+    (item,) = benchmarks.load_benchmark(cfg).items
+    assert item.question.startswith("Hi doctor, I have had a dry cough")
+    assert item.answer.startswith("Hi. A dry cough")

@@ -1,0 +1,95 @@
+"""Batched generation on the tiny model: left padding, stop tokens, order, timings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from bioqwen.data.tokenizer import IM_END
+from bioqwen.errors import BioqwenError
+from bioqwen.eval import generate
+
+
+@pytest.fixture(scope="module")
+def tiny(tiny_model_dir: Path) -> tuple[Any, Any]:
+    return generate.load_for_generation({"name": "tiny", "path": str(tiny_model_dir)}, "cpu")
+
+
+PROMPTS = [
+    "<|im_start|>user\nshort<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\na much longer prompt with many more words in it to pad"
+    " the others<|im_end|>\n<|im_start|>assistant\n",
+    "<|im_start|>user\nmiddle length prompt<|im_end|>\n<|im_start|>assistant\n",
+]
+
+
+def test_batched_left_padded_equals_one_at_a_time(tiny: tuple[Any, Any]) -> None:
+    model, tok = tiny
+    settings = {"max_new_tokens": 6, "batch_size": 3}
+    batched = generate.generate(model, tok, PROMPTS, settings, progress=False)
+    single = generate.generate(model, tok, PROMPTS, {**settings, "batch_size": 1}, progress=False)
+    assert tok.padding_side == "left"
+    assert [g.text for g in batched] == [g.text for g in single]
+    assert [g.batch_size for g in batched] == [3, 3, 3] and all(g.latency_s > 0 for g in batched)
+    assert all(g.new_tokens <= 6 for g in batched)
+
+
+def test_stops_at_im_end(tiny: tuple[Any, Any]) -> None:
+    model, tok = tiny
+    kwargs = generate.generation_kwargs(model, tok, {"max_new_tokens": 4})
+    gen = kwargs["generation_config"]
+    assert tok.convert_tokens_to_ids(IM_END) in gen.eos_token_id
+    assert gen.pad_token_id == tok.pad_token_id and gen.do_sample is False
+
+
+def test_response_is_cut_at_the_first_stop_token(
+    tiny: tuple[Any, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tok = tiny
+    im_end = tok.convert_tokens_to_ids(IM_END)
+    words = tok("ab cd", add_special_tokens=False)["input_ids"]
+
+    def fake_generate(input_ids: torch.Tensor, **_: Any) -> torch.Tensor:
+        tail = [*words, im_end, *words, tok.pad_token_id]
+        return torch.cat([input_ids, torch.tensor([tail] * input_ids.shape[0])], dim=1)
+
+    monkeypatch.setattr(model, "generate", fake_generate)
+    (out,) = generate.generate(model, tok, PROMPTS[:1], {"max_new_tokens": 8}, progress=False)
+    assert out.text == "ab cd" and out.new_tokens == len(words)
+
+
+def test_sampling_is_seeded(tiny: tuple[Any, Any]) -> None:
+    model, tok = tiny
+    sampling = {"do_sample": True, "temperature": 0.3, "top_p": 0.9, "seed": 7, "max_new_tokens": 5}
+    first = generate.generate(model, tok, PROMPTS, sampling, progress=False)
+    second = generate.generate(model, tok, PROMPTS, sampling, progress=False)
+    assert [g.text for g in first] == [g.text for g in second]
+
+
+def test_authors_sampling_preset(compose_cfg) -> None:
+    cfg = compose_cfg("evaluate", "generation=authors_sampling")
+    gen = OmegaConf.to_container(cfg.generation)
+    assert (gen["do_sample"], gen["temperature"], gen["top_p"]) == (True, 0.3, 0.9)
+
+
+def test_timing_summary() -> None:
+    gens = [generate.Generation("a", 2.0, 2, 10), generate.Generation("b", 2.0, 2, 30)]
+    metrics = generate.timing_summary(gens, [1.0, 3.0], wall_s=2.0)
+    assert metrics["iteration_time_s"] == 2.0
+    assert metrics["throughput_samples_per_s"] == 1.0
+    assert metrics["throughput_tokens_per_s"] == 20.0
+    assert metrics["generation_batch_size"] == 2.0
+
+
+def test_model_source_accepts_run_dirs(tmp_path: Path, tiny_model_dir: Path) -> None:
+    run = tmp_path / "run"
+    (run / "merged").mkdir(parents=True)
+    (run / "merged" / "config.json").write_text("{}")
+    assert generate.model_source({"path": str(run)}) == str(run / "merged")
+    assert generate.model_source({"path": str(tiny_model_dir)}) == str(tiny_model_dir)
+    with pytest.raises(BioqwenError, match=r"no config\.json"):
+        generate.model_source({"path": str(tmp_path / "empty")})

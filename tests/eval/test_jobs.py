@@ -1,0 +1,123 @@
+"""`bioqwen score` and `bioqwen evaluate` through the real CLI (subprocesses, tiny model)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+# The installed console script, as a user runs it.
+BIOQWEN = [str(Path(sys.executable).parent / "bioqwen")]
+WEBMEDQA = ROOT / "samples/benchmarks/webmedqa/BioQwen-1.8B-qa-webmedqa.csv"
+FIXTURES = ROOT / "tests/fixtures/eval"
+
+
+def _run(*args: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [*BIOQWEN, *args, f"hydra.run.dir={run_dir}"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+def test_score_cli_reproduces_webmedqa_and_prints_metrics_last(tmp_path: Path) -> None:
+    run_dir = tmp_path / "score"
+    proc = _run("score", "benchmark=webmedqa", f"predictions={WEBMEDQA}", run_dir=run_dir)
+    assert proc.returncode == 0, proc.stderr
+    printed = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert printed == json.loads((run_dir / "metrics.json").read_text())
+    assert {k: round(printed[k], 3) for k in ("bleu-1", "bleu-4", "gleu", "rouge-l")} == {
+        "bleu-1": 17.054,
+        "bleu-4": 2.837,
+        "gleu": 6.327,
+        "rouge-l": 17.976,
+    }
+    assert (run_dir / "lineage.json").exists() and (run_dir / "wandb").is_dir()
+
+
+def test_score_cli_bad_input_exits_nonzero_naming_the_problem(tmp_path: Path) -> None:
+    bad = FIXTURES / "qa_predictions_bad_columns.csv"
+    proc = _run(
+        "score", "benchmark=webmedqa", f"predictions={bad}", "tracking=disabled", run_dir=tmp_path
+    )
+    assert proc.returncode == 2
+    assert (
+        "qa_predictions_bad_columns.csv" in proc.stderr and "missing prompt,response" in proc.stderr
+    )
+    assert not (tmp_path / "metrics.json").exists()
+    proc = _run("score", "benchmark=nope", f"predictions={bad}", run_dir=tmp_path / "x")
+    assert proc.returncode != 0 and "benchmark/nope" in proc.stderr
+    unmatched = FIXTURES / "ner_predictions_unmatched.csv"
+    proc = _run(
+        "score", "benchmark=ncbi", f"predictions={unmatched}", "tracking=disabled", run_dir=tmp_path
+    )
+    assert proc.returncode == 2 and "ner_predictions_unmatched.csv:2" in proc.stderr
+
+
+def test_evaluate_tiny_ncbi_end_to_end_and_rescore(tmp_path: Path) -> None:
+    run_dir = tmp_path / "eval"
+    proc = _run(
+        "evaluate",
+        "model=tiny",
+        "benchmark=ncbi",
+        "benchmark.limit=3",
+        "generation.max_new_tokens=8",
+        "generation.batch_size=2",
+        "generation.iteration_time_samples=2",
+        run_dir=run_dir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == metrics
+    assert metrics["n_documents"] == 3 and metrics["iteration_time_samples"] == 2
+    assert metrics["iteration_time_s"] > 0 and metrics["throughput_samples_per_s"] > 0
+    assert {"f1/Disease", "macro_f1", "balanced_accuracy", "unparsable_rate"} <= set(metrics)
+    assert {"language_fidelity", "other_script_rate"} <= set(metrics)
+    records = [
+        json.loads(line) for line in (run_dir / "predictions.jsonl").read_text().splitlines()
+    ]
+    assert len(records) == 3
+    assert {"prompt", "response", "entities", "latency_s", "gold"} <= set(records[0])
+    assert records[0]["chat_prompt"].endswith("<|im_start|>assistant\n")
+    assert list((run_dir / "wandb").glob("offline-run-*"))
+    # The predictions CSV is in the authors' format: `score` re-joins it and agrees.
+    rescored = _run(
+        "score",
+        "benchmark=ncbi",
+        f"predictions={run_dir / 'predictions.csv'}",
+        "tracking=disabled",
+        run_dir=tmp_path / "rescore",
+    )
+    assert rescored.returncode == 0, rescored.stderr
+    again = json.loads(rescored.stdout.strip().splitlines()[-1])
+    for key in ("f1/Disease", "precision/Disease", "recall/Disease", "n_documents"):
+        assert again[key] == pytest.approx(metrics[key])
+
+
+@pytest.mark.slow
+def test_evaluate_accepts_a_training_run_dir_as_model(tmp_path: Path, tiny_model_dir: Path) -> None:
+    run = tmp_path / "train-run"
+    run.mkdir()
+    (run / "model").symlink_to(tiny_model_dir, target_is_directory=True)
+    proc = _run(
+        "evaluate",
+        f"model={run}",
+        "benchmark=webmedqa",
+        "benchmark.limit=2",
+        "generation.max_new_tokens=6",
+        "generation.batch_size=1",
+        "tracking=disabled",
+        run_dir=tmp_path / "eval",
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert metrics["n_samples"] == 2 and metrics["iteration_time_samples"] == 2
+    lineage = json.loads((tmp_path / "eval" / "lineage.json").read_text())
+    assert lineage["model"] == str(run / "model")

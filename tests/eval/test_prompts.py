@@ -1,0 +1,53 @@
+"""Prompts: Taiyi-style NER instructions, QA questions, system prompt by language."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from omegaconf import OmegaConf
+
+from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
+from bioqwen.errors import BioqwenError
+from bioqwen.eval import benchmarks, prompts
+
+
+def _bench(compose_cfg, name: str, *overrides: str) -> dict[str, Any]:
+    cfg = compose_cfg("evaluate", f"benchmark={name}", "benchmark.limit=1", *overrides)
+    return OmegaConf.to_container(cfg.benchmark, resolve=True)  # type: ignore[return-value]
+
+
+def test_cmeee_prompt_is_taiyi_style_chinese(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "cmeee")
+    (doc,) = benchmarks.load_benchmark(cfg).items
+    messages = prompts.messages_for(cfg, doc)
+    assert messages[0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]}
+    assert messages[1]["content"] == f"请识别以下文本中的实体：\n{doc.text}\n实体类型：疾病，药物"
+
+
+def test_bc5cdr_prompt_lists_types_and_uses_abstract_only(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "bc5cdr")
+    (doc,) = benchmarks.load_benchmark(cfg).items
+    user = prompts.messages_for(cfg, doc)[1]["content"]
+    assert user.endswith("\nEntity types: chemical, disease")
+    assert doc.text in user and doc.title not in user
+    cfg2 = _bench(compose_cfg, "bc5cdr", "benchmark.input=title_abstract")
+    assert doc.title in prompts.user_text(cfg2, doc)
+
+
+def test_qa_question_is_the_user_turn_and_chatml_ends_with_assistant(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "icliniq")
+    (item,) = benchmarks.load_benchmark(cfg).items
+    messages = prompts.messages_for(cfg, item)
+    assert messages == [
+        {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["en"]},
+        {"role": "user", "content": item.question},
+    ]
+    assert prompts.chat_prompt(cfg, item).endswith("<|im_end|>\n<|im_start|>assistant\n")
+
+
+def test_bad_template_names_the_key(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "webmedqa", "benchmark.prompt_template='{question}'")
+    (item,) = benchmarks.load_benchmark(cfg).items
+    with pytest.raises(BioqwenError, match=r"benchmark\.prompt_template"):
+        prompts.user_text(cfg, item)

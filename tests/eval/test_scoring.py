@@ -1,0 +1,127 @@
+"""Scoring predictions files in the authors' format: joins, keys, and bad input."""
+
+from __future__ import annotations
+
+import ast
+import csv
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from omegaconf import DictConfig, OmegaConf
+
+from bioqwen.errors import BioqwenError
+from bioqwen.eval import scoring
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "tests/fixtures/eval"
+HEAD20 = ROOT / "samples/benchmarks/ncbi_predictions/taiyi-ner-ncbi-disease.head20.csv"
+NCBI = ROOT / "samples/benchmarks/ncbi"
+
+
+def _bench(compose_cfg: Callable[..., DictConfig], name: str, *overrides: str) -> dict[str, Any]:
+    cfg = compose_cfg("score", f"benchmark={name}", "predictions=unused", *overrides)
+    return OmegaConf.to_container(cfg.benchmark, resolve=True)  # type: ignore[return-value]
+
+
+def _independent_ncbi_counts() -> tuple[int, int, int]:
+    """TP/FP/FN of the head20 file computed straight from the corpus lines (no bioqwen code)."""
+    gold: dict[str, set[str]] = {}
+    for path in NCBI.glob("NCBI*_corpus.txt"):
+        pmid_text: dict[str, str] = {}
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if "|a|" in line[:20]:
+                pmid, _, text = line.split("|", 2)
+                pmid_text[pmid] = text.strip()
+                gold.setdefault(text.strip(), set())
+            elif line.count("\t") >= 4:
+                cols = line.split("\t")
+                gold[pmid_text[cols[0]]].add(cols[3])
+    tp = fp = fn = 0
+    with open(HEAD20, encoding="utf-8", newline="") as handle:
+        for row in csv.DictReader(handle):
+            predicted = set(ast.literal_eval(row["result"])[0]["response"])
+            truth = gold[row["prompt"].replace("\r\n", "\n").strip()]
+            tp, fp, fn = (
+                tp + len(predicted & truth),
+                fp + len(predicted - truth),
+                fn + len(truth - predicted),
+            )
+    return tp, fp, fn
+
+
+def test_head20_ncbi_predictions_join_all_splits_and_score(compose_cfg) -> None:
+    metrics = scoring.score_file(HEAD20, _bench(compose_cfg, "ncbi"))
+    tp, fp, fn = _independent_ncbi_counts()
+    assert metrics["n_documents"] == 20
+    assert metrics["precision/Disease"] == pytest.approx(tp / (tp + fp))
+    assert metrics["recall/Disease"] == pytest.approx(tp / (tp + fn))
+    assert round(metrics["f1/Disease"], 4) == 0.7255  # Taiyi's published NCBI F1 is 0.724
+    assert metrics["macro_f1"] == metrics["f1/Disease"]
+    assert metrics["balanced_accuracy"] == metrics["recall/Disease"]
+    assert metrics["unparsable_rate"] == 0.0
+    expected = {"f1/Disease", "precision/Disease", "recall/Disease", "macro_f1"}
+    assert expected | {"balanced_accuracy", "n_documents", "unparsable_rate"} <= set(metrics)
+
+
+def test_ner_join_needs_the_split_holding_the_prompt(compose_cfg, tmp_path: Path) -> None:
+    # Only the test split present: the head20 rows (training abstracts) have no gold there.
+    shutil.copy(NCBI / "NCBItestset_corpus.txt", tmp_path)
+    with pytest.raises(BioqwenError, match=r"head20.csv:2: prompt has no gold document"):
+        scoring.score_file(HEAD20, _bench(compose_cfg, "ncbi", f"benchmark.data_dir={tmp_path}"))
+
+
+def test_unmatched_prompt_names_file_row_and_prompt(compose_cfg) -> None:
+    path = FIXTURES / "ner_predictions_unmatched.csv"
+    with pytest.raises(BioqwenError, match=r"unmatched.csv:2: .*'This abstract is in no gold"):
+        scoring.score_file(path, _bench(compose_cfg, "ncbi"))
+
+
+def test_wrong_columns_name_the_file(compose_cfg) -> None:
+    path = FIXTURES / "qa_predictions_bad_columns.csv"
+    with pytest.raises(BioqwenError, match=r"bad_columns.csv: .*missing prompt,response"):
+        scoring.score_file(path, _bench(compose_cfg, "webmedqa"))
+    with pytest.raises(BioqwenError, match="missing result"):
+        scoring.score_file(
+            FIXTURES / "qa_predictions_empty_response.csv", _bench(compose_cfg, "ncbi")
+        )
+
+
+def test_missing_predictions_file(compose_cfg, tmp_path: Path) -> None:
+    with pytest.raises(BioqwenError, match="predictions file not found"):
+        scoring.score_file(tmp_path / "none.csv", _bench(compose_cfg, "webmedqa"))
+
+
+def test_empty_response_scores_zero(compose_cfg) -> None:
+    metrics = scoring.score_file(
+        FIXTURES / "qa_predictions_empty_response.csv", _bench(compose_cfg, "webmedqa")
+    )
+    # Row 1 is empty (zero), row 2 answers exactly: every mean is half of a perfect pair's.
+    assert metrics["n_samples"] == 2
+    assert metrics["rouge-1"] == pytest.approx(50.0, abs=1e-4)
+    assert metrics["language_fidelity"] == 0.5  # the empty response is in no language
+
+
+def test_empty_ner_result_cell_is_unparsable_not_a_crash(compose_cfg, tmp_path: Path) -> None:
+    with open(HEAD20, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:2]
+    rows[1]["result"] = ""
+    path = tmp_path / "preds.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, ["prompt", "result"])
+        writer.writeheader()
+        writer.writerows(rows)
+    metrics = scoring.score_file(path, _bench(compose_cfg, "ncbi"))
+    assert metrics["n_documents"] == 2 and metrics["unparsable_rate"] == 0.5
+
+
+def test_icliniq_reports_word_level_alongside(compose_cfg) -> None:
+    path = ROOT / "samples/benchmarks/icliniq/BioQwen-1.8B-qa-icliniq.csv"
+    metrics = scoring.score_file(path, _bench(compose_cfg, "icliniq"))
+    keys = ("bleu-1", "bleu-2", "bleu-3", "bleu-4", "gleu", "rouge-1", "rouge-2", "rouge-l")
+    assert set(keys) <= set(metrics)
+    assert {f"word/{k}" for k in keys} <= set(metrics)
+    assert metrics["word/bleu-1"] < metrics["bleu-1"]  # characters overlap more than words
+    assert metrics["language_fidelity"] == 1.0
