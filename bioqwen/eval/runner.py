@@ -3,7 +3,8 @@
 What `bioqwen evaluate` runs, kept out of the job module so a training callback or a notebook
 can call it on a loaded model. Predictions are returned in the authors' CSV format (so that
 `bioqwen score` re-scores them to the same numbers) and as JSONL records with the prompt, raw
-response, parsed entities and timings.
+response, parsed entities and timings. The CSV holds parsed entities, so re-scoring it reports
+an unparsable rate of 0; the rate of the raw responses is the one in this run's metrics.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from bioqwen.errors import BioqwenError
 from bioqwen.eval import benchmarks, generate, language, ner, prompts, qa, scoring
 
 
@@ -50,7 +52,7 @@ def evaluate_model(
     """Generate for every benchmark item, score, and time (iteration time at batch 1)."""
     bench = benchmarks.load_benchmark(bench_cfg)
     if not bench.items:
-        raise benchmarks.BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
+        raise BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
     chats = [
         generate.render_prompt(tokenizer, prompts.messages_for(bench_cfg, item))
         for item in bench.items
@@ -88,6 +90,7 @@ def evaluate_model(
                     "response": g.text,
                     "scores": dict(zip(qa.QA_KEYS, one.values, strict=True)),
                     "latency_s": g.latency_s,
+                    "amortized_s": g.latency_s / g.batch_size,
                     "batch_size": g.batch_size,
                     "new_tokens": g.new_tokens,
                     "language": language.detect_language(g.text),
@@ -126,6 +129,7 @@ def evaluate_model(
                     "parsable": parsed.parsable,
                     "gold": {t: sorted(doc.gold.get(t, set())) for t in bench.types},
                     "latency_s": g.latency_s,
+                    "amortized_s": g.latency_s / g.batch_size,
                     "batch_size": g.batch_size,
                     "new_tokens": g.new_tokens,
                     "language": language.detect_language(g.text),

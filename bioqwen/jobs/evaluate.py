@@ -30,8 +30,10 @@ def _container(node: Any) -> dict[str, Any]:
 def run_evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate cfg.model on cfg.benchmark; write predictions, metrics.json, W&B table."""
     model_cfg = _container(cfg.model)
-    if model_cfg.get("path"):
-        model_cfg["tiny"] = None  # an explicit directory replaces the default tiny model
+    if model_cfg.get("path") and model_cfg.get("tiny"):
+        # An explicit directory replaces the default tiny model, and names the run.
+        model_cfg["tiny"] = None
+        model_cfg["name"] = Path(str(model_cfg["path"])).name
     bench = _container(cfg.benchmark)
     settings = _container(cfg.generation)
     name = f"evaluate-{model_cfg.get('name')}-{bench['name']}"

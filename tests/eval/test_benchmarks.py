@@ -34,12 +34,18 @@ def test_ncbi_all_splits_792_unique_and_every_class_is_disease(compose_cfg) -> N
     assert set(first.gold) == {"Disease"}
 
 
-def test_ncbi_modifier_and_composite_mentions_count() -> None:
-    docs = benchmarks.read_pubtator(
-        ROOT / "samples/benchmarks/ncbi/NCBItestset_corpus.txt", "test", {"Modifier": "Disease"}
-    )
-    assert len(docs) == 100
-    assert sum(len(d.gold.get("Disease", ())) for d in docs) > 0
+def test_ncbi_classes_map_through_the_config(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "ncbi", "benchmark.splits=[test]")
+    by_id = {d.id: d for d in benchmarks.load_benchmark(cfg).items}
+    # Modifier, DiseaseClass, SpecificDisease and CompositeMention mentions are all Disease.
+    assert {"copper toxicosis", "inherited disorder", "Wilson disease"} <= by_id["9949209"].gold[
+        "Disease"
+    ]
+    assert "breast and/or ovarian cancer" in by_id["9774970"].gold["Disease"]
+    # A class left out of `types` is not gold.
+    only_specific = benchmarks.load_benchmark({**cfg, "types": {"SpecificDisease": "Disease"}})
+    gold = {d.id: d for d in only_specific.items}["9949209"].gold["Disease"]
+    assert "inherited disorder" not in gold and "Wilson disease" in gold
 
 
 def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(compose_cfg) -> None:

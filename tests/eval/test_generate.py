@@ -93,3 +93,21 @@ def test_model_source_accepts_run_dirs(tmp_path: Path, tiny_model_dir: Path) -> 
     assert generate.model_source({"path": str(tiny_model_dir)}) == str(tiny_model_dir)
     with pytest.raises(BioqwenError, match=r"no config\.json"):
         generate.model_source({"path": str(tmp_path / "empty")})
+
+
+def test_adapter_directory_loads_on_its_base(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    lora = get_peft_model(base, LoraConfig(r=2, target_modules=["q_proj", "v_proj"]))
+    lora.save_pretrained(tmp_path / "adapter")
+    (tmp_path / "adapter" / "config.json").unlink(missing_ok=True)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (tmp_path / "adapter" / name).write_bytes((tiny_model_dir / name).read_bytes())
+    model, tok = generate.load_for_generation(
+        {"name": "a", "path": str(tmp_path / "adapter")}, "cpu"
+    )
+    assert type(model).__name__.startswith("Peft")
+    (out,) = generate.generate(model, tok, PROMPTS[:1], {"max_new_tokens": 3}, progress=False)
+    assert out.new_tokens <= 3
