@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from jinja2 import TemplateError
 from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from bioqwen.data.chatml import prompt_text
@@ -61,7 +62,7 @@ def pick_device(device: str) -> str:
 
 
 def _dtype(name: str, device: str) -> Any:
-    if name in ("auto", None):
+    if name in ("auto", "None", ""):
         return torch.bfloat16 if device.startswith("cuda") else torch.float32
     return getattr(torch, name)
 
@@ -98,14 +99,17 @@ def load_for_generation(
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Mapping[str, str]]) -> str:
-    """The model's own chat template, or ChatML; a system turn folds into the user turn when
-    a template rejects system turns (Gemma-2)."""
+    """The prompt in the model's own chat template (ChatML when it has none).
+
+    A template that rejects system turns (Gemma-2) gets the system prompt folded into the user
+    turn instead.
+    """
     turns = [dict(m) for m in messages]
     if not tokenizer.chat_template:
         return prompt_text(turns)
     try:
         return str(tokenizer.apply_chat_template(turns, tokenize=False, add_generation_prompt=True))
-    except Exception:  # jinja raises TemplateError from templates that forbid a system turn
+    except TemplateError:  # raised by templates that forbid a system turn
         if turns and turns[0]["role"] == "system" and len(turns) > 1:
             merged = [
                 {"role": "user", "content": turns[0]["content"] + "\n\n" + turns[1]["content"]}

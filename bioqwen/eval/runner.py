@@ -48,9 +48,11 @@ def evaluate_model(
     bench_cfg: Mapping[str, Any],
     settings: Mapping[str, Any],
     progress: bool = True,
+    bench: benchmarks.Benchmark | None = None,
 ) -> Evaluation:
     """Generate for every benchmark item, score, and time (iteration time at batch 1)."""
-    bench = benchmarks.load_benchmark(bench_cfg)
+    if bench is None:
+        bench = benchmarks.load_benchmark(bench_cfg)
     if not bench.items:
         raise BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
     chats = [

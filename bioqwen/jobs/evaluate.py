@@ -17,7 +17,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
-from bioqwen.eval import generate, runner
+from bioqwen.eval import benchmarks, generate, runner
 from bioqwen.jobs.common import CONF_DIR, log, open_run, user_errors
 from bioqwen.runs import atomic_write_text, file_hash, write_lineage
 
@@ -38,11 +38,13 @@ def run_evaluate(cfg: DictConfig) -> dict[str, float]:
     settings = _container(cfg.generation)
     name = f"evaluate-{model_cfg.get('name')}-{bench['name']}"
     tags = [f"benchmark:{bench['name']}", f"model:{model_cfg.get('name')}"]
+    # Gold and model location are checked before the run opens: a typo leaves nothing behind.
+    items = benchmarks.load_benchmark(bench)
+    source = generate.model_source(model_cfg)
     with open_run(cfg, "evaluate", name=name, tags=tags) as run:
-        source = generate.model_source(model_cfg)
         model, tokenizer = generate.load_for_generation(model_cfg, str(cfg.device))
         log.info("evaluating %s on %s (%s)", source, bench["name"], model.device)
-        result = runner.evaluate_model(model, tokenizer, bench, settings)
+        result = runner.evaluate_model(model, tokenizer, bench, settings, bench=items)
         atomic_write_text(run.dir / "predictions.csv", result.csv_text)
         atomic_write_text(
             run.dir / "predictions.jsonl",

@@ -34,8 +34,9 @@ def run_score(cfg: DictConfig) -> dict[str, float]:
     if not predictions.exists():
         raise BioqwenError(f"predictions file not found: {predictions}")
     name = str(bench["name"])
+    # Score before opening the run, so bad input leaves no config, W&B run or metrics behind.
+    metrics = scoring.score_file(predictions, bench)
     with open_run(cfg, "score", name=f"score-{name}", tags=[f"benchmark:{name}"]) as run:
-        metrics = scoring.score_file(predictions, bench)
         write_lineage(
             run.dir,
             predictions={"path": str(predictions.resolve()), "hash": file_hash(predictions)},

@@ -111,3 +111,32 @@ def test_adapter_directory_loads_on_its_base(tmp_path: Path, tiny_model_dir: Pat
     assert type(model).__name__.startswith("Peft")
     (out,) = generate.generate(model, tok, PROMPTS[:1], {"max_new_tokens": 3}, progress=False)
     assert out.new_tokens <= 3
+
+
+class _NoSystemTemplate:
+    """A tokenizer stand-in whose chat template refuses system turns, as Gemma-2's does."""
+
+    chat_template = "gemma-like"
+
+    def apply_chat_template(self, turns: list[dict[str, str]], **_: Any) -> str:
+        from jinja2 import TemplateError
+
+        if turns[0]["role"] == "system":
+            raise TemplateError("System role not supported")
+        return "|".join(f"{t['role']}:{t['content']}" for t in turns)
+
+
+def test_system_prompt_folds_into_user_turn_for_templates_without_system() -> None:
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    assert generate.render_prompt(_NoSystemTemplate(), messages) == "user:S\n\nU"  # type: ignore[arg-type]
+
+
+def test_tiny_tokenizer_renders_chatml(tiny: tuple[Any, Any]) -> None:
+    _, tok = tiny
+    text = generate.render_prompt(
+        tok, [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}]
+    )
+    assert (
+        text
+        == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
+    )

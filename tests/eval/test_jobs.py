@@ -51,7 +51,7 @@ def test_score_cli_bad_input_exits_nonzero_naming_the_problem(tmp_path: Path) ->
     assert (
         "qa_predictions_bad_columns.csv" in proc.stderr and "missing prompt,response" in proc.stderr
     )
-    assert not (tmp_path / "metrics.json").exists()
+    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "config.yaml").exists()
     proc = _run("score", "benchmark=nope", f"predictions={bad}", run_dir=tmp_path / "x")
     assert proc.returncode != 0 and "benchmark/nope" in proc.stderr
     unmatched = FIXTURES / "ner_predictions_unmatched.csv"
@@ -121,3 +121,16 @@ def test_evaluate_accepts_a_training_run_dir_as_model(tmp_path: Path, tiny_model
     assert metrics["n_samples"] == 2 and metrics["iteration_time_samples"] == 2
     lineage = json.loads((tmp_path / "eval" / "lineage.json").read_text())
     assert lineage["model"] == str(run / "model")
+
+
+def test_evaluate_missing_gold_exits_before_opening_a_run(tmp_path: Path) -> None:
+    proc = _run(
+        "evaluate",
+        "model=tiny",
+        "benchmark=cmedqa2",
+        f"benchmark.data_dir={tmp_path / 'nowhere'}",
+        run_dir=tmp_path / "eval",
+    )
+    assert proc.returncode == 2
+    assert "gold file not found" in proc.stderr and "test_candidates.txt" in proc.stderr
+    assert not (tmp_path / "eval" / "config.yaml").exists()
