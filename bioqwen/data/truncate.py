@@ -18,6 +18,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
@@ -66,10 +67,40 @@ def side_counts(messages: Sequence[Message], starts: Sequence[int]) -> tuple[int
     return prompt, answer
 
 
+def _backend(tokenizer: PreTrainedTokenizerBase) -> Any:
+    """The Rust tokenizer behind a fast tokenizer (no per-call Python wrapping)."""
+    return tokenizer.backend_tokenizer
+
+
 def encode_starts(text: str, tokenizer: PreTrainedTokenizerBase) -> list[int]:
     """Start character offset of every token of text (special tokens included)."""
-    enc = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    return [start for start, _ in enc["offset_mapping"]]
+    return [
+        start for start, _ in _backend(tokenizer).encode(text, add_special_tokens=False).offsets
+    ]
+
+
+# How far a prefix encode may end from the cut: tokens starting this many characters before the
+# prefix end are those of the full text (a pretoken longer than this is not expected in text).
+_PREFIX_MARGIN = 256
+
+
+def _leading_starts(text: str, tokenizer: PreTrainedTokenizerBase, max_tokens: int) -> list[int]:
+    """Token starts of text, or only of a prefix that provably holds more than max_tokens tokens.
+
+    Truncation only needs the first max_tokens token positions, so a long text is encoded only
+    about as far as the limit reaches: a first guess of 2 characters per token, then one more
+    try sized by the characters per token seen, else the whole text.
+    """
+    bound = 2 * max_tokens
+    for _ in range(2):
+        if len(text) <= bound + _PREFIX_MARGIN:
+            break
+        starts = encode_starts(text[:bound], tokenizer)
+        if len(starts) > max_tokens and starts[max_tokens] < bound - _PREFIX_MARGIN:
+            return starts
+        per_token = bound / max(len(starts), 1)
+        bound = int(per_token * (max_tokens + 1) * 1.25) + 2 * _PREFIX_MARGIN
+    return encode_starts(text, tokenizer)
 
 
 def fit(
@@ -81,20 +112,27 @@ def fit(
     """Fit a conversation into max_tokens by cutting its last assistant reply on a boundary.
 
     `starts` are the token start offsets of `chatml.render(messages).text` when the caller
-    has already tokenized it (the pipeline does, in batches); otherwise it is tokenized here.
+    has already tokenized it (the pipeline does, in batches); otherwise it is tokenized here
+    (only as far as the limit needs).
     """
     text = render(messages).text
     if starts is None:
-        starts = encode_starts(text, tokenizer)
+        starts = _leading_starts(text, tokenizer, max_tokens)
     if len(starts) <= max_tokens:
         return Fitted([dict(m) for m in messages], len(starts), "none")
     if not messages or messages[-1]["role"] != "assistant":
         return Fitted(None, len(starts), "dropped", "over_limit_without_answer")
     _, content_start, content_end = content_spans(messages)[-1]
+    # Special tokens split the text before pre-tokenization, so the tokens before the last
+    # message's `<|im_start|>` stay as they are and only "assistant\n" + reply is re-encoded.
+    header = "assistant\n"
+    segment = content_start - len(header)
+    before = bisect_left(starts, segment)
     # The kept reply is followed by `<|im_end|>` and "\n": two tokens of the budget.
     budget = max_tokens - 2
     # Any cut at or before the start of token #budget keeps at most `budget` tokens before it.
     limit = starts[budget] if budget >= 0 else 0
+    backend = _backend(tokenizer)
     while True:
         if limit <= content_start:
             return Fitted(None, len(starts), "dropped", "prompt_exceeds_max_tokens")
@@ -102,9 +140,10 @@ def fit(
         if cut is None:
             return Fitted(None, len(starts), "dropped", "no_boundary_fits")
         kept = text[content_start:cut].rstrip()
-        new = [dict(m) for m in messages[:-1]] + [{"role": "assistant", "content": kept}]
-        n_tokens = len(encode_starts(render(new).text, tokenizer))
+        tail = backend.encode(header + kept, add_special_tokens=False)
+        n_tokens = before + len(tail.ids) + 2
         if n_tokens <= max_tokens:
+            new = [dict(m) for m in messages[:-1]] + [{"role": "assistant", "content": kept}]
             return Fitted(new, n_tokens, mode)
         # BPE merged differently at the new end (rare): try the boundary before this one.
         limit = cut - 1

@@ -13,8 +13,6 @@ import hydra
 from omegaconf import DictConfig
 
 import bioqwen.config  # noqa: F401  (registers the schemas)
-from bioqwen.data.card import log_card, write_card
-from bioqwen.data.pipeline import prepare
 from bioqwen.jobs.common import CONF_DIR, log, open_run, user_errors
 from bioqwen.runs import write_lineage
 
@@ -23,6 +21,10 @@ from bioqwen.runs import write_lineage
 @user_errors
 def main(cfg: DictConfig) -> None:
     """Prepare the data mix named by data/mix and record it in a run directory."""
+    # Imported here so that a config mistake is reported before transformers/datasets load.
+    from bioqwen.data.card import log_card, write_card
+    from bioqwen.data.pipeline import prepare
+
     prepared = prepare(cfg.data, seed=int(cfg.seed), progress=True)
     mix = cfg.data.mix.name
     with open_run(cfg, "prepare", name=f"prepare-{mix}", tags=[f"mix:{mix}"]) as run:

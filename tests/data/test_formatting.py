@@ -4,15 +4,13 @@ import pytest
 from datasets import load_from_disk
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, encode
-from bioqwen.data.pipeline import prepare
 from bioqwen.data.tokenizer import IM_END
 from tests.data.helpers import compose, qwen
 
 
 @pytest.fixture(scope="module")
-def rows(tmp_path_factory):
-    cfg = compose("prepare", f"data.cache_dir={tmp_path_factory.mktemp('cache')}")
-    data = load_from_disk(str(prepare(cfg.data, seed=cfg.seed).path))
+def rows(sample_prepared):
+    data = load_from_disk(str(sample_prepared.path))
     return list(data["train"]) + list(data["validation"])
 
 

@@ -12,14 +12,13 @@ from tests.data.helpers import SAMPLES, compose, qa, write_lines
 
 
 @pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    return tmp_path_factory.mktemp("cache")
+def cache(sample_cache):
+    return sample_cache
 
 
 @pytest.fixture(scope="module")
-def sample(cache):
-    cfg = compose("prepare", f"data.cache_dir={cache}")
-    return prepare(cfg.data, seed=cfg.seed)
+def sample(sample_prepared):
+    return sample_prepared
 
 
 @pytest.fixture(scope="module")

@@ -119,3 +119,17 @@ def test_fit_properties(prompt, paragraphs, limit):
         assert "\n" not in kept
     else:
         assert kept == answer
+
+
+def test_prefix_encoding_of_long_texts_cuts_where_a_full_encoding_does():
+    units = (
+        "高血压患者应限制食盐摄入。规律运动有助于控制血压！",
+        "Take a tablet before breakfast. ",
+    )
+    for unit in units:
+        answer = "\n".join(unit * (1 + i % 3) for i in range(150))
+        messages = chat("问题", answer)
+        full = encode_starts(render(messages).text, qwen())
+        assert len(full) > 1500
+        for limit in (256, 700):
+            assert fit(messages, qwen(), limit) == fit(messages, qwen(), limit, full)
