@@ -105,5 +105,6 @@ def run_train(run_dir: Path, data_dir: Path, *overrides: str) -> dict:
     from bioqwen.jobs.train import train
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    cfg = compose_train(run_dir, *FAST, f"data_dir={data_dir}", *overrides)
+    tracking = () if any(o.startswith("tracking=") for o in overrides) else ("tracking=disabled",)
+    cfg = compose_train(run_dir, *FAST, *tracking, f"data_dir={data_dir}", *overrides)
     return train(cfg)
