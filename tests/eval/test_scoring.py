@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/fixtures/eval"
 HEAD20 = ROOT / "samples/benchmarks/ncbi_predictions/taiyi-ner-ncbi-disease.head20.csv"
 NCBI = ROOT / "samples/benchmarks/ncbi"
+TYPES = ["Chemical", "Disease"]
 
 
 def _bench(compose_cfg: Callable[..., DictConfig], name: str, *overrides: str) -> dict[str, Any]:
@@ -125,3 +126,23 @@ def test_icliniq_reports_word_level_alongside(compose_cfg) -> None:
     assert {f"word/{k}" for k in keys} <= set(metrics)
     assert metrics["word/bleu-1"] < metrics["bleu-1"]  # characters overlap more than words
     assert metrics["language_fidelity"] == 1.0
+
+
+def test_gold_as_predictions_scores_perfectly_on_bc5cdr(compose_cfg, tmp_path: Path) -> None:
+    from bioqwen.eval import benchmarks
+    from bioqwen.eval.ner import authors_result
+
+    cfg = _bench(compose_cfg, "bc5cdr")
+    docs = benchmarks.load_benchmark({**cfg, "splits": ["dev"], "limit": 40}).items
+    path = tmp_path / "gold.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "result"])
+        for doc in docs:
+            writer.writerow(
+                [doc.text, authors_result({t: sorted(v) for t, v in doc.gold.items()}, TYPES)]
+            )
+    metrics = scoring.score_file(path, cfg)
+    assert metrics["n_documents"] == 40
+    assert metrics["f1/Chemical"] == metrics["f1/Disease"] == metrics["macro_f1"] == 1.0
+    assert metrics["balanced_accuracy"] == 1.0
