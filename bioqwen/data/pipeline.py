@@ -7,6 +7,11 @@ one batched tokenization with offsets (length filters, truncation, token counts)
 raw = kept + dropped is asserted. The mix step applies ratios and caps, shuffles and splits
 with the seed, and saves a `datasets.DatasetDict` (train, validation).
 
+Dataset columns: id, source, task, lang, messages (list of {role, content}, the language's
+system prompt first), meta (the record's source fields as a JSON string: sources differ in
+them), n_tokens (real Qwen tokenizer count of the ChatML sample, equal to the length of
+`chatml.encode(messages)`), truncated (none | paragraph | sentence).
+
 The cache key hashes the resolved data config (minus paths and knobs that do not change the
 output), the input files' contents, the score file and the tokenizer files, so a re-run with
 unchanged inputs loads the finished entry and does no work.
