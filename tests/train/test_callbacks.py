@@ -1,0 +1,73 @@
+"""Throughput bookkeeping and W&B key mapping."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from bioqwen.train.callbacks import (
+    SAMPLES,
+    TOKENS_ALL,
+    TOKENS_REAL,
+    TRAINED,
+    ThroughputMeter,
+    TrackerCallback,
+    batch_counts,
+    wandb_key,
+)
+
+
+def test_padded_and_padding_free_batches_are_counted_alike():
+    padded = {
+        "input_ids": torch.ones(2, 5, dtype=torch.long),
+        "attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]),
+        "labels": torch.tensor([[-100, -100, 3, 4, 5], [-100, 7, 8, -100, -100]]),
+    }
+    flat = {
+        "input_ids": torch.ones(1, 8, dtype=torch.long),
+        "position_ids": torch.tensor([[0, 1, 2, 3, 4, 0, 1, 2]]),
+        "cu_seq_lens_q": torch.tensor([0, 5, 8], dtype=torch.int32),
+        "labels": torch.tensor([[-100, -100, 3, 4, 5, -100, 7, 8]]),
+    }
+    p, f = batch_counts(padded), batch_counts(flat)
+    assert (p[TOKENS_ALL], p[TOKENS_REAL], p[SAMPLES], p[TRAINED]) == (10, 8, 2, 5)
+    assert (f[TOKENS_ALL], f[TOKENS_REAL], f[SAMPLES], f[TRAINED]) == (8, 8, 2, 5)
+
+
+def test_rates_report_padding_fraction_and_per_device_throughput():
+    counts = torch.tensor([100.0, 80.0, 4.0, 20.0], dtype=torch.float64)
+    rates = ThroughputMeter.rates(counts, seconds=2.0, steps=4, world_size=2)
+    assert rates["perf/tokens_per_s"] == 40 and rates["perf/tokens_per_s_incl_padding"] == 50
+    assert rates["perf/padding_fraction"] == pytest.approx(0.2)
+    assert rates["perf/step_time_s"] == 0.5
+    assert rates["perf/samples_per_s"] == 2 and rates["perf/tokens_per_s_per_device"] == 20
+
+
+def test_trainer_keys_map_to_namespaced_wandb_keys():
+    assert wandb_key("loss") == "train/loss"
+    assert wandb_key("eval_loss") == "eval/loss"
+    assert wandb_key("train_runtime") == "train/runtime"
+    assert wandb_key("perf/tokens_per_s") == "perf/tokens_per_s"
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.rows: list[tuple[dict, int | None]] = []
+
+    def log(self, row: dict, step: int | None = None) -> None:
+        self.rows.append((row, step))
+
+
+def test_tracker_callback_logs_on_the_main_process_only():
+    from transformers import TrainerControl, TrainerState, TrainingArguments
+
+    recorder = _Recorder()
+    callback = TrackerCallback(recorder)  # type: ignore[arg-type]
+    state = TrainerState()
+    state.global_step = 3
+    args = TrainingArguments(output_dir="unused", report_to="none", use_cpu=True)
+    callback.on_log(args, state, TrainerControl(), logs={"loss": 1.5, "learning_rate": 2e-4})
+    assert recorder.rows == [({"train/loss": 1.5, "train/learning_rate": 2e-4}, 3)]
+    state.is_world_process_zero = False
+    callback.on_log(args, state, TrainerControl(), logs={"loss": 1.0})
+    assert len(recorder.rows) == 1

@@ -1,0 +1,63 @@
+"""Re-tokenizing a prepared mix: ChatML masks, truncation, splits, what counts as no data."""
+
+from __future__ import annotations
+
+import pytest
+from datasets import Dataset, DatasetDict
+
+from bioqwen.data.chatml import IGNORE_INDEX
+from bioqwen.errors import BioqwenError
+from bioqwen.models import tokenizer_for
+from bioqwen.train.data import find_dataset_dir, load_prepared, tokenize_for_training
+from tests.train.conftest import make_records
+
+
+@pytest.fixture
+def tokenizer(tiny_model_dir):
+    return tokenizer_for({"name": "tiny"}, str(tiny_model_dir))
+
+
+def test_only_assistant_replies_and_their_im_end_are_trained(mix_dir, tokenizer):
+    data = tokenize_for_training(load_prepared(mix_dir), tokenizer, 1024)
+    row = data.train[0]
+    trained = [
+        t for t, label in zip(row["input_ids"], row["labels"], strict=True) if label != IGNORE_INDEX
+    ]
+    text = tokenizer.decode(trained)
+    reply = make_records(1, 0)[0]["messages"][-1]["content"]
+    assert text == reply + "<|im_end|>"
+    assert data.stats["data/train_trained_tokens"] > 0
+    assert data.validation is not None and len(data.validation) == 8
+
+
+def test_long_samples_are_cut_and_rows_left_without_targets_dropped(mix_dir, tokenizer):
+    data = tokenize_for_training(load_prepared(mix_dir), tokenizer, max_length=120)
+    assert max(len(ids) for ids in data.train["input_ids"]) <= 120
+    assert data.stats["data/train_truncated"] > 0
+    # A cut that removes the whole reply leaves nothing to train: such rows go.
+    assert data.stats["data/train_dropped_fully_masked"] > 0
+    assert data.stats["data/train_samples"] + data.stats["data/train_dropped_fully_masked"] == 64
+
+
+def test_mixed_rows_keep_the_trainable_ones(tmp_path, tokenizer):
+    rows = make_records(4, 0) + make_records(4, 1, masked=True)
+    DatasetDict({"train": Dataset.from_list(rows)}).save_to_disk(str(tmp_path / "d"))
+    data = tokenize_for_training(load_prepared(tmp_path / "d"), tokenizer, 1024)
+    assert len(data.train) == 4 and data.validation is None
+    assert data.stats["data/train_dropped_fully_masked"] == 4
+
+
+def test_dataset_dir_may_be_a_prepare_run_holding_one_dataset(tmp_path, mix_dir):
+    assert find_dataset_dir(mix_dir) == mix_dir
+    run = tmp_path / "run"
+    (run / "dataset").mkdir(parents=True)
+    (run / "dataset" / "dataset_dict.json").write_text("{}")
+    assert find_dataset_dir(run) == run / "dataset"
+    with pytest.raises(BioqwenError, match="no saved DatasetDict"):
+        find_dataset_dir(tmp_path / "missing")
+
+
+def test_a_split_without_messages_is_rejected(tmp_path):
+    DatasetDict({"train": Dataset.from_list([{"text": "x"}])}).save_to_disk(str(tmp_path / "d"))
+    with pytest.raises(BioqwenError, match="messages"):
+        load_prepared(tmp_path / "d")
