@@ -96,14 +96,14 @@ def build_other_taiyi(path: Path, lines: int) -> None:
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
 
 
-def run(root: Path, num_proc: int, *extra: str) -> tuple[float, dict]:
+def run(root: Path, num_proc: int, tag: str) -> tuple[float, dict]:
+    """Prepare the stage-2 mix under root into a fresh cache; (seconds, card)."""
     overrides = [
         "tracking=disabled",
         "data/mix=stage2",
         f"data.root={root}",
-        f"data.cache_dir={root / f'cache-{num_proc}-{len(extra)}'}",
+        f"data.cache_dir={root / f'cache-{tag}'}",
         f"data.num_proc={num_proc}",
-        *extra,
     ]
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfg = compose("prepare", overrides=overrides)
@@ -116,20 +116,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=50_000)
     parser.add_argument("--other-taiyi", type=int, default=50_000)
+    parser.add_argument("--repeats", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bioqwen-bench-") as tmp:
         root = Path(tmp)
         counts = build_mix(root, args.records)
         raw = sum(counts.values()) + 8
         print(f"mix: {counts} + 8 self-cognition = {raw} raw records (stage2 formats)")
-        results = {}
-        for num_proc in (1, 2):
-            seconds, card = run(root, num_proc)
-            results[num_proc] = seconds
-            print(
-                f"num_proc={num_proc}: {seconds:6.1f} s, {raw / seconds:7.0f} records/s, "
-                f"{card['total']['cleaned']} kept, {card['total']['tokens'] / 1e6:.2f} M tokens"
-            )
+        # Alternate the settings and keep each one's best time: this machine has slow spells.
+        results: dict[int, float] = {}
+        for attempt in range(args.repeats):
+            for num_proc in (1, 2):
+                seconds, card = run(root, num_proc, f"{num_proc}-{attempt}")
+                results[num_proc] = min(seconds, results.get(num_proc, seconds))
+                print(
+                    f"num_proc={num_proc}: {seconds:6.1f} s, {raw / seconds:7.0f} records/s, "
+                    f"{card['total']['cleaned']} kept, {card['total']['tokens'] / 1e6:.2f} M tokens"
+                )
         # Parse-and-drop rate of the Taiyi categories outside NER/RE/MT (no tokenization).
         other = root / "other" / "Taiyi_Instruction_Data_001.jsonl"
         other.parent.mkdir()

@@ -285,17 +285,21 @@ def _build(
         for name in specs:
             yield from cleaned_chunks(name)
 
-    def collect(name: str, result: tuple[list[Record], list[tuple[str, str, str]]]) -> None:
-        records, drops = result
-        account(name, {rid: task for rid, task, _ in drops}, [(r, why) for r, _, why in drops])
-        kept[name].extend(records)
+    def collect(name: str, records: list[Record], outcomes: list[Outcome]) -> None:
+        drops = []
+        for record, outcome in zip(records, outcomes, strict=True):
+            if outcome[3] is not None:
+                drops.append((record["id"], outcome[3]))
+            else:
+                kept[name].append(_row(record, outcome, stage.system_prompts))
+        account(name, {r["id"]: r["task"] for r in records}, drops)
 
     global _WORKER_STAGE
     num_proc = max(1, int(data["num_proc"]))
     try:
         if num_proc == 1:
             for name, records in all_chunks():
-                collect(name, _tokenize_stage(stage, records))
+                collect(name, records, _tokenize_stage(stage, _stage_input(records)))
         else:
             _WORKER_STAGE = stage
             # fork: the workers inherit the loaded tokenizer instead of loading it again.
@@ -303,15 +307,16 @@ def _build(
             with context.Pool(num_proc) as pool:
                 # Submitted from this thread (all accounting stays single-threaded), results
                 # consumed in order, with a bounded number of chunks in flight.
-                pending: deque[tuple[str, Any]] = deque()
+                pending: deque[tuple[str, list[Record], Any]] = deque()
                 for name, records in all_chunks():
-                    pending.append((name, pool.apply_async(_worker, (records,))))
+                    job = pool.apply_async(_worker, (_stage_input(records),))
+                    pending.append((name, records, job))
                     while len(pending) > 2 * num_proc:
-                        done, result = pending.popleft()
-                        collect(done, result.get())
+                        done, done_records, result = pending.popleft()
+                        collect(done, done_records, result.get())
                 while pending:
-                    done, result = pending.popleft()
-                    collect(done, result.get())
+                    done, done_records, result = pending.popleft()
+                    collect(done, done_records, result.get())
         for name, (_, src) in specs.items():
             chosen, removed = subsample(kept[name], src["ratio"], src["cap"], seed, name)
             kept[name] = chosen
@@ -425,30 +430,38 @@ def _card(
     }
 
 
-def _worker(records: list[Record]) -> tuple[list[Record], list[tuple[str, str, str]]]:
+def _worker(items: list[tuple[str, str, str, list[dict[str, str]]]]) -> list[Outcome]:
     assert _WORKER_STAGE is not None
-    return _tokenize_stage(_WORKER_STAGE, records)
+    return _tokenize_stage(_WORKER_STAGE, items)
+
+
+# What the tokenization stage sends back per record (kept small: it crosses processes):
+# (n_tokens, truncation mode, the cut last reply or None, drop reason or None).
+Outcome = tuple[int, str, str | None, str | None]
+
+
+def _stage_input(records: list[Record]) -> list[tuple[str, str, str, list[dict[str, str]]]]:
+    return [(r["id"], r["task"], r["lang"], r["messages"]) for r in records]
 
 
 def _tokenize_stage(
-    stage: _Stage, records: list[Record]
-) -> tuple[list[Record], list[tuple[str, str, str]]]:
+    stage: _Stage, items: list[tuple[str, str, str, list[dict[str, str]]]]
+) -> list[Outcome]:
     """One batched tokenization: length filters, truncation and token counts for a chunk."""
-    if not records:
-        return [], []
+    if not items:
+        return []
     conversations = [
-        with_system(r["messages"], stage.system_prompts.get(r["lang"], "")) for r in records
+        with_system(messages, stage.system_prompts.get(lang, "")) for _, _, lang, messages in items
     ]
     texts = [render(c).text for c in conversations]
     encodings = stage.tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
     starts = [[start for start, _ in enc.offsets] for enc in encodings]
-    drops: list[tuple[str, str, str]] = []
+    reasons: dict[str, str] = {}
     length = stage.length
-    dropped_ids: set[str] = set()
     if length["enabled"]:
         counts = [side_counts(c, s) for c, s in zip(conversations, starts, strict=True)]
         _, length_drops = filter_length(
-            records,
+            [{"id": rid, "task": task} for rid, task, _, _ in items],
             counts,
             length["max_prompt_tokens"],
             length["max_answer_tokens"],
@@ -456,34 +469,40 @@ def _tokenize_stage(
             length["max_total_tokens"],
             length["total_tasks"],
         )
-        dropped_ids = {rid for rid, _ in length_drops}
-        task_of = {r["id"]: r["task"] for r in records}
-        drops += [(rid, task_of[rid], reason) for rid, reason in length_drops]
-    out: list[Record] = []
-    for record, conversation, token_starts in zip(records, conversations, starts, strict=True):
-        if record["id"] in dropped_ids:
-            continue
-        if stage.truncate:
-            fitted = fit(conversation, stage.tokenizer, stage.max_tokens, token_starts)
-        elif len(token_starts) > stage.max_tokens:
-            drops.append((record["id"], record["task"], "over_max_tokens"))
-            continue
+        reasons = dict(length_drops)
+    out: list[Outcome] = []
+    for (rid, _, _, _), conversation, token_starts in zip(
+        items, conversations, starts, strict=True
+    ):
+        if rid in reasons:
+            out.append((0, "dropped", None, reasons[rid]))
+        elif not stage.truncate:
+            too_long = len(token_starts) > stage.max_tokens
+            out.append((len(token_starts), "none", None, "over_max_tokens" if too_long else None))
         else:
-            fitted = None
-        if fitted is not None and fitted.messages is None:
-            drops.append((record["id"], record["task"], fitted.reason or "truncation_failed"))
-            continue
-        mode = fitted.mode if fitted is not None else "none"
-        out.append(
-            {
-                "id": record["id"],
-                "source": record["source"],
-                "task": record["task"],
-                "lang": record["lang"],
-                "messages": fitted.messages if fitted is not None else conversation,
-                "meta": json.dumps(record["meta"], ensure_ascii=False, default=str),
-                "n_tokens": fitted.n_tokens if fitted is not None else len(token_starts),
-                "truncated": mode,
-            }
-        )
-    return out, drops
+            fitted = fit(conversation, stage.tokenizer, stage.max_tokens, token_starts)
+            if fitted.messages is None:
+                out.append((0, "dropped", None, fitted.reason or "truncation_failed"))
+            elif fitted.mode == "none":
+                out.append((fitted.n_tokens, "none", None, None))
+            else:
+                out.append((fitted.n_tokens, fitted.mode, fitted.messages[-1]["content"], None))
+    return out
+
+
+def _row(record: Record, outcome: Outcome, system_prompts: Mapping[str, str]) -> Record:
+    """The dataset row of a kept record: system prompt first, last reply cut if truncated."""
+    n_tokens, mode, cut, _ = outcome
+    messages = with_system(record["messages"], system_prompts.get(record["lang"], ""))
+    if cut is not None:
+        messages[-1] = {"role": "assistant", "content": cut}
+    return {
+        "id": record["id"],
+        "source": record["source"],
+        "task": record["task"],
+        "lang": record["lang"],
+        "messages": messages,
+        "meta": json.dumps(record["meta"], ensure_ascii=False, default=str),
+        "n_tokens": n_tokens,
+        "truncated": mode,
+    }

@@ -122,8 +122,8 @@ def _files(path: Path, suffixes: tuple[str, ...]) -> list[tuple[Path, str]]:
     return [(path, "")]
 
 
-def _lines(path: Path) -> Iterator[tuple[int, str | LineError]]:
-    """Yield (line number, text) for each non-blank line, decoding UTF-8 strictly per line."""
+def _lines(path: Path, skip_blank: bool = True) -> Iterator[tuple[int, str | LineError]]:
+    """Yield (line number, text) for each (non-blank) line, decoding UTF-8 strictly per line."""
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
@@ -131,7 +131,7 @@ def _lines(path: Path) -> Iterator[tuple[int, str | LineError]]:
             except UnicodeDecodeError as err:
                 yield number, LineError("invalid_utf8", f"invalid UTF-8 at byte {err.start}")
                 continue
-            if text.strip():
+            if text.strip() or not skip_blank:
                 yield number, text
 
 
@@ -347,8 +347,12 @@ def _csv_rows(
     """Rows of a UTF-8 CSV with a header, as (line number, row) or (line, LineError)."""
     bad: list[tuple[int, LineError]] = []
 
+    if not path.is_file():
+        raise BioqwenError(f"data.mix.sources.{spec.name}: {path} does not exist")
+
     def decoded() -> Iterator[str]:
-        for number, text in _lines(path):
+        # Blank lines are kept: a quoted CSV field may span lines.
+        for number, text in _lines(path, skip_blank=False):
             if isinstance(text, LineError):
                 bad.append((number, text))
                 continue

@@ -156,3 +156,15 @@ def test_jsonl_reader_streams_without_reading_the_whole_file(tmp_path):
     assert [next(stream)["id"] for _ in range(5)] == [f"m:{i}" for i in range(1, 6)]
     with pytest.raises(BioqwenError):
         next(stream)
+
+
+def test_cmedqa2_missing_file_and_multiline_field(tmp_path):
+    with pytest.raises(BioqwenError, match=r"question\.csv does not exist"):
+        records("cmedqa2", "cmedqa2", tmp_path)
+    (tmp_path / "question.csv").write_text("question_id,content\n1,头痛\n", "utf-8")
+    (tmp_path / "answer.csv").write_text(
+        'ans_id,question_id,content\n7,1,"第一段。\n\n第二段。"\n', "utf-8"
+    )
+    (rec,) = records("cmedqa2", "cmedqa2", tmp_path)
+    assert rec["id"] == "cmedqa2:1:7"
+    assert rec["messages"][1]["content"] == "第一段。\n\n第二段。"
