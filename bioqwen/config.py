@@ -179,7 +179,8 @@ class DataConfig:
     samples_dir: str = "${bioqwen.root:}/samples"
     mix: MixConfig = field(default_factory=MixConfig)
     tokenizer: str = "qwen1_5"
-    max_tokens: int = 1024
+    # No schema default: a job that forgets `- data: default` fails naming this key.
+    max_tokens: int = MISSING
     truncate: bool = True
     system_prompts: dict[str, str] = field(default_factory=dict)
     filters: FiltersConfig = field(default_factory=FiltersConfig)

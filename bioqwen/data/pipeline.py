@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
 
 from bioqwen.data import card as data_card
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, render, with_system
@@ -95,7 +96,15 @@ _WORKER_STAGE: _Stage | None = None
 
 def _plain(cfg: Any) -> dict[str, Any]:
     if isinstance(cfg, DictConfig):
-        return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+        try:
+            return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)  # type: ignore[return-value]
+        except MissingMandatoryValue as err:
+            key = str(err.full_key)
+            key = key if key.startswith("data.") else f"data.{key}"
+            raise BioqwenError(
+                f"{key} is not set: the job's config must compose the data "
+                "defaults (`- data: default` in its defaults list, as conf/prepare.yaml)"
+            ) from err
     return json.loads(json.dumps(cfg, default=str))
 
 

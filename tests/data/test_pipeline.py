@@ -215,3 +215,12 @@ def test_without_truncation_over_long_samples_are_dropped(tmp_path):
     )
     card = prepare(cfg.data, seed=0).card
     assert card["sources"]["taiyi"]["dropped"] == {"over_max_tokens": 1}
+
+
+def test_a_job_config_without_the_data_defaults_fails_naming_the_key(tmp_path):
+    from omegaconf import OmegaConf
+
+    cfg = compose("prepare", f"data.cache_dir={tmp_path}")
+    OmegaConf.update(cfg, "data.max_tokens", "???")  # as a job that skipped `- data: default`
+    with pytest.raises(BioqwenError, match=r"data\.max_tokens is not set.*- data: default"):
+        prepare(cfg.data, seed=0)
