@@ -199,6 +199,11 @@ def prepare(data_cfg: Any, seed: int, *, progress: bool = False, force: bool = F
                 }
             data_card.write_card(card, tmp)
     card = read_json(entry / data_card.CARD_JSON)
+    # A cache hit may come from the same bytes at other paths: name the paths read this time.
+    for name, (spec, _) in specs.items():
+        card["inputs"][name]["path"] = str(spec.path)
+    for name, path in score_files.items():
+        card["inputs"][f"{name}/scores"]["path"] = str(path)
     return Prepared(entry / DATASET_DIR, key, card, cached, entry / DROPS_FILE)
 
 

@@ -224,3 +224,26 @@ def test_a_job_config_without_the_data_defaults_fails_naming_the_key(tmp_path):
     OmegaConf.update(cfg, "data.max_tokens", "???")  # as a job that skipped `- data: default`
     with pytest.raises(BioqwenError, match=r"data\.max_tokens is not set.*- data: default"):
         prepare(cfg.data, seed=0)
+
+
+def test_paper_mixes_read_the_full_downloads_under_data_root(compose_cfg):
+    stage1 = compose_cfg("prepare", "data/mix=stage1", "data.root=/dl")
+    assert list(stage1.data.mix.sources) == ["taiyi"]
+    assert stage1.data.mix.sources.taiyi.path == "/dl/taiyi/Taiyi_Instruction_Data_001.jsonl"
+    assert stage1.data.mix.validation_size == 500
+    stage2 = compose_cfg("prepare", "data/mix=stage2", "data.root=/dl")
+    sources = stage2.data.mix.sources
+    assert list(sources) == ["taiyi", "medchatzh", "coig_cqia", "self_cognition"]
+    assert sources.medchatzh.path == "/dl/medchatzh/MedChatZH_train.json"
+    assert sources.medchatzh.quality and sources.medchatzh.score_file.startswith("/dl/")
+    assert sources.coig_cqia.path == "/dl/coig_cqia/COIG-CQIA-full.jsonl"
+    assert stage2.data.filters.quality.threshold == 2.80
+    assert list(stage2.data.filters.category.keep) == ["NER", "RE", "MT-zh2en", "MT-en2zh"]
+
+
+def test_moved_inputs_are_named_by_their_new_paths_on_a_cache_hit(sample, cache, tmp_path):
+    taiyi = tmp_path / "Taiyi_Instruction_Data_Example.jsonl"
+    shutil.copy(SAMPLES / "taiyi" / "Taiyi_Instruction_Data_Example.jsonl", taiyi)
+    cfg = compose("prepare", f"data.cache_dir={cache}", f"data.mix.sources.taiyi.path={taiyi}")
+    hit = prepare(cfg.data, seed=42)
+    assert hit.cached and hit.card["inputs"]["taiyi"]["path"] == str(taiyi)
