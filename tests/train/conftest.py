@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import os
 import random
 from pathlib import Path
 
 import pytest
+import torch
 from datasets import Dataset, DatasetDict
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
 
 ROOT = Path(__file__).resolve().parents[2]
+
+# pytest -n 2 on two cores: a second OpenMP thread per worker oversubscribes the CPU and makes
+# training steps 10-40x slower at random; subprocesses inherit the setting through the env.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 _EN = [
     ("Find the diseases in: {x}", "Diseases: {y}"),

@@ -1,0 +1,59 @@
+"""The training benchmarks run their real code paths on CPU (the GPU one via --cpu-smoke)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tests.train.conftest import ROOT
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up while the file executes
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_gpu_benchmark_cpu_smoke_times_every_batching(tmp_path: Path, capsys) -> None:
+    bench = _load("gpu_train_throughput")
+    out = tmp_path / "results.json"
+    assert bench.main(["--cpu-smoke", "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())
+    assert [(r["batching"], r["samples_per_step"]) for r in rows] == [
+        ("padding", 4),
+        ("padding_free", 4),
+        ("padding_free", 8),
+    ]
+    assert all(r["tokens_per_s"] > 0 and r["mfu"] > 0 for r in rows)
+    assert rows[0]["padding_fraction"] > 0 == rows[1]["padding_fraction"]
+    assert "tok/s" in capsys.readouterr().out
+
+
+def test_gpu_benchmark_skips_cleanly_without_cuda(monkeypatch, capsys) -> None:
+    bench = _load("gpu_train_throughput")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert bench.main([]) == 0
+    assert "skipped" in capsys.readouterr().out
+
+
+def test_gpu_benchmark_shapes_are_the_published_ones() -> None:
+    shapes = _load("gpu_train_throughput").SHAPES
+    assert shapes["Qwen2-0.5B"]["hidden_size"] == 896
+    assert shapes["Qwen2.5-1.5B"]["num_hidden_layers"] == 28
+    assert shapes["Qwen1.5-1.8B"]["num_key_value_heads"] == 16
+    assert not shapes["Qwen1.5-1.8B"]["tie_word_embeddings"]
+
+
+@pytest.mark.slow
+def test_packing_benchmark_prints_the_ratio(capsys) -> None:
+    assert _load("train_packing").main(["--steps", "2", "--rounds", "1", "--batch", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "padding-free / padding" in out and "padding_free" in out
