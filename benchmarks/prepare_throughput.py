@@ -6,6 +6,9 @@ self-cognition file), from the shipped samples made unique per record, with rewa
 keep about a quarter of the QA. Runs the real pipeline (fresh cache each time) and
 extrapolates to the paper's 1,003,891 raw records; the ~3.6 M Taiyi lines of other categories,
 which are only parsed and dropped, are timed apart and added. Target: under 15 minutes.
+num_proc spreads only the tokenization stage (length filters, truncation, counts) over worker
+processes; reading, cleaning and de-duplication stay in the main process, so on 2 busy cores
+the gain is small.
 
     .venv/bin/python benchmarks/prepare_throughput.py [--records 20000]
 """
