@@ -290,6 +290,75 @@ class TrainJobConfig:
     resume: bool = False
     merge: bool = False
     generation_eval: GenerationEvalConfig = field(default_factory=GenerationEvalConfig)
+    deepspeed: str | None = None  # a DeepSpeed JSON config (conf/deepspeed/zero2.json)
+
+
+# ---------------------------------------------------------------------------------------------
+# Evaluation
+
+
+@dataclass
+class BenchmarkConfig:
+    """One evaluation benchmark: where its gold lies, how to read it, how to prompt and score."""
+
+    name: str = MISSING
+    task: str = MISSING  # ner | qa
+    lang: str = MISSING  # en | zh: prompt language (system prompt, language fidelity)
+    reader: str = MISSING  # ncbi | bc5cdr | cmeee | cmedqa2 | webmedqa | icliniq | paper_csv
+    data_dir: str = MISSING
+    files: dict[str, str] = field(default_factory=dict)  # split -> original file name
+    splits: list[str] = field(default_factory=list)  # which splits to read, in this order
+    format: str = "auto"  # bc5cdr: auto (BioC XML if present) | bioc | pubtator
+    limit: int | None = None  # evaluate only the first N documents / questions
+    # NER: source label -> entity type scored, and response label -> type (e.g. 疾病 -> Disease).
+    types: dict[str, str] = field(default_factory=dict)
+    type_names: dict[str, str] = field(default_factory=dict)  # type -> name shown in the prompt
+    type_aliases: dict[str, str] = field(default_factory=dict)
+    input: str = "abstract"  # NER input text: abstract (as the authors) | title_abstract
+    prompt_template: str = "{text}"
+    system_prompt: str | None = None  # None: bioqwen.data.chatml.DEFAULT_SYSTEM_PROMPTS[lang]
+    word_level: bool = False  # QA: also report word-level metrics under word/<metric>
+
+
+@dataclass
+class GenerationSettings:
+    """Decoding settings for evaluation (a named preset in conf/generation/)."""
+
+    name: str = "greedy"
+    do_sample: bool = False
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    min_new_tokens: int = 0
+    repetition_penalty: float = 1.0
+    batch_size: int = 16
+    seed: int = 42
+    # Prompts timed one at a time for the paper's iteration time (0: skip; all when batch 1).
+    iteration_time_samples: int = 8
+
+
+@dataclass
+class EvaluateJobConfig:
+    """`bioqwen evaluate`."""
+
+    job: str = "evaluate"
+    seed: int = 42
+    model: ModelConfig = field(default_factory=ModelConfig)
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    device: str = "auto"  # auto | cpu | cuda
+    table_rows: int = 50  # sample predictions logged as a W&B table
+
+
+@dataclass
+class ScoreJobConfig:
+    """`bioqwen score`."""
+
+    job: str = "score"
+    predictions: str = MISSING
+    benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 # ---------------------------------------------------------------------------------------------

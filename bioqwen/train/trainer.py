@@ -51,6 +51,7 @@ def sft_config(
     seed: int,
     precision: str,
     has_eval: bool,
+    deepspeed: str | None = None,
 ) -> SFTConfig:
     """Translate a stage + method into SFTConfig (no reporting: the job owns the W&B run)."""
     check_stage(stage)
@@ -84,6 +85,7 @@ def sft_config(
         eval_strategy="steps" if has_eval and eval_steps > 0 else "no",
         eval_steps=eval_steps if eval_steps > 0 else None,
         report_to="none",
+        deepspeed=deepspeed,
         dataloader_num_workers=int(stage.get("dataloader_num_workers", 0)),
         ddp_find_unused_parameters=False,
         # Labels come pre-built from ChatML masks; TRL must not re-derive them.
