@@ -408,6 +408,8 @@ def _card(
             "truncated": s.truncated,
             "dropped": dict(sorted(s.dropped.items())),
         }
+    if len({r["id"] for r in rows}) != len(rows):
+        raise AssertionError("record ids are not unique across the mix")
     cleaned: Counter[str] = Counter(r["task"] for r in rows)
     tokens: Counter[str] = Counter()
     for r in rows:

@@ -403,6 +403,7 @@ def read_cmedqa2(spec: SourceSpec) -> Iterator[Item]:
                 pairs.add((row["question_id"], row["pos_ans_id"]))
             elif row.get("label") == "1":
                 pairs.add((row["question_id"], row["ans_id"]))
+    seen: set[tuple[str, str]] = set()  # ids come from the file here, not from line numbers
     for number, row in _csv_rows(spec, answers_file, ("ans_id", "question_id", "content")):
         where = f"{answers_file}:{number}"
         if isinstance(row, LineError):
@@ -413,6 +414,10 @@ def read_cmedqa2(spec: SourceSpec) -> Iterator[Item]:
             continue
         rid = f"{spec.name}:{qid}:{aid}"
         try:
+            if (qid, aid) in seen:
+                rid = f"{spec.name}:answer:{number}"
+                raise LineError("duplicate_id", f"answer {aid} of question {qid} appears twice")
+            seen.add((qid, aid))
             if qid not in questions:
                 raise LineError("missing_field", f"question_id {qid} not in {questions_file.name}")
             meta = {"question_id": qid, "ans_id": aid}

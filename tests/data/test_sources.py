@@ -168,3 +168,14 @@ def test_cmedqa2_missing_file_and_multiline_field(tmp_path):
     (rec,) = records("cmedqa2", "cmedqa2", tmp_path)
     assert rec["id"] == "cmedqa2:1:7"
     assert rec["messages"][1]["content"] == "第一段。\n\n第二段。"
+
+
+def test_cmedqa2_repeated_answer_id_is_named(tmp_path):
+    (tmp_path / "question.csv").write_text("question_id,content\n1,头痛\n", "utf-8")
+    (tmp_path / "answer.csv").write_text(
+        "ans_id,question_id,content\n7,1,多休息。\n7,1,多喝水。\n", "utf-8"
+    )
+    with pytest.raises(BioqwenError, match=r"answer\.csv:3: answer 7 of question 1 appears twice"):
+        records("cmedqa2", "cmedqa2", tmp_path)
+    ok, bad = records("cmedqa2", "cmedqa2", tmp_path, on_error="skip")
+    assert ok["id"] == "cmedqa2:1:7" and bad.reason == "duplicate_id" and bad.id != ok["id"]
