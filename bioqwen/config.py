@@ -290,7 +290,7 @@ class TrainJobConfig:
     resume: bool = False
     merge: bool = False
     generation_eval: GenerationEvalConfig = field(default_factory=GenerationEvalConfig)
-    deepspeed: str | None = None  # a DeepSpeed JSON config (conf/deepspeed/zero2.json)
+    deepspeed_config: str | None = None  # a DeepSpeed JSON (conf/deepspeed/zero2.json)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -174,9 +174,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         if stage["init_mode"] == "continue" and parent.adapter_dir is None:
             raise BioqwenError(f"stage.init_mode=continue: {parent.dir} has no adapter to continue")
     hook = load_generation_hook(cfg)
-    deepspeed = str(cfg.deepspeed) if cfg.deepspeed else None
+    deepspeed = str(cfg.deepspeed_config) if cfg.deepspeed_config else None
     if deepspeed and not Path(deepspeed).is_file():
-        raise BioqwenError(f"deepspeed={deepspeed}: no such file")
+        raise BioqwenError(f"deepspeed_config={deepspeed}: no such file")
     model_source = resolve_model(cfg.model)
     continue_adapter: Path | None = None
     pending_merge: Path | None = None  # the parent adapter still to fold into its base

@@ -135,7 +135,7 @@ def _only_hydra_files(run_dir: Path) -> bool:
         (("stage=stage2", "stage.init_from=/nonexistent/run"), "no such directory"),
         (("resume=true",), "no checkpoint"),
         (("stage.batching=zigzag",), "stage.batching"),
-        (("deepspeed=/nonexistent/zero2.json",), "no such file"),
+        (("deepspeed_config=/nonexistent/zero2.json",), "no such file"),
     ],
 )
 def test_bad_settings_fail_before_writing(
