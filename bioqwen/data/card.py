@@ -76,8 +76,9 @@ def source_rows(card: Mapping[str, Any]) -> list[list[Any]]:
     rows = []
     for name, s in card["sources"].items():
         reasons = ", ".join(f"{r} {n}" for r, n in sorted(s["dropped"].items()))
+        label = f"{name} (constructed)" if s.get("constructed") else name
         rows.append(
-            [name, s["raw"], s["kept"], sum(s["dropped"].values()), s["truncated"], reasons]
+            [label, s["raw"], s["kept"], sum(s["dropped"].values()), s["truncated"], reasons]
         )
     return rows
 

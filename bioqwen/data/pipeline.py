@@ -402,6 +402,7 @@ def _card(
                 f"source {name}: raw {s.raw} != kept {s.kept} + dropped {sum(s.dropped.values())}"
             )
         sources[name] = {
+            "constructed": bool(data["mix"]["sources"][name].get("constructed")),
             "raw": s.raw,
             "kept": s.kept,
             "tokens": s.tokens,

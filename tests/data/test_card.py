@@ -21,6 +21,7 @@ CARD = {
     },
     "sources": {
         "a": {
+            "constructed": True,
             "raw": 16,
             "kept": 6,
             "tokens": 5000,
@@ -45,6 +46,7 @@ def test_markdown_and_json_written(tmp_path):
     text = md_path.read_text("utf-8")
     assert "| QA | 10 | 4 |" in text and "| COIG | 3 | 1 |" in text
     assert "f.jsonl:3" in text and "malformed_json" in text
+    assert "| a (constructed) | 16 | 6 |" in text
     assert json_path.exists() and text == card_markdown(CARD)
 
 

@@ -74,6 +74,8 @@ def test_card_counts_add_up_per_source_and_task(sample):
         kept = s.get("kept", s.get("cleaned"))
         assert s["raw"] == kept + sum(s["dropped"].values())
     assert card["sources"]["taiyi"]["raw"] == 21
+    constructed = {n for n, s in card["sources"].items() if s["constructed"]}
+    assert constructed == {"medchatzh", "self_cognition", "cmedqa2", "webmedqa", "icliniq"}
     assert card["sources"]["coig_cqia"]["dropped"]["medical_domain"] == 100
     assert {"ner", "re", "mt", "qa", "general"} <= set(card["tasks"])
     assert card["total"]["raw"] == sum(s["raw"] for s in card["sources"].values())
