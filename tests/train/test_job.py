@@ -203,3 +203,34 @@ def test_cli_exits_non_zero_with_one_clear_line(tmp_path: Path) -> None:
 def test_unknown_model_stage_or_method_is_a_config_error(group: str, tmp_path: Path) -> None:
     with pytest.raises(Exception, match=r"nosuch|stage3|dora"):
         compose_train(tmp_path, group)
+
+
+def test_stage1_without_merge_is_merged_into_its_unquantized_base_for_stage2(
+    tmp_path: Path, mix_dir: Path
+) -> None:
+    parent = tmp_path / "stage1"
+    run_train(parent, mix_dir, "stage.max_steps=2", "stage.eval_steps=0")
+    assert not (parent / "merged").exists()
+    child = tmp_path / "stage2"
+    run_train(child, mix_dir, "stage=stage2", f"stage.init_from={parent}", "stage.max_steps=2")
+    lineage = json.loads((child / "lineage.json").read_text())
+    init_model = child / "init_model"
+    assert lineage["adapter_base"] == str(init_model)
+    # The stage-2 adapter sits on the merged stage-1 model, saved unquantized.
+    config = json.loads((init_model / "config.json").read_text())
+    assert "quantization_config" not in config
+    adapter_cfg = json.loads((child / "adapter" / "adapter_config.json").read_text())
+    assert adapter_cfg["base_model_name_or_path"] == str(init_model)
+
+
+def test_run_labels_name_group_and_tags_from_the_composition(tmp_path: Path) -> None:
+    from bioqwen.jobs.train import run_labels
+
+    cfg = compose_train(tmp_path, "model=qwen2_0_5b", "stage=stage2", "method=qlora")
+    name, group, tags = run_labels(cfg)
+    assert name == "qwen2_0_5b-stage2-qlora-stage2-lr0.0002-r64"
+    assert group == "qwen2_0_5b-qlora-stage2"
+    assert {"model:qwen2_0_5b", "stage:stage2", "method:qlora", "lora_r:64", "lr:0.0002"} <= set(
+        tags
+    )
+    assert run_labels(compose_train(tmp_path, "method=full"))[2][-1] == "lora_r:none"

@@ -104,3 +104,15 @@ def test_check_stage_rejects_bad_values(tmp_path, key, value, message):
     stage[key] = value
     with pytest.raises(BioqwenError, match=message):
         check_stage(stage)
+
+
+def test_packed_batching_bins_samples_without_padding(tiny_model_dir, mix_dir, tmp_path):
+    trainer = _trainer(tmp_path, tiny_model_dir, mix_dir, "packed")
+    batch = next(iter(trainer.get_train_dataloader()))
+    counts = batch_counts(batch)
+    assert "attention_mask" not in batch and "position_ids" in batch
+    # 4 bins of at most max_length tokens, flattened into one row; each bin holds several
+    # samples (position ids restart per sample), and nothing is padding.
+    assert batch["input_ids"].shape[0] == 1 and batch["input_ids"].shape[1] <= 4 * 1024
+    assert counts[SAMPLES] > 4
+    assert counts[TOKENS_REAL] == counts[TOKENS_ALL]
