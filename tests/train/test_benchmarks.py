@@ -27,10 +27,9 @@ def test_gpu_benchmark_cpu_smoke_times_every_batching(tmp_path: Path, capsys) ->
     out = tmp_path / "results.json"
     assert bench.main(["--cpu-smoke", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
-    assert [(r["batching"], r["samples_per_step"]) for r in rows] == [
-        ("padding", 4),
-        ("padding_free", 4),
-        ("padding_free", 8),
+    plans = [("padding", 4), ("padding_free", 4), ("padding_free", 8)]
+    assert [(r["attention"], r["batching"], r["samples_per_step"]) for r in rows] == [
+        (attention, *plan) for attention in ("sdpa", "eager") for plan in plans
     ]
     assert all(r["tokens_per_s"] > 0 and r["mfu"] > 0 for r in rows)
     assert rows[0]["padding_fraction"] > 0 == rows[1]["padding_fraction"]
