@@ -49,6 +49,7 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics.keys() >= SUMMARY_KEYS
     assert metrics["train/global_step"] == 4
+    assert metrics["train/final_loss"] > 0
     assert metrics["perf/run_tokens_per_s_incl_padding"] >= metrics["perf/run_tokens_per_s"] > 0
     assert 0 < metrics["model/trainable_params"] < metrics["model/total_params"]
     assert metrics["batch/effective_size"] == 4

@@ -75,6 +75,7 @@ def test_warmup_and_steps_follow_the_stage(tmp_path):
     assert args.max_grad_norm == 0.3 and args.num_train_epochs == 3
     assert args.get_warmup_steps(100) == 10
     assert args.eval_strategy == "no"  # eval_steps=0: only the final evaluation
+    assert args.max_length == cfg.data.max_tokens == 1024  # one token limit for data and model
     assert args.padding_free is False and args.packing is False
 
 
