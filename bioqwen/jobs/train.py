@@ -188,6 +188,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         base_source = str(parent.merged_dir)
     else:
         base_source, pending_merge = str(directory / INIT_MODEL), parent.adapter_dir
+    # The merged stage-1 model does not exist yet; its base carries the same tokenizer.
     tokenizer = tokenizer_for(
         cfg.model, parent.adapter_base if pending_merge and parent else base_source
     )
