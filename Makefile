@@ -10,6 +10,8 @@ export HF_HUB_OFFLINE := 1
 export HF_DATASETS_OFFLINE := 1
 export TRANSFORMERS_NO_ADVISORY_WARNINGS := 1
 export TOKENIZERS_PARALLELISM := false
+# One BLAS thread per process: two pytest workers on two cores otherwise oversubscribe 10-40x.
+export OMP_NUM_THREADS ?= 1
 export BIOQWEN_CACHE ?= $(CURDIR)/.cache/bioqwen
 export WANDB_DIR ?= $(CURDIR)/.cache/wandb
 export WANDB_CACHE_DIR ?= $(CURDIR)/.cache/wandb-cache

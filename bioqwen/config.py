@@ -207,7 +207,7 @@ class PrepareJobConfig:
 
 @dataclass
 class LoraSettings:
-    """LoRA adapter shape (paper: r 64, alpha 16, dropout 0.05 on every linear layer but lm_head)."""
+    """LoRA adapter shape (paper: r 64, alpha 16, dropout 0.05 on all linear layers but lm_head)."""
 
     r: int = 64
     alpha: int = 16
@@ -266,7 +266,7 @@ class StageConfig:
 
 @dataclass
 class GenerationEvalConfig:
-    """An optional generation-metric hook: `module:function` building a callable, run every N steps."""
+    """Optional generation-metric hook: a `module:function` factory, run every N steps."""
 
     target: str | None = None
     every_steps: int = 0

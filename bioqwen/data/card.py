@@ -50,21 +50,23 @@ def label(task: str) -> str:
 def table1_rows(card: Mapping[str, Any]) -> list[list[Any]]:
     """Rows of the Table 1 layout (one per task, then the total)."""
     tasks = card["tasks"]
-    total_cleaned = sum(t["cleaned"] for t in tasks.values()) or 1
+    # The paper's ratio column is each task's share of the cleaned *tokens* (NER 14.5 M of
+    # 87.0 M = 16.7 %), not of the records (66,932 of 404,107 would be 16.6 %).
+    total_tokens = sum(t["tokens"] for t in tasks.values()) or 1
     rows = []
     for task in task_order(list(tasks)):
         t = tasks[task]
-        rows.append(_row(label(task), t, total_cleaned))
-    rows.append(_row("total", card["total"], total_cleaned))
+        rows.append(_row(label(task), t, total_tokens))
+    rows.append(_row("total", card["total"], total_tokens))
     return rows
 
 
-def _row(label: str, t: Mapping[str, Any], total_cleaned: int) -> list[Any]:
+def _row(label: str, t: Mapping[str, Any], total_tokens: int) -> list[Any]:
     return [
         label,
         t["raw"],
         t["cleaned"],
-        round(100 * t["cleaned"] / total_cleaned, 1),
+        round(100 * t["tokens"] / total_tokens, 1),
         round(100 * t["cleaned"] / t["raw"], 1) if t["raw"] else 0.0,
         round(t["tokens"] / 1e6, 3),
         t["tokens"],
@@ -112,7 +114,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
         "## Raw -> cleaned per task type (paper Table 1 layout)",
         "",
-        "ratio = share of the cleaned total (as the paper's Table 1); kept = cleaned / raw; "
+        "ratio = share of the cleaned tokens (as the paper's Table 1); kept = cleaned / raw; "
         "tokens counted with the real Qwen tokenizer on the ChatML samples.",
         "",
         _markdown_table(TABLE_COLUMNS, table1_rows(card)),
