@@ -335,6 +335,7 @@ class GenerationSettings:
     seed: int = 42
     # Prompts timed one at a time for the paper's iteration time (0: skip; all when batch 1).
     iteration_time_samples: int = 8
+    backend: str = "hf"  # hf (transformers generate) | vllm (GPU, when vllm is installed)
 
 
 @dataclass

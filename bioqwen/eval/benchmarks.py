@@ -163,7 +163,6 @@ def read_bioc(path: Path, split: str, types: Mapping[str, str]) -> list[NerDocum
         for passage in node.iter("passage"):
             kind = next((i.text for i in passage.findall("infon") if i.get("key") == "type"), None)
             text = passage.findtext("text", default="")
-            offset = int(passage.findtext("offset", default="0"))
             if kind == "title":
                 doc.title = text
             elif kind == "abstract":
@@ -175,9 +174,11 @@ def read_bioc(path: Path, split: str, types: Mapping[str, str]) -> list[NerDocum
                 locations = ann.findall("location")
                 mention = ann.findtext("text", default="")
                 if len(locations) > 1:
-                    first = locations[0]
-                    start = int(first.get("offset", "0")) - offset
-                    mention = text[start : start + int(first.get("length", "0"))]
+                    # The annotation text is its chunks joined by spaces, so the first chunk is
+                    # its first `length` characters. Same as slicing the passage at the first
+                    # location in 152 of the 153 discontinuous mentions; in 6415512 that
+                    # offset is one short (' atypical absenc' for 'atypical absence').
+                    mention = mention[: int(locations[0].get("length", "0"))]
                 _add_gold(doc.gold, types, label, mention)
         docs.append(doc)
     return docs

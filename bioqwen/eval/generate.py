@@ -5,11 +5,13 @@ a prompt and its continuation and distort the answers), sorted by length so a ba
 little, and returned in the original order. Generation stops at `<|im_end|>` (and the model's
 own end-of-turn tokens for non-ChatML baselines). The paper's "iteration time" is seconds per
 sample generated one prompt at a time; throughput at the configured batch size is reported
-next to it.
+next to it. `generation.backend=vllm` runs the same prompts and settings through vLLM where it
+is installed (GPU); the default `hf` backend needs nothing beyond transformers.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -25,6 +27,9 @@ from bioqwen.data.chatml import prompt_text
 from bioqwen.errors import BioqwenError
 from bioqwen.models import chat_generation_config, resolve_model, tokenizer_for
 
+# Where a training run directory keeps its model, in order of preference.
+RUN_MODEL_DIRS = ("merged", "adapter")
+
 
 @dataclass
 class Generation:
@@ -39,18 +44,20 @@ class Generation:
 def model_source(model_cfg: Mapping[str, Any]) -> str:
     """Directory or hub id to load: `model.path` (model dir or training run dir) wins.
 
-    A training run directory holds its model in `merged/` (after a merge) or `model/`; an
-    adapter directory (adapter_config.json) is loaded on its base model through PEFT.
+    A training run directory holds its model in `merged/` (merged adapter or full fine-tuning)
+    or only in `adapter/` (merge=false); an adapter directory (adapter_config.json) is loaded
+    on its base model through PEFT.
     """
     path = model_cfg.get("path")
     if not path:
         return resolve_model(model_cfg)
     root = Path(str(path)).expanduser()
-    for candidate in (root, root / "merged", root / "model"):
+    for candidate in (root, *(root / sub for sub in RUN_MODEL_DIRS)):
         if (candidate / "config.json").exists() or (candidate / "adapter_config.json").exists():
             return str(candidate)
     raise BioqwenError(
-        f"model.path={root}: no config.json or adapter_config.json there or in merged/ or model/"
+        f"model.path={root}: no config.json or adapter_config.json there or in "
+        + ", ".join(f"{sub}/" for sub in RUN_MODEL_DIRS)
     )
 
 
@@ -68,10 +75,16 @@ def _dtype(name: str, device: str) -> Any:
 
 
 def load_for_generation(
-    model_cfg: Mapping[str, Any], device: str = "auto"
+    model_cfg: Mapping[str, Any], device: str = "auto", backend: str = "hf"
 ) -> tuple[Any, PreTrainedTokenizerBase]:
-    """Load a causal LM (full, merged or adapter) and its left-padding tokenizer, in eval mode."""
+    """Load a causal LM (full, merged or adapter) and its left-padding tokenizer, in eval mode.
+
+    backend=vllm returns a `vllm.LLM` instead (GPU; vLLM installed; full or merged models only).
+    """
     source = model_source(model_cfg)
+    check_backend(backend, source)
+    if backend == "vllm":
+        return _load_vllm(model_cfg, source), tokenizer_for(model_cfg, source)
     device = pick_device(device)
     kwargs: dict[str, Any] = {
         "dtype": _dtype(str(model_cfg.get("torch_dtype", "auto")), device),
@@ -96,6 +109,36 @@ def load_for_generation(
     model.to(device)
     model.eval()
     return model, tokenizer
+
+
+def check_backend(backend: str, source: str) -> None:
+    """Fail early on a backend that cannot run here or cannot load `source`."""
+    if backend not in ("hf", "vllm"):
+        raise BioqwenError(f"generation.backend={backend!r}: expected hf or vllm")
+    if backend == "hf":
+        return
+    if importlib.util.find_spec("vllm") is None:
+        raise BioqwenError(
+            "generation.backend=vllm: the vllm package is not installed (it needs a CUDA "
+            "machine); use generation.backend=hf"
+        )
+    if (Path(source) / "adapter_config.json").exists() and not (
+        Path(source) / "config.json"
+    ).exists():
+        raise BioqwenError(
+            f"generation.backend=vllm: {source} is an adapter; evaluate its merged model"
+        )
+
+
+def _load_vllm(model_cfg: Mapping[str, Any], source: str) -> Any:
+    from vllm import LLM
+
+    dtype = str(model_cfg.get("torch_dtype") or "auto")
+    return LLM(
+        model=source,
+        dtype="auto" if dtype == "None" else dtype,
+        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
+    )
 
 
 def render_prompt(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Mapping[str, str]]) -> str:
@@ -127,7 +170,8 @@ def generation_kwargs(
     """generate() arguments: chat stop tokens, pad, greedy or the configured sampling."""
     gen = chat_generation_config(tokenizer)
     stops = [int(i) for i in _as_list(gen.eos_token_id) if _valid(tokenizer, i)]
-    stops += [int(i) for i in _as_list(getattr(model.generation_config, "eos_token_id", None))]
+    own = getattr(model, "generation_config", None)  # a vllm.LLM has none: it reads its own
+    stops += [int(i) for i in _as_list(getattr(own, "eos_token_id", None))]
     if tokenizer.eos_token_id is not None:
         stops.append(int(tokenizer.eos_token_id))
     gen.eos_token_id = list(dict.fromkeys(stops))
@@ -181,6 +225,33 @@ def _generate_batch(
     return texts, lengths, elapsed
 
 
+def _generate_vllm(
+    llm: Any,
+    prompts: Sequence[str],
+    gen: Any,
+    seed: int,
+) -> tuple[list[str], list[int], float]:
+    """One vLLM call over all prompts (it schedules its own batches), with the HF settings."""
+    from vllm import SamplingParams
+
+    params = SamplingParams(
+        max_tokens=gen.max_new_tokens,
+        min_tokens=gen.min_new_tokens or 0,
+        # vLLM decodes greedily at temperature 0.
+        temperature=float(gen.temperature) if gen.do_sample else 0.0,
+        top_p=float(gen.top_p) if gen.do_sample else 1.0,
+        top_k=int(gen.top_k) if gen.do_sample and gen.top_k else -1,  # HF samples top-50
+        repetition_penalty=gen.repetition_penalty,
+        stop_token_ids=list(gen.eos_token_id),
+        seed=seed,
+    )
+    start = time.perf_counter()
+    outputs = llm.generate(list(prompts), params, use_tqdm=False)
+    elapsed = time.perf_counter() - start
+    texts = [str(o.outputs[0].text).strip() for o in outputs]
+    return texts, [len(o.outputs[0].token_ids) for o in outputs], elapsed
+
+
 def generate(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
@@ -188,9 +259,13 @@ def generate(
     settings: Mapping[str, Any],
     progress: bool = True,
 ) -> list[Generation]:
-    """Generate a response per prompt in length-sorted, left-padded batches (input order kept)."""
+    """Generate a response per prompt in length-sorted, left-padded batches (input order kept).
+
+    With backend=vllm (`model` is a vllm.LLM) a batch of `batch_size` prompts is one vLLM call.
+    """
     tokenizer.padding_side = "left"
     batch_size = max(1, int(settings.get("batch_size", 16)))
+    vllm = settings.get("backend", "hf") == "vllm"
     kwargs = generation_kwargs(model, tokenizer, settings)
     torch.manual_seed(int(settings.get("seed", 42)))
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
@@ -203,9 +278,14 @@ def generate(
 
         iterator = tqdm(batches, desc="generate", unit="batch")
     for batch in iterator:
-        texts, new_tokens, elapsed = _generate_batch(
-            model, tokenizer, [prompts[i] for i in batch], kwargs
-        )
+        chunk = [prompts[i] for i in batch]
+        if vllm:
+            seed = int(settings.get("seed", 42))
+            texts, new_tokens, elapsed = _generate_vllm(
+                model, chunk, kwargs["generation_config"], seed
+            )
+        else:
+            texts, new_tokens, elapsed = _generate_batch(model, tokenizer, chunk, kwargs)
         for i, text, n in zip(batch, texts, new_tokens, strict=True):
             results[i] = Generation(text, elapsed, len(batch), n)
     return [r for r in results if r is not None]

@@ -17,16 +17,23 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-# Entity separators: Taiyi answers use '; ', Chinese answers '；' or '、'. A comma separates only
-# when followed by a space (or is the full-width '，') so '2,4-D' stays one chemical.
-_STRONG_SEPARATORS = re.compile(r"\s*(?:;|；|、|\|)\s*")
-_COMMA_SEPARATORS = re.compile(r"\s*(?:,\s+|，)\s*")
+# Entity separators, tried in this order, the first one present wins: Taiyi answers separate
+# with '; ' and keep '、' and ', ' inside an entity ('足底、足背贯通性溃疡', 33 CMeEE disease
+# mentions have one); then '、' (Chinese lists); then a comma followed by a space or the
+# full-width '，' ('2,4-D' stays one chemical).
+_SEPARATORS = (
+    re.compile(r"\s*(?:;|；|\|)\s*"),
+    re.compile(r"\s*、\s*"),
+    re.compile(r"\s*(?:,\s+|，)\s*"),
+)
+# 'Type: a; b', also bulleted or numbered, with markdown bold around the label or the colon.
 _TYPE_LINE = re.compile(
-    r"^\s*(?:[-*•]\s*)?\**(?P<label>[^:：\n]{1,40}?)\**\s*[:：]\s*(?P<rest>.*)$"
+    r"^\s*(?:(?:[-*•]|\d+[.)、])\s*)?\**(?P<label>[^:：\n]{1,40}?)\**\s*[:：]\s*\**\s*(?P<rest>.*)$"
 )
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)、])\s*(?P<item>.+)$")
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
-_QUOTES = "\"'“”‘’「」『』《》`"
+_BRACKET = re.compile(r"[\[\]()]")
+_QUOTES = "\"'“”‘’「」『』《》`*"  # and markdown bold residue
 
 
 @dataclass
@@ -49,21 +56,21 @@ class TypeCounts:
 def _clean(entity: str) -> str:
     """Strip whitespace, enclosing brackets and quotes that are parsing residue, not content."""
     text = entity.strip()
-    while len(text) >= 2 and text[0] in "[(" and text[-1] in "])":
+    # Only a pair that encloses everything: '(E)-stilbene (STB)' keeps its brackets.
+    while (
+        len(text) >= 2 and text[0] in "[(" and text[-1] in "])" and not _BRACKET.search(text[1:-1])
+    ):
         text = text[1:-1].strip()
     return text.strip(_QUOTES).strip()
 
 
 def split_entities(text: str) -> list[str]:
-    """Split a line of entities on ';', '；', '、', '|' (else on ', ' and '，') and clean them."""
+    """Split a line of entities on its strongest separator (';' > '、' > ', ') and clean them."""
     body = text.strip()
     if len(body) >= 2 and body[0] == "[" and body[-1] == "]":
         body = body[1:-1]
-    parts = (
-        _STRONG_SEPARATORS.split(body)
-        if _STRONG_SEPARATORS.search(body)
-        else _COMMA_SEPARATORS.split(body)
-    )
+    separator = next((s for s in _SEPARATORS if s.search(body)), None)
+    parts = separator.split(body) if separator else [body]
     return [c for c in (_clean(p) for p in parts) if c]
 
 
@@ -108,12 +115,15 @@ def _values(value: Any) -> list[str]:
     return [str(value)]
 
 
-def _from_structure(obj: Any, index: Mapping[str, str]) -> dict[str, list[str]] | None:
-    """Entities from a decoded JSON / Python literal: a {type: [...]} dict or a list of records."""
+def _from_structure(
+    obj: Any, index: Mapping[str, str], types: Sequence[str]
+) -> dict[str, list[str]] | None:
+    """Entities from a decoded JSON / Python literal: a {type: [...]} dict, a list of records,
+    or (for a benchmark with one type) a plain list of strings."""
     out: dict[str, list[str]] = {}
     if isinstance(obj, Mapping):
         if "type" in obj and ("response" in obj or "entities" in obj or "entity" in obj):
-            return _from_structure([obj], index)
+            return _from_structure([obj], index, types)
         for label, value in obj.items():
             _add(out, _resolve(str(label), index), _values(value))
         return out
@@ -123,6 +133,11 @@ def _from_structure(obj: Any, index: Mapping[str, str]) -> dict[str, list[str]] 
             value = item.get("response", item.get("entities", item.get("entity")))
             _add(out, _resolve(str(label), index) if label is not None else None, _values(value))
         return out
+    if isinstance(obj, list) and all(isinstance(i, str) for i in obj):
+        if not obj:
+            return {}  # '[]': no entities
+        if len(types) == 1:
+            return {types[0]: _values(obj)}
     return None
 
 
@@ -151,7 +166,7 @@ def parse_response(
         return Parsed({}, parsable=False)
     if text[0] in "[{":
         decoded = _decode(text)
-        structured = _from_structure(decoded, index) if decoded is not None else None
+        structured = _from_structure(decoded, index, types) if decoded is not None else None
         if structured is not None:
             return Parsed(structured)
     out: dict[str, list[str]] = {}
@@ -165,7 +180,8 @@ def parse_response(
             if label is not None:
                 recognised = True
                 current = label
-                _add(out, label, split_entities(typed["rest"]))
+                # A closing sentence period is not part of the last entity.
+                _add(out, label, split_entities(typed["rest"].rstrip().rstrip(".。")))
                 continue
             if not bullet:
                 # A section for a type that is not scored: its bullets must not leak into ours.

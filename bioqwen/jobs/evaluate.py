@@ -2,8 +2,8 @@
 
 `model=` names a config in conf/model/; a trained model is evaluated with `model.path=<dir>`
 (a model directory, an adapter directory, or a training run directory holding merged/ or
-model/). A bare directory given as `model=<dir>` is rewritten to `model.path=<dir>` before
-Hydra composes, so both spellings work.
+adapter/). A bare directory given as `model=<dir>` is rewritten to `model.path=<dir>` before
+Hydra composes, so both spellings work. lineage.json names the model run when there is one.
 """
 
 from __future__ import annotations
@@ -41,18 +41,31 @@ def run_evaluate(cfg: DictConfig) -> dict[str, float]:
     # Gold and model location are checked before the run opens: a typo leaves nothing behind.
     items = benchmarks.load_benchmark(bench)
     source = generate.model_source(model_cfg)
+    generate.check_backend(str(settings.get("backend", "hf")), source)
     with open_run(cfg, "evaluate", name=name, tags=tags) as run:
-        model, tokenizer = generate.load_for_generation(model_cfg, str(cfg.device))
-        log.info("evaluating %s on %s (%s)", source, bench["name"], model.device)
+        model, tokenizer = generate.load_for_generation(
+            model_cfg, str(cfg.device), str(settings.get("backend", "hf"))
+        )
+        device = getattr(model, "device", "vllm")
+        log.info("evaluating %s on %s (%s)", source, bench["name"], device)
         result = runner.evaluate_model(model, tokenizer, bench, settings, bench=items)
         atomic_write_text(run.dir / "predictions.csv", result.csv_text)
         atomic_write_text(
             run.dir / "predictions.jsonl",
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records),
         )
-        lineage: dict[str, Any] = {"model": source, "generation": settings}
-        if Path(source).exists():
-            lineage["model_hash"] = file_hash(Path(source) / "config.json")
+        lineage: dict[str, Any] = {"job": "evaluate", "model": source, "generation": settings}
+        manifest = Path(source) / "config.json"
+        if not manifest.exists():
+            manifest = Path(source) / "adapter_config.json"
+        if manifest.exists():
+            lineage["model_hash"] = file_hash(manifest)
+        # The training run that produced the model (its lineage.json sits above merged/).
+        lineage["parents"] = [
+            str(parent)
+            for parent in (Path(source), Path(source).parent)
+            if (parent / "lineage.json").exists()
+        ][:1]
         write_lineage(run.dir, **lineage)
         run.tracker.table(
             "predictions", result.table_columns, result.table_rows[: int(cfg.table_rows)]

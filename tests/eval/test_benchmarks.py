@@ -64,12 +64,27 @@ def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(com
     assert any({"hemorrhagic", "cystitis"} <= d.gold["Disease"] for d in by_id.values())
 
 
-def test_bc5cdr_pubtator_matches_bioc_on_test(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "bc5cdr", "benchmark.splits=[test]")
+def test_bc5cdr_all_splits_1500_and_pubtator_matches_bioc(compose_cfg) -> None:
+    cfg = _bench(compose_cfg, "bc5cdr")
     bioc = benchmarks.load_benchmark({**cfg, "format": "bioc"}).items
     pubtator = benchmarks.load_benchmark({**cfg, "format": "pubtator"}).items
+    assert len(bioc) == 1500  # the paper scored all 1,500 abstracts
+    assert [d.split for d in bioc[::500]] == ["train", "test", "dev"]
     assert [d.id for d in bioc] == [d.id for d in pubtator]
-    assert all(a.gold == b.gold and a.text == b.text for a, b in zip(bioc, pubtator, strict=True))
+    for a, b in zip(bioc, pubtator, strict=True):
+        assert (a.gold, a.title, a.text) == (b.gold, b.title, b.text), a.id
+    # The corpus's one off-by-one first-chunk offset (6415512) does not leak into the gold.
+    (doc,) = [d for d in bioc if d.id == "6415512"]
+    assert "atypical absence" in doc.gold["Disease"]
+    assert " atypical absenc" not in doc.gold["Disease"]
+
+
+def test_split_selection_is_configurable(compose_cfg) -> None:
+    ncbi = _bench(compose_cfg, "ncbi", "benchmark.splits=[test]")
+    assert len(benchmarks.load_benchmark(ncbi).items) == 100
+    bc5cdr = _bench(compose_cfg, "bc5cdr", "benchmark.splits=[dev,test]")
+    items = benchmarks.load_benchmark(bc5cdr).items
+    assert len(items) == 1000 and items[0].split == "dev" and items[-1].split == "test"
 
 
 def test_pubtator_composite_first_chunk_from_individual_mentions(tmp_path: Path) -> None:

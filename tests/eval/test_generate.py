@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import torch
@@ -90,6 +90,10 @@ def test_model_source_accepts_run_dirs(tmp_path: Path, tiny_model_dir: Path) -> 
     (run / "merged").mkdir(parents=True)
     (run / "merged" / "config.json").write_text("{}")
     assert generate.model_source({"path": str(run)}) == str(run / "merged")
+    unmerged = tmp_path / "unmerged"  # a run trained with merge=false keeps only adapter/
+    (unmerged / "adapter").mkdir(parents=True)
+    (unmerged / "adapter" / "adapter_config.json").write_text("{}")
+    assert generate.model_source({"path": str(unmerged)}) == str(unmerged / "adapter")
     assert generate.model_source({"path": str(tiny_model_dir)}) == str(tiny_model_dir)
     with pytest.raises(BioqwenError, match=r"no config\.json"):
         generate.model_source({"path": str(tmp_path / "empty")})
@@ -140,3 +144,50 @@ def test_tiny_tokenizer_renders_chatml(tiny: tuple[Any, Any]) -> None:
         text
         == "<|im_start|>system\nS<|im_end|>\n<|im_start|>user\nU<|im_end|>\n<|im_start|>assistant\n"
     )
+
+
+class _FakeVllm:
+    """Stand-in for the vllm module (not installable here): records what it was asked."""
+
+    calls: ClassVar[list[tuple[list[str], Any]]] = []
+
+    class SamplingParams:
+        def __init__(self, **kwargs: Any) -> None:
+            self.kwargs = kwargs
+
+    class LLM:
+        def __init__(self, **kwargs: Any) -> None:
+            self.kwargs = kwargs
+
+        def generate(self, prompts: list[str], params: Any, use_tqdm: bool) -> list[Any]:
+            _FakeVllm.calls.append((prompts, params))
+            out = type("Completion", (), {"text": " echo ", "token_ids": [1, 2]})
+            return [type("Request", (), {"outputs": [out]}) for _ in prompts]
+
+
+def test_vllm_backend_gets_the_same_prompts_stops_and_greedy_settings(
+    tiny: tuple[Any, Any], tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "vllm", _FakeVllm)
+    monkeypatch.setattr(generate.importlib.util, "find_spec", lambda name: object())
+    llm, tok = generate.load_for_generation(
+        {"name": "tiny", "path": str(tiny_model_dir)}, backend="vllm"
+    )
+    assert llm.kwargs["model"] == str(tiny_model_dir)
+    _FakeVllm.calls.clear()
+    settings = {"backend": "vllm", "max_new_tokens": 7, "batch_size": 2, "seed": 3}
+    outs = generate.generate(llm, tok, PROMPTS, settings, progress=False)
+    assert [o.text for o in outs] == ["echo"] * 3 and [o.new_tokens for o in outs] == [2, 2, 2]
+    assert sorted(p for prompts, _ in _FakeVllm.calls for p in prompts) == sorted(PROMPTS)
+    params = _FakeVllm.calls[0][1].kwargs
+    assert params["temperature"] == 0.0 and params["max_tokens"] == 7 and params["seed"] == 3
+    assert tok.convert_tokens_to_ids(IM_END) in params["stop_token_ids"]
+
+
+def test_vllm_backend_missing_or_unknown_is_a_clear_error(tiny_model_dir: Path) -> None:
+    with pytest.raises(BioqwenError, match="vllm package is not installed"):
+        generate.check_backend("vllm", str(tiny_model_dir))
+    with pytest.raises(BioqwenError, match=r"generation\.backend='tgi'"):
+        generate.check_backend("tgi", str(tiny_model_dir))

@@ -96,6 +96,7 @@ def test_type_lines_with_chinese_punctuation_and_aliases() -> None:
 def test_commas_split_only_when_followed_by_space() -> None:
     assert split_entities("2,4-D, aspirin，布洛芬") == ["2,4-D", "aspirin", "布洛芬"]
     assert split_entities("[\"cocaine\", 'heroin']") == ["cocaine", "heroin"]
+    assert split_entities("(E)-stilbene (STB); (cocaine)") == ["(E)-stilbene (STB)", "cocaine"]
 
 
 def test_bullets_under_headers_and_unscored_sections() -> None:
@@ -118,3 +119,34 @@ def test_prose_and_empty_are_unparsable() -> None:
     assert not parse_response("", TYPES).parsable
     assert not parse_response("   \n", TYPES).parsable
     assert parse_response("{not json", TYPES).entities == {}
+
+
+def test_semicolons_win_over_enumeration_commas_inside_entities() -> None:
+    # Taiyi's answer format ('; ' between entities) keeps '、' and ', ' inside one entity.
+    text = "疾病：足底、足背贯通性溃疡; 坏疽\n药物：阿司匹林、布洛芬"
+    parsed = parse_response(text, ["Disease", "Drug"], {"疾病": "Disease", "药物": "Drug"})
+    assert parsed.entities == {
+        "Disease": ["足底、足背贯通性溃疡", "坏疽"],
+        "Drug": ["阿司匹林", "布洛芬"],
+    }
+    assert split_entities("cancer of the breast, ovary; glioma") == [
+        "cancer of the breast, ovary",
+        "glioma",
+    ]
+
+
+def test_markdown_numbered_and_sentence_style_type_lines() -> None:
+    text = "Here are the entities:\n1. **Chemicals:** lidocaine, 2,4-D\n2. Disease: **seizures**."
+    assert parse_response(text, TYPES).entities == {
+        "Chemical": ["lidocaine", "2,4-D"],
+        "Disease": ["seizures"],
+    }
+
+
+def test_plain_json_list_belongs_to_the_only_type() -> None:
+    assert parse_response('["colon cancer", "None"]', ["Disease"]).entities == {
+        "Disease": ["colon cancer", "None"]
+    }
+    assert not parse_response('["colon cancer"]', TYPES).parsable  # which type is unknown
+    empty = parse_response("[]", TYPES)
+    assert empty.parsable and empty.entities == {}

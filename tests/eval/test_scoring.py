@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import csv
+import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -146,3 +147,84 @@ def test_gold_as_predictions_scores_perfectly_on_bc5cdr(compose_cfg, tmp_path: P
     assert metrics["n_documents"] == 40
     assert metrics["f1/Chemical"] == metrics["f1/Disease"] == metrics["macro_f1"] == 1.0
     assert metrics["balanced_accuracy"] == 1.0
+
+
+def test_ner_join_uses_every_split_present_not_only_the_evaluated_ones(
+    compose_cfg, tmp_path: Path
+) -> None:
+    # CMeEE evaluates dev by default; a predictions row from train still finds its gold when
+    # CMeEE_train.json is in data_dir.
+    from bioqwen.eval.ner import authors_result
+
+    shutil.copy(ROOT / "samples/benchmarks/cmeee/CMeEE_dev.json", tmp_path)
+    train = [
+        {
+            "text": "患者服用阿司匹林后胃出血。",
+            "entities": [
+                {"start_idx": 4, "end_idx": 7, "type": "dru", "entity": "阿司匹林"},
+                {"start_idx": 9, "end_idx": 11, "type": "dis", "entity": "胃出血"},
+            ],
+        }
+    ]
+    (tmp_path / "CMeEE_train.json").write_text(json.dumps(train, ensure_ascii=False), "utf-8")
+    path = tmp_path / "preds.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "result"])
+        cell = authors_result({"Drug": ["阿司匹林"], "Disease": ["出血"]}, ["Disease", "Drug"])
+        writer.writerow([" 患者服用阿司匹林后胃出血。\n", cell])
+    cfg = _bench(compose_cfg, "cmeee", f"benchmark.data_dir={tmp_path}")
+    metrics = scoring.score_file(path, cfg)
+    assert metrics["n_documents"] == 1
+    assert metrics["f1/Drug"] == 1.0 and metrics["f1/Disease"] == 0.0
+    assert metrics["macro_f1"] == 0.5 and metrics["balanced_accuracy"] == 0.5
+
+
+def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(
+    compose_cfg, tmp_path: Path
+) -> None:
+    """Every item-5 rule through `score` on a CONSTRUCTED two-document NCBI-format corpus."""
+    (tmp_path / "NCBItrainset_corpus.txt").write_text(
+        "1|t|Wilson disease in a child.\n"
+        "1|a|Copper toxicosis was seen. Copper toxicosis recurred.\n"
+        "1\t0\t14\tWilson disease\tSpecificDisease\tD1\n"
+        "1\t26\t42\tCopper toxicosis\tModifier\tD2\n"
+        "1\t53\t69\tCopper toxicosis\tModifier\tD2\n"
+        "\n"
+        "2|t|Ataxia.\n"
+        "2|a|Patients had ataxia and chorea.\n"
+        "2\t0\t6\tAtaxia\tSpecificDisease\tD3\n"
+        "2\t21\t27\tataxia\tSpecificDisease\tD3\n"
+        "2\t32\t38\tchorea\tDiseaseClass\tD4\n\n",
+        encoding="utf-8",
+    )
+    path = tmp_path / "preds.csv"
+    with open(path, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["prompt", "result"])
+        # Prompts are the abstracts alone, as the authors'; gold covers title + abstract.
+        writer.writerow(
+            [
+                "Copper toxicosis was seen. Copper toxicosis recurred.",
+                "[{'type': 'Disease', 'response': ['Wilson disease', 'copper toxicosis', 'None']}]",
+            ]
+        )
+        writer.writerow(
+            [
+                "Patients had ataxia and chorea.",
+                "[{'type': 'Disease', 'response': ['ataxia', 'ataxia', 'chorea']}]",
+            ]
+        )
+    metrics = scoring.score_file(
+        path, _bench(compose_cfg, "ncbi", f"benchmark.data_dir={tmp_path}")
+    )
+    # Doc 1: gold {Wilson disease (title), Copper toxicosis}; 'copper toxicosis' (case) and
+    #        'None' are false positives -> TP 1, FP 2, FN 1.
+    # Doc 2: gold {Ataxia (title), ataxia, chorea}; the repeated 'ataxia' counts once
+    #        -> TP 2, FP 0, FN 1.   Summed: TP 3, FP 2, FN 2.
+    assert metrics["precision/Disease"] == pytest.approx(3 / 5)
+    assert metrics["recall/Disease"] == pytest.approx(3 / 5)
+    assert metrics["f1/Disease"] == pytest.approx(3 / 5)
+    assert metrics["macro_f1"] == pytest.approx(3 / 5)
+    assert metrics["balanced_accuracy"] == pytest.approx(3 / 5)  # mean TP / (TP + FN)
+    assert metrics["n_documents"] == 2 and metrics["unparsable_rate"] == 0.0

@@ -1,0 +1,34 @@
+"""Baseline model configs: each names its hub id, and evaluation would load exactly that.
+
+Nothing here loads a model by hub id (no hub is reachable; HF_HUB_OFFLINE is set): the test
+checks the composed config and the source `evaluate` would pass to `from_pretrained`.
+"""
+
+from __future__ import annotations
+
+import pytest
+from omegaconf import OmegaConf
+
+from bioqwen.eval import generate
+
+BASELINES = {
+    "qwen2_5_1_5b_instruct": "Qwen/Qwen2.5-1.5B-Instruct",
+    "qwen1_5_1_8b_chat": "Qwen/Qwen1.5-1.8B-Chat",
+    "llama3_2_1b_instruct": "meta-llama/Llama-3.2-1B-Instruct",
+    "gemma2_2b_it": "google/gemma-2-2b-it",
+    "smollm2_1_7b_instruct": "HuggingFaceTB/SmolLM2-1.7B-Instruct",
+    "taiyi": "DUTIR-BioNLP/Taiyi-LLM",
+}
+
+
+@pytest.mark.parametrize(("name", "hub_id"), sorted(BASELINES.items()))
+def test_baseline_config_resolves_to_its_hub_id(compose_cfg, name: str, hub_id: str) -> None:
+    cfg = compose_cfg("evaluate", f"model={name}", "benchmark=webmedqa")
+    model = OmegaConf.to_container(cfg.model, resolve=True)
+    assert model["name"] == name and not model.get("tiny") and not model.get("path")
+    assert generate.model_source(model) == hub_id  # type: ignore[arg-type]
+
+
+def test_taiyi_remote_code_is_opt_in(compose_cfg) -> None:
+    cfg = compose_cfg("evaluate", "model=taiyi")
+    assert cfg.model.trust_remote_code is False
