@@ -6,8 +6,10 @@ benchmark machine ships without it). The API key is read by wandb from the envir
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Mapping
+import struct
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,3 +91,73 @@ def start(
         settings=wandb.Settings(console="off", x_disable_stats=True),
     )
     return Tracker(run)
+
+
+# The offline `.wandb` file is a LevelDB-style log (wandb's datastore): a 7-byte file header,
+# then 32 KiB blocks of chunks, each `crc32 (4) | length (2) | type (1) | payload`, where a
+# record is one FULL chunk or FIRST + MIDDLE* + LAST. Each record is a `wandb_internal` proto.
+_HEADER = 7
+_BLOCK = 32768
+_FULL, _FIRST, _MIDDLE, _LAST = 1, 2, 3, 4
+
+
+def _records(path: Path) -> Iterator[bytes]:
+    data = path.read_bytes()
+    if not data.startswith(b":W&B"):
+        raise ValueError(f"{path}: not a W&B run file")
+    position, pending = _HEADER, b""
+    while position + _HEADER <= len(data):
+        left = _BLOCK - position % _BLOCK
+        if left < _HEADER:  # block trailer: zero padding
+            position += left
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[position : position + _HEADER])
+        if kind == 0:  # zero-filled rest of the block
+            position += left
+            continue
+        payload = data[position + _HEADER : position + _HEADER + length]
+        position += _HEADER + length
+        if kind == _FULL:
+            yield payload
+        elif kind == _FIRST:
+            pending = payload
+        elif kind == _MIDDLE:
+            pending += payload
+        elif kind == _LAST:
+            yield pending + payload
+            pending = b""
+
+
+def read_offline_run(run_path: str | Path) -> dict[str, Any]:
+    """Read back an offline run directory: name, group, tags, config, history rows, summary.
+
+    wandb 0.31 writes no `files/wandb-summary.json` offline (that comes with `wandb sync`), so
+    the run's record file is the only place to check what a later sync will upload.
+    """
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    (path,) = Path(run_path).glob("run-*.wandb")
+    run: dict[str, Any] = {"history": [], "summary": {}}
+    for payload in _records(path):
+        record = pb.Record()  # type: ignore[attr-defined]
+        record.ParseFromString(payload)
+        kind = record.WhichOneof("record_type")
+        if kind == "run":
+            run.update(
+                name=record.run.display_name,
+                group=record.run.run_group,
+                tags=list(record.run.tags),
+                config={item.key: json.loads(item.value_json) for item in record.run.config.update},
+            )
+        elif kind == "history":
+            run["history"].append(
+                {
+                    item.key or "/".join(item.nested_key): json.loads(item.value_json)
+                    for item in record.history.item
+                }
+            )
+        elif kind == "summary":
+            for item in record.summary.update:
+                key = item.key or "/".join(item.nested_key)
+                run["summary"][key] = json.loads(item.value_json)
+    return run

@@ -3,15 +3,35 @@ from pathlib import Path
 from bioqwen import tracking
 
 
-def test_offline_run_writes_files_in_run_dir(tmp_path, monkeypatch):
+def test_offline_run_writes_files_in_run_dir_that_read_back(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_DIR", raising=False)
-    tracker = tracking.start({"mode": "offline"}, tmp_path, {"lr": 2e-4}, "prepare", name="t")
+    tracker = tracking.start(
+        {"mode": "offline", "tags": ["extra"]},
+        tmp_path,
+        {"lr": 2e-4, "stage": {"name": "stage1"}},
+        "prepare",
+        name="t",
+        group="g",
+        tags=["mix:sample"],
+    )
     tracker.log({"loss": 1.0})
-    tracker.summary({"final": 3})
+    # Enough rows that the record file spans several 32 KiB blocks.
+    for step in range(400):
+        tracker.log({"train/loss": 1.0 / (step + 1), "note": "x" * 200}, step=step + 1)
+    summary = {"final": 3, "perf/tokens_per_s": 1234.5, "precision": "fp32"}
+    tracker.summary(summary)
     run_path = Path(tracker.run_path)
     tracker.finish()
     assert run_path.parent == tmp_path / "wandb" and run_path.name.startswith("offline-run-")
-    assert list(run_path.glob("*.wandb"))
+    (record_file,) = run_path.glob("*.wandb")
+    assert record_file.stat().st_size > 32768
+    run = tracking.read_offline_run(run_path)
+    assert (run["name"], run["group"]) == ("t", "g")
+    assert run["tags"] == ["extra", "job:prepare", "mix:sample"]
+    assert run["config"]["lr"] == 2e-4 and run["config"]["stage"] == {"name": "stage1"}
+    assert {k: run["summary"][k] for k in summary} == summary
+    assert run["history"][0]["loss"] == 1.0 and len(run["history"]) == 401
+    assert run["history"][-1]["train/loss"] == 1.0 / 400
 
 
 def test_disabled_writes_nothing(tmp_path):

@@ -25,7 +25,7 @@ import bioqwen.config  # noqa: F401  (registers the schemas)
 from bioqwen import tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import CONF_DIR, Run, open_run, run_dir, user_errors
-from bioqwen.runs import stable_hash, write_lineage
+from bioqwen.runs import read_json, stable_hash, write_lineage
 
 log = logging.getLogger("bioqwen.train")
 
@@ -36,11 +36,10 @@ def _container(node: Any) -> dict[str, Any]:
     return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
-def run_labels(cfg: DictConfig) -> tuple[str, str, list[str]]:
+def run_labels(cfg: DictConfig, mix: str) -> tuple[str, str, list[str]]:
     """W&B name, group and tags from model, stage, method, mix, learning rate and LoRA r."""
     lora = cfg.method.get("lora")
     rank = f"r{lora.r}" if lora else "full"
-    mix = cfg.data.mix.name if cfg.data_dir is None else Path(str(cfg.data_dir)).name
     lr = f"{float(cfg.stage.learning_rate):g}"
     name = f"{cfg.model.name}-{cfg.stage.name}-{cfg.method.name}-{mix}-lr{lr}-{rank}"
     group = f"{cfg.model.name}-{cfg.method.name}-{mix}"
@@ -103,8 +102,14 @@ def load_data(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     if cfg.data_dir:
         directory = find_dataset_dir(str(cfg.data_dir))
         data = load_prepared(directory)
+        info = {"path": str(directory.resolve())}
+        card = directory.parent / "data_card.json"
+        if card.is_file():
+            # A prepare cache entry: its content hash and mix name, as the prepare run recorded.
+            prepared = read_json(card)
+            return data, {**info, "hash": prepared["hash"], "mix": prepared["mix"]}
         fingerprint = {name: (split._fingerprint, len(split)) for name, split in data.items()}
-        return data, {"path": str(directory.resolve()), "hash": stable_hash(fingerprint)}
+        return data, {**info, "hash": stable_hash(fingerprint), "mix": directory.name}
     try:
         from bioqwen.data.pipeline import prepare  # type: ignore[import-not-found,unused-ignore]
     except ImportError as err:
@@ -117,11 +122,11 @@ def load_data(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
 
 
 @contextlib.contextmanager
-def _run_context(cfg: DictConfig, directory: Path, is_main: bool) -> Iterator[Run]:
+def _run_context(cfg: DictConfig, directory: Path, is_main: bool, mix: str) -> Iterator[Run]:
     if not is_main:
         yield Run(directory, cfg, tracking.Tracker(None))
         return
-    name, group, tags = run_labels(cfg)
+    name, group, tags = run_labels(cfg, mix)
     with open_run(cfg, "train", name=name, group=group, tags=tags) as run:
         yield run
 
@@ -205,7 +210,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("train %s", {k: v for k, v in tokenized.stats.items() if k.startswith("data/train")})
 
     # --- the run ------------------------------------------------------------------------------
-    with _run_context(cfg, directory, is_main) as run:
+    with _run_context(cfg, directory, is_main, str(data_info["mix"])) as run:
         if pending_merge is not None and parent is not None:
             if is_main and not (directory / INIT_MODEL / "config.json").exists():
                 merging.merge_to_dir(

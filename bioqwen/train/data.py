@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 from bioqwen.data.chatml import IGNORE_INDEX, encode
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import read_json
+from bioqwen.runs import LINEAGE_FILE, read_json
 
 log = logging.getLogger("bioqwen.train")
 
@@ -37,10 +37,21 @@ class TokenizedData:
 
 
 def find_dataset_dir(path: str | Path) -> Path:
-    """Locate a saved DatasetDict: the directory itself or a direct subdirectory (a prepare run)."""
+    """Locate a saved DatasetDict: the directory itself, the dataset a prepare run's
+    lineage.json names (it lives in the data cache), or a single direct subdirectory."""
     path = Path(path)
     if (path / "dataset_dict.json").exists():
         return path
+    lineage = path / LINEAGE_FILE
+    if lineage.is_file():
+        named = read_json(lineage).get("dataset_path")
+        if named and (Path(named) / "dataset_dict.json").exists():
+            return Path(named)
+        if named:
+            raise BioqwenError(
+                f"data_dir={path}: its {LINEAGE_FILE} names {named}, which holds no saved "
+                "DatasetDict (data cache cleared? re-run `bioqwen prepare`)"
+            )
     if path.is_dir():
         found = sorted(p.parent for p in path.glob("*/dataset_dict.json"))
         if len(found) == 1:

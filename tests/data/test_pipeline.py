@@ -178,18 +178,34 @@ def test_skip_policy_records_skipped_lines_in_the_card(tmp_path):
         b"\xff\xfe",
         qa("问", ""),
         b"[1, 2]",
+        b'{"instruction": "',
+        {"instruction": "问", "input": ""},
         qa("发热？", "补液。"),
     ]
     cfg = small_mix(tmp_path, lines, "data.on_error=skip")
-    card = prepare(cfg.data, seed=0).card
+    prepared = prepare(cfg.data, seed=0)
+    card = prepared.card
     assert [(s["where"].rsplit(":", 1)[1], s["reason"]) for s in card["skipped"]] == [
         ("2", "invalid_utf8"),
         ("3", "empty_answer"),
         ("4", "malformed_record"),
+        ("5", "malformed_json"),
+        ("6", "missing_field"),
     ]
+    assert all(s["where"].startswith(str(tmp_path / "qa.jsonl")) for s in card["skipped"])
     source = card["sources"]["taiyi"]
-    assert source["raw"] == 5 and source["kept"] == 2
-    assert source["dropped"] == {"empty_answer": 1, "invalid_utf8": 1, "malformed_record": 1}
+    assert source["raw"] == 7 and source["kept"] == 2
+    assert source["dropped"] == {
+        "empty_answer": 1,
+        "invalid_utf8": 1,
+        "malformed_json": 1,
+        "malformed_record": 1,
+        "missing_field": 1,
+    }
+    # The Markdown card lists each skipped line with its reason too.
+    markdown = (prepared.path.parent / "data_card.md").read_text("utf-8")
+    assert "Skipped input lines (5" in markdown
+    assert f"{tmp_path / 'qa.jsonl'}:6 | missing_field | missing field 'output'" in markdown
 
 
 def test_quality_source_without_score_file_is_a_clear_error(tmp_path):

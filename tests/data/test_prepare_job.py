@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from bioqwen.tracking import read_offline_run
 from tests.data.helpers import ROOT, qa, write_lines
 
 BIOQWEN = str(Path(sys.executable).with_name("bioqwen"))
@@ -43,30 +44,59 @@ def test_sample_mix_writes_card_metrics_lineage_and_wandb(tmp_path):
     assert metrics["data/cached"] == 0
     assert lineage["data_hash"] == card["hash"] and "taiyi" in lineage["inputs"]
     assert "| NER |" in (run_dir / "data_card.md").read_text()
-    assert list(run_dir.glob("wandb/offline-run-*"))
+    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
+    assert {k: read_offline_run(wandb_run)["summary"].get(k) for k in metrics} == metrics
     again = run(tmp_path, "tracking=disabled")
     assert again.returncode == 0, again.stderr
     assert json.loads((run_dir / "metrics.json").read_text())["data/cached"] == 1
 
 
-def test_bad_input_exits_non_zero_naming_file_line_and_writes_nothing(tmp_path):
-    bad = write_lines(tmp_path / "qa.jsonl", [qa("问", "答"), {"instruction": "问", "input": ""}])
+# Each bad line sits on line 2 after a good one: the message must name file:line (or the key).
+BAD_LINES = [
+    (b'{"instruction": "q", "input": ', "malformed JSON"),
+    (b'{"instruction": "\xff\xfe", "input": "", "output": "a"}', "invalid UTF-8"),
+    (qa("问", "答") | {"output": None}, "field 'output' should be str"),
+    ({"instruction": "问", "input": ""}, "missing field 'output'"),
+    (qa("问", "   "), "empty answer"),
+]
+
+
+@pytest.mark.parametrize(("line", "message"), BAD_LINES, ids=lambda v: str(v)[:16])
+def test_bad_input_exits_non_zero_naming_file_line_and_writes_nothing(tmp_path, line, message):
+    bad = write_lines(tmp_path / "qa.jsonl", [qa("问", "答"), line])
     done = run(
         tmp_path,
-        "tracking=disabled",
+        "tracking=offline",
         "data/mix=stage1",
         f"data.mix.sources.taiyi.path={bad}",
         "data.mix.sources.taiyi.reader=instruction",
     )
-    assert done.returncode == 2
-    assert f"{bad}:2: missing field 'output'" in done.stderr
-    assert not (tmp_path / "run" / "metrics.json").exists()
-    assert not (tmp_path / "run" / "data_card.json").exists()
-    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").iterdir())
+    assert done.returncode == 2, done.stderr[-2000:]
+    (error,) = [line for line in done.stderr.splitlines() if line.startswith("bioqwen: error:")]
+    assert f"{bad}:2: {message}" in error
+    # Nothing half-written: no cache entry (nor its temporary), no card, metrics or W&B run.
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".hydra", "prepare.log"]
+    assert not (tmp_path / "cache").exists() or not any((tmp_path / "cache").rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("data.mix.sources.taiyi.reader=nope", "data.mix.sources.taiyi.reader='nope'"),
+        ("data.mix.sources.taiyi.path=/nonexistent.jsonl", "data.mix.sources.taiyi.path"),
+    ],
+)
+def test_unknown_reader_or_missing_file_names_the_key(tmp_path, override, message):
+    done = run(tmp_path, "tracking=offline", "data/mix=stage1", override)
+    assert done.returncode == 2 and f"bioqwen: error: {message}" in done.stderr
+    assert sorted(p.name for p in (tmp_path / "run").iterdir()) == [".hydra", "prepare.log"]
 
 
 def test_unknown_mix_and_key_fail_naming_them(tmp_path):
     done = run(tmp_path, "tracking=disabled", "data/mix=nope")
     assert done.returncode != 0 and "data/mix" in done.stderr and "nope" in done.stderr
+    # An unknown source name in a mix's defaults list (or as an added source).
+    done = run(tmp_path, "tracking=disabled", "+data/sources@data.mix.sources.extra=nope")
+    assert done.returncode != 0 and "data/sources/nope" in done.stderr
     done = run(tmp_path, "tracking=disabled", "data.filters.lenght.enabled=false")
     assert done.returncode != 0 and "lenght" in done.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from datasets import Dataset, DatasetDict
 
@@ -47,12 +49,20 @@ def test_mixed_rows_keep_the_trainable_ones(tmp_path, tokenizer):
     assert data.stats["data/train_dropped_fully_masked"] == 4
 
 
-def test_dataset_dir_may_be_a_prepare_run_holding_one_dataset(tmp_path, mix_dir):
+def test_dataset_dir_may_be_a_prepare_run_or_a_directory_holding_one_dataset(tmp_path, mix_dir):
     assert find_dataset_dir(mix_dir) == mix_dir
-    run = tmp_path / "run"
-    (run / "dataset").mkdir(parents=True)
-    (run / "dataset" / "dataset_dict.json").write_text("{}")
-    assert find_dataset_dir(run) == run / "dataset"
+    holder = tmp_path / "holder"
+    (holder / "dataset").mkdir(parents=True)
+    (holder / "dataset" / "dataset_dict.json").write_text("{}")
+    assert find_dataset_dir(holder) == holder / "dataset"
+    # A prepare run directory: the dataset lives in the data cache, named by its lineage.json.
+    run = tmp_path / "prepare-run"
+    run.mkdir()
+    (run / "lineage.json").write_text(json.dumps({"dataset_path": str(mix_dir)}))
+    assert find_dataset_dir(run) == mix_dir
+    (run / "lineage.json").write_text(json.dumps({"dataset_path": str(tmp_path / "gone")}))
+    with pytest.raises(BioqwenError, match=r"gone, which holds no saved DatasetDict"):
+        find_dataset_dir(run)
     with pytest.raises(BioqwenError, match="no saved DatasetDict"):
         find_dataset_dir(tmp_path / "missing")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +15,7 @@ from transformers import AutoModelForCausalLM
 
 from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
+from bioqwen.tracking import read_offline_run
 from tests.train.conftest import ROOT, compose_train, run_train, save_mix
 
 SUMMARY_KEYS = {
@@ -29,12 +31,6 @@ SUMMARY_KEYS = {
     "model/trainable_params",
     "batch/effective_size",
 }
-
-
-def _wandb_bytes(run_dir: Path) -> bytes:
-    """The offline W&B run's record file (protobuf records; keys appear as plain UTF-8)."""
-    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    return wandb_file.read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +49,33 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
     assert metrics["perf/run_tokens_per_s_incl_padding"] >= metrics["perf/run_tokens_per_s"] > 0
     assert 0 < metrics["model/trainable_params"] < metrics["model/total_params"]
     assert metrics["batch/effective_size"] == 4
-    # Summary-only keys (never logged per step) must reach the W&B run too.
-    records = _wandb_bytes(run_dir)
-    assert all(key.encode() in records for key in metrics)
-    assert b"batch/effective_size" in records
+    # The offline W&B run (read back from its record file) carries the same summary, the full
+    # resolved config and the labels derived from the composition.
+    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
+    run = read_offline_run(wandb_run)
+    assert {key: run["summary"].get(key) for key in metrics} == metrics
+    assert run["name"] == "tiny-stage1-qlora-data-lr0.0002-r64"
+    assert run["group"] == "tiny-qlora-data"
+    assert {"model:tiny", "stage:stage1", "method:qlora", "lr:0.0002", "lora_r:64"} <= set(
+        run["tags"]
+    )
+    assert run["config"]["stage"]["learning_rate"] == 2e-4
+    assert run["config"]["method"]["lora"]["r"] == 64
+    # Per optimizer step: loss, learning rate, grad norm and throughput; eval loss every 2 steps.
+    steps = {row["_step"]: row for row in run["history"]}
+    assert sorted(steps) == [1, 2, 3, 4]
+    for row in steps.values():
+        assert {
+            "train/loss",
+            "train/learning_rate",
+            "train/grad_norm",
+            "perf/tokens_per_s",
+            "perf/tokens_per_s_incl_padding",
+            "perf/samples_per_s",
+            "perf/step_time_s",
+            "perf/peak_memory_gb",
+        } <= row.keys()
+    assert [s for s, row in steps.items() if "eval/loss" in row] == [2, 4]
     assert (run_dir / "adapter" / "adapter_config.json").exists()
     lineage = json.loads((run_dir / "lineage.json").read_text())
     assert lineage["stage"] == "stage1" and lineage["data"]["hash"]
@@ -228,10 +247,33 @@ def test_run_labels_name_group_and_tags_from_the_composition(tmp_path: Path) -> 
     from bioqwen.jobs.train import run_labels
 
     cfg = compose_train(tmp_path, "model=qwen2_0_5b", "stage=stage2", "method=qlora")
-    name, group, tags = run_labels(cfg)
+    name, group, tags = run_labels(cfg, cfg.data.mix.name)
     assert name == "qwen2_0_5b-stage2-qlora-stage2-lr0.0002-r64"
     assert group == "qwen2_0_5b-qlora-stage2"
     assert {"model:qwen2_0_5b", "stage:stage2", "method:qlora", "lora_r:64", "lr:0.0002"} <= set(
         tags
     )
-    assert run_labels(compose_train(tmp_path, "method=full"))[2][-1] == "lora_r:none"
+    assert run_labels(compose_train(tmp_path, "method=full"), "stage1")[2][-1] == "lora_r:none"
+
+
+def test_a_prepare_run_as_data_dir_gives_its_data_hash_and_mix(tmp_path: Path, mix_dir: Path):
+    from bioqwen.jobs.train import load_data
+
+    # The layout `bioqwen prepare` leaves: a cache entry (dataset + card) and a run directory
+    # whose lineage.json names the dataset.
+    entry = tmp_path / "cache" / "sample-0123456789abcdef"
+    shutil.copytree(mix_dir, entry / "dataset")
+    (entry / "data_card.json").write_text(json.dumps({"hash": "0123456789abcdef", "mix": "sample"}))
+    prepare_run = tmp_path / "prepare"
+    prepare_run.mkdir()
+    (prepare_run / "lineage.json").write_text(
+        json.dumps({"data_hash": "0123456789abcdef", "dataset_path": str(entry / "dataset")})
+    )
+    cfg = compose_train(tmp_path / "run", "model=tiny", f"data_dir={prepare_run}")
+    data, info = load_data(cfg)
+    assert info == {
+        "path": str((entry / "dataset").resolve()),
+        "hash": "0123456789abcdef",
+        "mix": "sample",
+    }
+    assert len(data["train"]) == 64

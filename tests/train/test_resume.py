@@ -58,5 +58,7 @@ def test_killed_run_resumes_from_newest_checkpoint(tmp_path: Path, mix_dir: Path
     assert lineage["resumed_from"].endswith("checkpoint-4")
     expected, got = _losses(reference), _losses(killed)
     assert sorted(got) == sorted(expected) == list(range(1, STEPS + 1))
-    for step in range(5, STEPS + 1):
+    # Steps 1-4 (before the kill, another process) match too: the seed fixes the adapter
+    # initialisation, dropout and data order.
+    for step in range(1, STEPS + 1):
         assert got[step] == pytest.approx(expected[step], rel=1e-4), step
