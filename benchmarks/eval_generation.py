@@ -4,8 +4,10 @@ Same model (the tiny CPU model), same prompts, same settings; every response is 
 same length (min_new_tokens = max_new_tokens) so both sides generate exactly the same number of
 tokens. Runs alternate and the best of each is kept, because these machines have slow spells.
 The default length is the evaluate job's default (generation.max_new_tokens = 512): with short
-outputs the long NCBI prompts' prefill, which batching cannot shrink on a CPU, dominates
-(measured 2.8x at 64 tokens vs 4.5x at 512 for NCBI; 8-20x for short webMedQA prompts).
+outputs the long NCBI prompts' prefill, which batching cannot shrink on a CPU, dominates.
+Measured on a 2-core machine (2026-11-29, 32 prompts, 512 tokens, batch 16): webMedQA 90.5 s
+loop vs 2.6 s batched (35x), NCBI 151.0 s vs 4.0 s (38x); the same run sharing the cores with
+another job gave 4.5x and 9.3x, so compare ratios from a quiet machine.
 Run: .venv/bin/python benchmarks/eval_generation.py [--prompts 32] [--new-tokens 512]
 """
 

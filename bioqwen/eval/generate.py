@@ -104,8 +104,14 @@ def load_for_generation(
     except OSError as err:
         raise BioqwenError(f"model {source!r} could not be loaded: {err}") from err
     tokenizer = tokenizer_for(model_cfg, source)
-    if len(tokenizer) > model.get_input_embeddings().weight.shape[0]:
-        model.resize_token_embeddings(len(tokenizer))
+    if tokenizer.pad_token_id >= model.get_input_embeddings().weight.shape[0]:
+        # A pad token added for a baseline without one (Llama-3.2, SmolLM2) has no embedding.
+        # Generation masks left padding and cuts responses at the first end token, so the end
+        # token can pad instead of growing the model with an untrained, predictable row.
+        if tokenizer.eos_token is not None:
+            tokenizer.pad_token = tokenizer.eos_token
+        else:
+            model.resize_token_embeddings(len(tokenizer))
     model.to(device)
     model.eval()
     return model, tokenizer

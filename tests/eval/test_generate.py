@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -191,3 +192,27 @@ def test_vllm_backend_missing_or_unknown_is_a_clear_error(tiny_model_dir: Path) 
         generate.check_backend("vllm", str(tiny_model_dir))
     with pytest.raises(BioqwenError, match=r"generation\.backend='tgi'"):
         generate.check_backend("tgi", str(tiny_model_dir))
+
+
+def test_pad_token_without_embedding_falls_back_to_eos(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    # A baseline tokenizer given a new pad token (as tokenizer_for does for Llama-3.2) must not
+    # grow the model: the end token pads instead, and batched generation still works.
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    model_dir = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model_dir)
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    rows = int(json.loads((model_dir / "config.json").read_text())["vocab_size"])
+    extra = [f"<|extra_{i}|>" for i in range(rows - len(tok) + 1)]
+    tok.add_special_tokens({"additional_special_tokens": extra})
+    tok.pad_token = extra[-1]
+    tok.save_pretrained(model_dir)
+    model, tok = generate.load_for_generation({"name": "b", "path": str(model_dir)}, "cpu")
+    assert model.get_input_embeddings().weight.shape[0] == rows
+    assert tok.pad_token == tok.eos_token
+    outs = generate.generate(model, tok, PROMPTS, {"max_new_tokens": 3}, progress=False)
+    assert len(outs) == 3 and all(o.new_tokens <= 3 for o in outs)

@@ -51,3 +51,17 @@ def test_bad_template_names_the_key(compose_cfg) -> None:
     (item,) = benchmarks.load_benchmark(cfg).items
     with pytest.raises(BioqwenError, match=r"benchmark\.prompt_template"):
         prompts.user_text(cfg, item)
+
+
+def test_cmeee_extra_class_needs_only_the_type_override(compose_cfg) -> None:
+    from bioqwen.eval import ner
+
+    cfg = _bench(compose_cfg, "cmeee", "+benchmark.types.sym=Symptom")
+    (doc,) = benchmarks.load_benchmark(cfg).items
+    assert prompts.user_text(cfg, doc).endswith("实体类型：疾病，药物，临床表现")
+    assert benchmarks.entity_types(cfg) == ["Disease", "Drug", "Symptom"]
+    aliases = cfg["type_aliases"]
+    parsed = ner.parse_response(
+        "临床表现：头痛; 乏力\n身体：头", ["Disease", "Drug", "Symptom"], aliases
+    )
+    assert parsed.entities == {"Symptom": ["头痛", "乏力"]}
