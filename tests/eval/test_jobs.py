@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.wandb_records import offline_summary
+from bioqwen.tracking import read_offline_run
 
 ROOT = Path(__file__).resolve().parents[2]
 # The installed console script, as a user runs it.
@@ -27,6 +27,11 @@ WEBMEDQA_KNOWN = {
     "rouge-2": 7.281,
     "rouge-l": 17.976,
 }
+
+
+def _wandb_run(run_dir: Path) -> Path:
+    (run,) = (run_dir / "wandb").glob("offline-run-*")
+    return run
 
 
 def _run(*args: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
@@ -48,7 +53,7 @@ def test_score_cli_reproduces_webmedqa_and_prints_metrics_last(tmp_path: Path) -
     assert printed == json.loads((run_dir / "metrics.json").read_text())
     assert {k: round(printed[k], 3) for k in WEBMEDQA_KNOWN} == WEBMEDQA_KNOWN
     assert (run_dir / "lineage.json").exists()
-    summary = offline_summary(run_dir)
+    summary = read_offline_run(_wandb_run(run_dir))["summary"]
     assert {k: summary[k] for k in printed} == printed
 
 
@@ -98,7 +103,7 @@ def test_evaluate_tiny_ncbi_end_to_end_and_rescore(tmp_path: Path) -> None:
     assert records[0]["chat_prompt"].endswith("<|im_start|>assistant\n")
     # The W&B summary holds the same numbers as metrics.json, iteration time included, and
     # the run logged a table of sample predictions.
-    summary = offline_summary(run_dir)
+    summary = read_offline_run(_wandb_run(run_dir))["summary"]
     assert {k: summary[k] for k in metrics} == metrics
     assert summary["predictions/_type"] == "table-file" and summary["predictions/nrows"] == 3
     # The predictions CSV is in the authors' format: `score` re-joins it and agrees.
