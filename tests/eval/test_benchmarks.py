@@ -177,3 +177,16 @@ def test_icliniq_raw_reader(compose_cfg) -> None:
     (item,) = benchmarks.load_benchmark(cfg).items
     assert item.question.startswith("Hi doctor, I have had a dry cough")
     assert item.answer.startswith("Hi. A dry cough")
+
+
+def test_bc5cdr_auto_falls_back_to_pubtator_and_joins_only_present_splits(
+    compose_cfg, tmp_path: Path
+) -> None:
+    import shutil
+
+    shutil.copy(ROOT / "samples/benchmarks/bc5cdr/CDR_TestSet.PubTator.txt", tmp_path)
+    cfg = _bench(compose_cfg, "bc5cdr", f"benchmark.data_dir={tmp_path}")
+    assert benchmarks.available_splits(cfg) == ["test"]
+    assert benchmarks.split_path(cfg, "test").name == "CDR_TestSet.PubTator.txt"
+    with pytest.raises(BioqwenError, match=r"gold file not found: .*CDR_TrainingSet\.PubTator"):
+        benchmarks.load_benchmark(cfg)  # evaluation reads the configured splits, all of them
