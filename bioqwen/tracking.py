@@ -7,13 +7,19 @@ benchmark machine ships without it). The API key is read by wandb from the envir
 from __future__ import annotations
 
 import json
+import logging
 import os
 import struct
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 MODES = ("offline", "online", "disabled")
+# How long finish() waits for wandb-core to complete the run's record file.
+FLUSH_TIMEOUT_S = 30.0
+
+log = logging.getLogger("bioqwen")
 
 
 class Tracker:
@@ -53,10 +59,22 @@ class Tracker:
             self.run.log({key: wandb.Table(columns=list[str | int](columns), data=rows)})
 
     def finish(self) -> None:
-        """Close the run, flushing offline files."""
+        """Close the run and wait until its record file is complete on disk.
+
+        `run.finish()` returns before wandb-core has written the last records (measured: the
+        final summary and exit record land up to ~0.5 s later under load), so a job that ended
+        could leave a run file that a reader or `wandb sync` sees without its summary.
+        """
         if self.run is not None:
+            run_path = Path(self.run_path or ".")
             self.run.finish()
             self.run = None
+            deadline = time.monotonic() + FLUSH_TIMEOUT_S
+            while not read_offline_run(run_path)["complete"]:
+                if time.monotonic() > deadline:
+                    log.warning("W&B run file under %s is still incomplete", run_path)
+                    return
+                time.sleep(0.05)
 
 
 def start(
@@ -115,6 +133,8 @@ def _records(path: Path) -> Iterator[bytes]:
         if kind == 0:  # zero-filled rest of the block
             position += left
             continue
+        if position + _HEADER + length > len(data):  # still being written
+            return
         payload = data[position + _HEADER : position + _HEADER + length]
         position += _HEADER + length
         if kind == _FULL:
@@ -129,7 +149,8 @@ def _records(path: Path) -> Iterator[bytes]:
 
 
 def read_offline_run(run_path: str | Path) -> dict[str, Any]:
-    """Read back an offline run directory: name, group, tags, config, history rows, summary.
+    """Read back an offline run directory: name, group, tags, config, history rows, summary,
+    and whether the file is complete (ends with the run's exit record).
 
     wandb 0.31 writes no `files/wandb-summary.json` offline (that comes with `wandb sync`), so
     the run's record file is the only place to check what a later sync will upload.
@@ -137,7 +158,7 @@ def read_offline_run(run_path: str | Path) -> dict[str, Any]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     (path,) = Path(run_path).glob("run-*.wandb")
-    run: dict[str, Any] = {"history": [], "summary": {}}
+    run: dict[str, Any] = {"history": [], "summary": {}, "complete": False}
     for payload in _records(path):
         record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(payload)
@@ -160,4 +181,6 @@ def read_offline_run(run_path: str | Path) -> dict[str, Any]:
             for item in record.summary.update:
                 key = item.key or "/".join(item.nested_key)
                 run["summary"][key] = json.loads(item.value_json)
+        elif kind == "exit":
+            run["complete"] = True
     return run

@@ -14,3 +14,37 @@ def test_tiny_model_is_qwen2_and_stops_at_im_end(tiny_model_dir):
     assert tok.convert_tokens_to_ids("<|im_end|>") in gen["eos_token_id"]
     assert gen["pad_token_id"] == tok.pad_token_id != tok.convert_tokens_to_ids("<|im_end|>")
     assert list(tiny_model_dir.glob("*.safetensors")) and not list(tiny_model_dir.glob("*.bin"))
+
+
+def test_tiny_model_is_deterministic_from_its_seed_and_built_once(
+    tiny_model_dir, monkeypatch, tmp_path
+):
+    from hydra import compose, initialize_config_dir
+    from omegaconf import OmegaConf
+    from safetensors.torch import load_file
+
+    from bioqwen.models import build_tiny_model
+    from tests.conftest import CONF
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        model_cfg = OmegaConf.to_container(compose("model/tiny").model, resolve=True)
+    # A fresh cache rebuilds the same weights and tokenizer from the seed.
+    monkeypatch.setenv("BIOQWEN_CACHE", str(tmp_path))
+    rebuilt = build_tiny_model(model_cfg)
+    assert rebuilt.name == tiny_model_dir.name
+    original, again = (load_file(d / "model.safetensors") for d in (tiny_model_dir, rebuilt))
+    assert original.keys() == again.keys()
+    assert all((original[k] == again[k]).all() for k in original)
+    assert (rebuilt / "tokenizer.json").read_text() == (
+        tiny_model_dir / "tokenizer.json"
+    ).read_text()
+    # Cached: a second call finds the entry and writes nothing.
+    stamp = (rebuilt / "model.safetensors").stat().st_mtime_ns
+    assert build_tiny_model(model_cfg) == rebuilt
+    assert (rebuilt / "model.safetensors").stat().st_mtime_ns == stamp
+    # Another seed is another model.
+    model_cfg["tiny"]["seed"] = 1
+    other = build_tiny_model(model_cfg)
+    assert other != rebuilt
+    weights = load_file(other / "model.safetensors")
+    assert any(not (weights[k] == original[k]).all() for k in original)

@@ -26,7 +26,7 @@ def test_offline_run_writes_files_in_run_dir_that_read_back(tmp_path, monkeypatc
     (record_file,) = run_path.glob("*.wandb")
     assert record_file.stat().st_size > 32768
     run = tracking.read_offline_run(run_path)
-    assert (run["name"], run["group"]) == ("t", "g")
+    assert run["complete"] and (run["name"], run["group"]) == ("t", "g")
     assert run["tags"] == ["extra", "job:prepare", "mix:sample"]
     assert run["config"]["lr"] == 2e-4 and run["config"]["stage"] == {"name": "stage1"}
     assert {k: run["summary"][k] for k in summary} == summary
@@ -39,3 +39,20 @@ def test_disabled_writes_nothing(tmp_path):
     tracker.log({"loss": 1.0})
     tracker.finish()
     assert not tracker.enabled and list(tmp_path.iterdir()) == []
+
+
+def test_a_run_file_still_being_written_reads_as_incomplete(tmp_path, monkeypatch):
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    tracker = tracking.start({"mode": "offline"}, tmp_path / "job", {}, "prepare", name="t")
+    for step in range(100):
+        tracker.log({"loss": float(step), "note": "x" * 200}, step=step)
+    run_path = Path(tracker.run_path)
+    tracker.finish()
+    (record_file,) = run_path.glob("*.wandb")
+    data = record_file.read_bytes()
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    # Cut inside a record: what a reader sees while wandb-core is still writing.
+    (partial / record_file.name).write_bytes(data[: len(data) * 2 // 3 + 3])
+    run = tracking.read_offline_run(partial)
+    assert not run["complete"] and 0 < len(run["history"]) < 100

@@ -8,20 +8,21 @@ from pathlib import Path
 
 import pytest
 
+from bioqwen.data import card as card_module
 from bioqwen.tracking import read_offline_run
 from tests.data.helpers import ROOT, qa, write_lines
 
 BIOQWEN = str(Path(sys.executable).with_name("bioqwen"))
 
 
-def run(tmp_path, *overrides):
+def run(tmp_path, *overrides, cache=None):
     env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path)}
     return subprocess.run(
         [
             BIOQWEN,
             "prepare",
             f"hydra.run.dir={tmp_path / 'run'}",
-            f"data.cache_dir={tmp_path / 'cache'}",
+            f"data.cache_dir={cache or tmp_path / 'cache'}",
             *overrides,
         ],
         capture_output=True,
@@ -30,6 +31,30 @@ def run(tmp_path, *overrides):
         env=env,
         timeout=300,
     )
+
+
+def test_cached_sample_mix_run_holds_card_drops_lineage_and_the_wandb_tables(
+    tmp_path, sample_prepared, sample_cache
+):
+    done = run(tmp_path, cache=sample_cache)  # the session's sample mix: a cache hit
+    assert done.returncode == 0, done.stderr[-2000:]
+    run_dir = tmp_path / "run"
+    card = json.loads((run_dir / "data_card.json").read_text())
+    assert card["hash"] == sample_prepared.hash
+    assert (run_dir / "drops.jsonl").read_text() == sample_prepared.drops_path.read_text()
+    assert "| NER |" in (run_dir / "data_card.md").read_text()
+    lineage = json.loads((run_dir / "lineage.json").read_text())
+    assert lineage["dataset_path"] == str(sample_prepared.path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["data/cached"] == 1 and metrics["data/raw"] == card["total"]["raw"]
+    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
+    wandb = read_offline_run(wandb_run)
+    assert {k: wandb["summary"].get(k) for k in metrics} == metrics
+    # The Table 1 layout is logged as a W&B table whose file holds the card's rows.
+    (table1,) = wandb_run.glob("files/media/table/data_card/table1_*.table.json")
+    logged = json.loads(table1.read_text())
+    assert logged["columns"] == card_module.TABLE_COLUMNS
+    assert logged["data"] == json.loads(json.dumps(card_module.table1_rows(card)))
 
 
 @pytest.mark.slow
