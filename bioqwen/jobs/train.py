@@ -95,6 +95,42 @@ def load_generation_hook(cfg: DictConfig) -> Callable[[Any, Any], Any] | None:
     return hook
 
 
+def benchmark_metrics(
+    benchmark: str, limit: int = 8, max_new_tokens: int = 64, batch_size: int = 8
+) -> Callable[[Any, Any], dict[str, float]]:
+    """A generation-metric hook: the model in training scored on a benchmark's first `limit`
+    items as `bioqwen evaluate` would (greedy). Use it with
+    `generation_eval.target=bioqwen.jobs.train:benchmark_metrics`
+    `+generation_eval.options.benchmark=ncbi`.
+    """
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    from bioqwen.eval.benchmarks import load_benchmark
+    from bioqwen.eval.runner import evaluate_model
+
+    overrides = [
+        f"benchmark={benchmark}",
+        f"benchmark.limit={limit}",
+        f"generation.max_new_tokens={max_new_tokens}",
+        f"generation.batch_size={batch_size}",
+        "generation.iteration_time_samples=0",  # no batch-1 timing pass during training
+    ]
+    if GlobalHydra.instance().is_initialized():  # inside the train app: its search path
+        cfg = compose("evaluate", overrides=overrides)
+    else:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("evaluate", overrides=overrides)
+    bench_cfg, settings = _container(cfg.benchmark), _container(cfg.generation)
+    bench = load_benchmark(bench_cfg)  # read once, scored at every call
+
+    def hook(model: Any, tokenizer: Any) -> dict[str, float]:
+        result = evaluate_model(model, tokenizer, bench_cfg, settings, progress=False, bench=bench)
+        return {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
+
+    return hook
+
+
 def load_data(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
     """The prepared mix (an existing data_dir, or prepare it now) and its lineage entry."""
     from bioqwen.train.data import find_dataset_dir, load_prepared

@@ -189,8 +189,11 @@ class GenerationMetricsCallback(TrainerCallback):
         was_training = model.training
         self.tokenizer.padding_side = "left"
         model.eval()
+        # The hook may reseed or draw from the global RNG (sampling, evaluation's own seed):
+        # forking it keeps training's dropout and data order those of a run without the hook.
+        devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
         try:
-            with torch.no_grad():
+            with torch.no_grad(), torch.random.fork_rng(devices=devices):
                 metrics = dict(self.fn(model, self.tokenizer))
         finally:
             self.tokenizer.padding_side = side

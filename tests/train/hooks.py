@@ -18,3 +18,14 @@ def make_probe(prompt: str) -> Callable[[Any, Any], dict[str, float]]:
         return {"calls": calls["n"], "left_padded": left, "training": float(model.training)}
 
     return probe
+
+
+def make_reseeder() -> Callable[[Any, Any], dict[str, float]]:
+    """Build a hook that reseeds and draws from the global RNG, as sampling evaluation does."""
+    import torch
+
+    def reseed(model: Any, tokenizer: Any) -> dict[str, float]:
+        torch.manual_seed(0)
+        return {"draw": float(torch.rand(1000).sum())}
+
+    return reseed

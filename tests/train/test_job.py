@@ -141,6 +141,36 @@ def test_generation_hook_runs_with_left_padding(tmp_path: Path, mix_dir: Path) -
     assert summary["gen/left_padded"] == 1.0
 
 
+def test_benchmark_hook_scores_the_model_in_training_with_the_evaluation_code(
+    tmp_path: Path, mix_dir: Path
+) -> None:
+    summary = run_train(
+        tmp_path / "run",
+        mix_dir,
+        "generation_eval.target=bioqwen.jobs.train:benchmark_metrics",
+        "generation_eval.every_steps=2",
+        "+generation_eval.options.benchmark=ncbi",
+        "+generation_eval.options.limit=2",
+        "+generation_eval.options.max_new_tokens=4",
+    )
+    assert summary["gen/n_documents"] == 2
+    assert 0 <= summary["gen/macro_f1"] <= 1 and "gen/unparsable_rate" in summary
+
+
+def test_a_hook_that_reseeds_leaves_training_unchanged(tmp_path: Path, mix_dir: Path) -> None:
+    plain = run_train(tmp_path / "plain", mix_dir, "stage.eval_steps=0")
+    hooked = run_train(
+        tmp_path / "hooked",
+        mix_dir,
+        "stage.eval_steps=0",
+        "generation_eval.target=tests.train.hooks:make_reseeder",
+        "generation_eval.every_steps=1",
+    )
+    # Without forking the RNG around the hook, LoRA dropout after step 1 draws other masks.
+    assert hooked["train/loss"] == plain["train/loss"]
+    assert hooked["train/final_loss"] == plain["train/final_loss"]
+
+
 # --- bad input -----------------------------------------------------------------------------
 
 
