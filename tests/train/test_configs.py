@@ -45,3 +45,13 @@ def test_deepspeed_and_accelerate_configs_parse():
         assert (
             yaml.safe_load((ROOT / "conf" / "accelerate" / name).read_text())["num_machines"] == 1
         )
+
+
+@pytest.mark.parametrize(
+    "override",
+    ["stage.learnig_rate=1e-4", "method.lora.rr=8", "model.hubid=x", "generation_eval.tagret=x"],
+)
+def test_a_misspelled_train_key_fails_naming_it(override, tmp_path):
+    key = override.split("=")[0].rsplit(".", 1)[-1]
+    with pytest.raises(Exception, match=key):
+        compose_train(tmp_path, override)

@@ -76,6 +76,17 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
             "perf/peak_memory_gb",
         } <= row.keys()
     assert [s for s, row in steps.items() if "eval/loss" in row] == [2, 4]
+    # Token counts exclude padding everywhere: TRL's running count equals ours at the end,
+    # and the Trainer's padding-inclusive num_input_tokens_seen is not logged at all.
+    real_tokens = (
+        metrics["perf/run_tokens_per_s"]
+        * metrics["perf/run_step_time_s"]
+        * metrics["train/global_step"]
+    )
+    assert steps[4]["train/num_tokens"] == pytest.approx(real_tokens)
+    padded_tokens = real_tokens / (1 - metrics["perf/run_padding_fraction"])
+    assert padded_tokens > real_tokens
+    assert not any("num_input_tokens_seen" in key for row in steps.values() for key in row)
     assert (run_dir / "adapter" / "adapter_config.json").exists()
     lineage = json.loads((run_dir / "lineage.json").read_text())
     assert lineage["stage"] == "stage1" and lineage["data"]["hash"]
@@ -202,6 +213,19 @@ def test_stage1_run_without_lineage_is_not_a_usable_parent(tmp_path: Path, mix_d
     (parent / "checkpoints").mkdir(parents=True)
     with pytest.raises(BioqwenError, match=r"lineage\.json"):
         run_train(tmp_path / "run", mix_dir, "stage=stage2", f"stage.init_from={parent}")
+
+
+def test_stage1_run_without_adapter_or_merged_model_is_not_a_usable_parent(
+    tmp_path: Path, mix_dir: Path
+) -> None:
+    parent = tmp_path / "emptied"
+    parent.mkdir()
+    lineage = {"job": "train", "adapter_base": "x", "model": {"name": "tiny"}}
+    (parent / "lineage.json").write_text(json.dumps(lineage))
+    run_dir = tmp_path / "run"
+    with pytest.raises(BioqwenError, match=r"neither adapter/adapter_config\.json nor merged"):
+        run_train(run_dir, mix_dir, "stage=stage2", f"stage.init_from={parent}")
+    assert _only_hydra_files(run_dir)
 
 
 def test_parent_of_another_model_is_rejected(stage1, tmp_path: Path, mix_dir: Path) -> None:
