@@ -25,8 +25,9 @@ log = logging.getLogger("bioqwen")
 class Tracker:
     """A thin handle on a W&B run that is a no-op when tracking is disabled."""
 
-    def __init__(self, run: Any | None) -> None:
+    def __init__(self, run: Any | None, offline: bool = False) -> None:
         self.run = run
+        self.offline = offline
 
     @property
     def enabled(self) -> bool:
@@ -59,16 +60,19 @@ class Tracker:
             self.run.log({key: wandb.Table(columns=list[str | int](columns), data=rows)})
 
     def finish(self) -> None:
-        """Close the run and wait until its record file is complete on disk.
+        """Close the run; offline, also wait until its record file is complete on disk.
 
-        `run.finish()` returns before wandb-core has written the last records (measured: the
-        final summary and exit record land up to ~0.5 s later under load), so a job that ended
-        could leave a run file that a reader or `wandb sync` sees without its summary.
+        Offline, `run.finish()` returns before wandb-core has written the last records
+        (measured: the final summary and exit record land up to ~0.5 s later under load), so a
+        job that ended could leave a run file that a reader or `wandb sync` sees without its
+        summary. Online, finish() itself waits for the upload.
         """
         if self.run is not None:
             run_path = Path(self.run_path or ".")
             self.run.finish()
             self.run = None
+            if not self.offline:
+                return
             deadline = time.monotonic() + FLUSH_TIMEOUT_S
             while not read_offline_run(run_path)["complete"]:
                 if time.monotonic() > deadline:
@@ -108,7 +112,7 @@ def start(
         reinit="finish_previous",
         settings=wandb.Settings(console="off", x_disable_stats=True),
     )
-    return Tracker(run)
+    return Tracker(run, offline=mode == "offline")
 
 
 # The offline `.wandb` file is a LevelDB-style log (wandb's datastore): a 7-byte file header,
