@@ -54,9 +54,21 @@ def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTok
     """Tokenizer of a model with a pad distinct from eos and a ChatML template."""
     model = _as_dict(cfg)
     source = model_dir_or_id or resolve_model(model)
-    tokenizer = AutoTokenizer.from_pretrained(
-        source, trust_remote_code=bool(model.get("trust_remote_code", False))
-    )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            source, trust_remote_code=bool(model.get("trust_remote_code", False))
+        )
+    except OSError as err:
+        # The first loader to touch a hub id: a missing download is a user error, not a trace.
+        why = (
+            "HF_HUB_OFFLINE is set, so only the local hub cache is read"
+            if hub_offline()
+            else str(err).splitlines()[0]
+        )
+        raise BioqwenError(
+            f"model={model.get('name')}: cannot load {source} ({why}); "
+            "download it first or set model.path=<local model dir>"
+        ) from err
     prepare_tokenizer(tokenizer, model.get("pad_token") or "<|padoftext|>")
     # Left padding for batched generation; trainers set right padding themselves.
     tokenizer.padding_side = "left"

@@ -48,3 +48,13 @@ def test_tiny_model_is_deterministic_from_its_seed_and_built_once(
     assert other != rebuilt
     weights = load_file(other / "model.safetensors")
     assert any(not (weights[k] == original[k]).all() for k in original)
+
+
+def test_a_hub_model_that_is_not_downloaded_is_one_clear_error(monkeypatch):
+    import pytest
+
+    from bioqwen.errors import BioqwenError
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(BioqwenError, match=r"model=qwen2_0_5b: cannot load Qwen/Qwen2-0\.5B .*"):
+        tokenizer_for({"name": "qwen2_0_5b", "hub_id": "Qwen/Qwen2-0.5B"})
