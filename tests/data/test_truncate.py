@@ -112,11 +112,23 @@ def test_fit_properties(prompt, paragraphs, limit):
     assert text.endswith(IM_END + "\n")
     kept = fitted.messages[-1]["content"]
     assert kept and answer.startswith(kept)
+
+    def fits(reply: str) -> bool:
+        return ntok(render(chat(prompt, reply.rstrip())).text) <= limit
+
+    # The cut is the furthest one that fits: one more paragraph (or sentence) would not.
+    first_newline = answer.find("\n")
     if fitted.mode == "paragraph":
         assert answer[len(kept)] == "\n"
+        following = answer.find("\n", len(kept) + 1)
+        assert not fits(answer if following == -1 else answer[:following])
     elif fitted.mode == "sentence":
         assert SENTENCE_END.search(kept[-1] + answer[len(kept) : len(kept) + 1])
         assert "\n" not in kept
+        assert first_newline == -1 or not fits(answer[:first_newline])
+        later = [m.end() for m in SENTENCE_END.finditer(answer) if m.end() > len(kept)]
+        later = [e for e in later if first_newline == -1 or e <= first_newline]
+        assert not later or not fits(answer[: later[0]])
     else:
         assert kept == answer
 
