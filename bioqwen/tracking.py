@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import struct
 import time
 from collections.abc import Iterator, Mapping
@@ -89,8 +90,13 @@ def start(
     name: str | None = None,
     group: str | None = None,
     tags: list[str] | None = None,
+    run_id: str | None = None,
 ) -> Tracker:
-    """Start a W&B run for a job writing under run_dir, or return a disabled tracker."""
+    """Start a W&B run for a job writing under run_dir, or return a disabled tracker.
+
+    With `run_id` (a resumed job) the run continues that W&B run: offline, a second run
+    directory with the same id, which `wandb sync` uploads into one run.
+    """
     mode = tracking.get("mode", "offline")
     if mode not in MODES:
         raise ValueError(f"tracking.mode={mode!r}: expected one of {MODES}")
@@ -110,9 +116,29 @@ def start(
         job_type=job,
         config=dict(config),
         reinit="finish_previous",
+        id=run_id,
+        resume="allow" if run_id else None,
         settings=wandb.Settings(console="off", x_disable_stats=True),
     )
     return Tracker(run, offline=mode == "offline")
+
+
+# <offline-run|run>-<date>_<time>-<id>[-<n>] (a resumed offline run gets the -<n>).
+_RUN_DIR = re.compile(r"run-\d{8}_\d{6}-([a-z0-9]+)(?:-\d+)?$")
+
+
+def previous_run_id(run_dir: str | Path) -> str | None:
+    """The id of the newest W&B run under run_dir/wandb, if any (the one a resume continues)."""
+    found = [
+        p
+        for p in Path(run_dir).glob("wandb/*run-*")
+        if p.is_dir() and not p.is_symlink() and _RUN_DIR.search(p.name)
+    ]
+    if not found:
+        return None
+    newest = max(found, key=lambda p: p.stat().st_mtime)
+    match = _RUN_DIR.search(newest.name)
+    return match.group(1) if match else None
 
 
 # The offline `.wandb` file is a LevelDB-style log (wandb's datastore): a 7-byte file header,

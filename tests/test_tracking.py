@@ -31,6 +31,9 @@ def test_offline_run_writes_files_in_run_dir_that_read_back(tmp_path, monkeypatc
     assert run["config"]["lr"] == 2e-4 and run["config"]["stage"] == {"name": "stage1"}
     assert {k: run["summary"][k] for k in summary} == summary
     assert run["history"][0]["loss"] == 1.0 and len(run["history"]) == 401
+    # A resumed job finds this run's id (and none where no run was tracked).
+    assert tracking.previous_run_id(tmp_path) == run_path.name.split("-")[3]
+    assert tracking.previous_run_id(tmp_path / "elsewhere") is None
     assert run["history"][-1]["train/loss"] == 1.0 / 400
 
 

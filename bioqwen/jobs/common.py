@@ -42,9 +42,15 @@ def run_dir() -> Path:
 
 @contextmanager
 def open_run(
-    cfg: DictConfig, job: str, name: str, group: str | None = None, tags: list[str] | None = None
+    cfg: DictConfig,
+    job: str,
+    name: str,
+    group: str | None = None,
+    tags: list[str] | None = None,
+    resume: bool = False,
 ) -> Iterator[Run]:
-    """Save the resolved config, start tracking, and always close the tracker."""
+    """Save the resolved config, start tracking (continuing the directory's W&B run when
+    resuming), and always close the tracker."""
     directory = run_dir()
     container: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     atomic_write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
@@ -56,6 +62,7 @@ def open_run(
         name=name,
         group=group,
         tags=tags,
+        run_id=tracking.previous_run_id(directory) if resume else None,
     )
     try:
         yield Run(directory, cfg, tracker)

@@ -163,7 +163,7 @@ def _run_context(cfg: DictConfig, directory: Path, is_main: bool, mix: str) -> I
         yield Run(directory, cfg, tracking.Tracker(None))
         return
     name, group, tags = run_labels(cfg, mix)
-    with open_run(cfg, "train", name=name, group=group, tags=tags) as run:
+    with open_run(cfg, "train", name=name, group=group, tags=tags, resume=bool(cfg.resume)) as run:
         yield run
 
 

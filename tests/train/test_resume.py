@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bioqwen.tracking import read_offline_run
 from tests.train.conftest import FAST, ROOT, run_train
 
 STEPS = 8
@@ -28,8 +29,11 @@ def test_killed_run_resumes_from_newest_checkpoint(tmp_path: Path, mix_dir: Path
     reference = tmp_path / "reference"
     run_train(reference, mix_dir, *SETTINGS)
     killed = tmp_path / "killed"
-    args = [*SETTINGS, f"data_dir={mix_dir}", "tracking=disabled", f"hydra.run.dir={killed}"]
-    env = {**os.environ, "WANDB_MODE": "disabled"}
+    args = [*SETTINGS, f"data_dir={mix_dir}", "tracking=offline", f"hydra.run.dir={killed}"]
+    # WANDB_SERVICE (set once this worker has tracked a run) would make both jobs share the
+    # worker's wandb-core, which keeps the killed job's run open: "run ID ... is in use".
+    # A job of its own gets a service of its own that dies with it, as on the command line.
+    env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_SERVICE")}
     script = str(Path(__file__).with_name("kill_after_checkpoint.py"))
     done = subprocess.run(
         [sys.executable, script, "4", *args],
@@ -56,6 +60,14 @@ def test_killed_run_resumes_from_newest_checkpoint(tmp_path: Path, mix_dir: Path
     assert metrics["train/global_step"] == STEPS
     lineage = json.loads((killed / "lineage.json").read_text())
     assert lineage["resumed_from"].endswith("checkpoint-4")
+    # The resumed job continues the killed job's W&B run (same id, a second offline directory
+    # that `wandb sync` uploads into it); its summary is metrics.json.
+    runs = sorted(killed.glob("wandb/offline-run-*"), key=lambda p: p.stat().st_mtime)
+    assert len(runs) == 2 and runs[0].name.split("-")[3] == runs[1].name.split("-")[3]
+    resumed_run = read_offline_run(runs[1])
+    assert resumed_run["complete"]
+    assert {k: resumed_run["summary"].get(k) for k in metrics} == metrics
+    assert sorted(row["_step"] for row in resumed_run["history"]) == list(range(5, STEPS + 1))
     expected, got = _losses(reference), _losses(killed)
     assert sorted(got) == sorted(expected) == list(range(1, STEPS + 1))
     # Steps 1-4 (before the kill, another process) match too: the seed fixes the adapter
