@@ -56,6 +56,8 @@ class ModelConfig:
     bpe_vocab_size: int = 1024
     pad_token: str = "<|padoftext|>"
     chat_eos: str = "<|im_end|>"
+    # A Jinja chat template replacing the tokenizer's own (models without one, e.g. Taiyi).
+    chat_template: str | None = None
     trust_remote_code: bool = False
     torch_dtype: str = "auto"
     attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2

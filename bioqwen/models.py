@@ -69,6 +69,8 @@ def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTok
             f"model={model.get('name')}: cannot load {source} ({why}); "
             "download it first or set model.path=<local model dir>"
         ) from err
+    if model.get("chat_template"):
+        tokenizer.chat_template = model["chat_template"]
     prepare_tokenizer(tokenizer, model.get("pad_token") or "<|padoftext|>")
     # Left padding for batched generation; trainers set right padding themselves.
     tokenizer.padding_side = "left"

@@ -58,3 +58,15 @@ def test_a_hub_model_that_is_not_downloaded_is_one_clear_error(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(BioqwenError, match=r"model=qwen2_0_5b: cannot load Qwen/Qwen2-0\.5B .*"):
         tokenizer_for({"name": "qwen2_0_5b", "hub_id": "Qwen/Qwen2-0.5B"})
+
+
+def test_a_model_config_can_replace_the_chat_template(tiny_model_dir, compose_cfg):
+    from bioqwen.eval.generate import render_prompt
+
+    taiyi = compose_cfg("evaluate", "model=taiyi").model
+    assert taiyi.hub_id == "DUTIR-BioNLP/Taiyi-LLM" and not taiyi.trust_remote_code
+    # Taiyi's <eod>input<eod> format on a local tokenizer (no hub): the system turn is dropped.
+    cfg = {"name": "taiyi", "chat_template": taiyi.chat_template, "pad_token": "<|padoftext|>"}
+    tok = tokenizer_for(cfg, str(tiny_model_dir))
+    messages = [{"role": "system", "content": "S"}, {"role": "user", "content": "What is BRCA1?"}]
+    assert render_prompt(tok, messages) == "<|endoftext|>What is BRCA1?<|endoftext|>"
