@@ -13,7 +13,7 @@ step "prepare the sample mix (data card = paper Table 1 layout)"
 $BQ prepare data/mix=sample hydra.run.dir="$OUT/prepare"
 cat "$OUT/prepare/data_card.md"
 
-step "train stage 1 (NER/RE/MT layout, QLoRA settings of the paper, 12 steps on CPU)"
+step "train stage 1 (tiny model, sample mix, the paper's QLoRA settings, 12 steps on CPU)"
 $BQ train +experiment=train_demo stage=stage1 hydra.run.dir="$OUT/train-stage1"
 
 step "train stage 2 from the merged stage-1 model"
