@@ -105,8 +105,9 @@ def read_json(path: str | Path) -> Any:
 
 
 def cache_root() -> Path:
-    """Root of bioqwen's on-disk caches: $BIOQWEN_CACHE or ~/.cache/bioqwen."""
-    return Path(os.environ.get("BIOQWEN_CACHE", Path.home() / ".cache" / "bioqwen"))
+    """Root of bioqwen's on-disk caches (absolute): $BIOQWEN_CACHE or ~/.cache/bioqwen."""
+    # Absolute, so cached model paths written into run directories stay valid from any cwd.
+    return Path(os.environ.get("BIOQWEN_CACHE", Path.home() / ".cache" / "bioqwen")).resolve()
 
 
 @contextlib.contextmanager

@@ -20,3 +20,10 @@ def test_metrics_merge_and_hash_order_independent(tmp_path):
     assert stable_hash({"x": 1, "y": 2}) == stable_hash({"y": 2, "x": 1})
     atomic_write_json(tmp_path / "c.json", {"k": "中文"})
     assert "中文" in (tmp_path / "c.json").read_text(encoding="utf-8")
+
+
+def test_cache_root_is_absolute_even_when_configured_relative(monkeypatch):
+    from bioqwen.runs import cache_root
+
+    monkeypatch.setenv("BIOQWEN_CACHE", "relative/cache")
+    assert cache_root().is_absolute() and cache_root().parts[-2:] == ("relative", "cache")

@@ -10,23 +10,11 @@ from pathlib import Path
 import pytest
 
 from bioqwen.tracking import read_offline_run
+from tests.eval.known_answers import ROOT, WEBMEDQA, WEBMEDQA_KNOWN
 
-ROOT = Path(__file__).resolve().parents[2]
 # The installed console script, as a user runs it.
 BIOQWEN = [str(Path(sys.executable).parent / "bioqwen")]
-WEBMEDQA = ROOT / "samples/benchmarks/webmedqa/BioQwen-1.8B-qa-webmedqa.csv"
 FIXTURES = ROOT / "tests/fixtures/eval"
-# The paper's numbers for the authors' released BioQwen-1.8B webMedQA predictions (issue 4).
-WEBMEDQA_KNOWN = {
-    "bleu-1": 17.054,
-    "bleu-2": 9.384,
-    "bleu-3": 5.135,
-    "bleu-4": 2.837,
-    "gleu": 6.327,
-    "rouge-1": 27.755,
-    "rouge-2": 7.281,
-    "rouge-l": 17.976,
-}
 
 
 def _wandb_run(run_dir: Path) -> Path:

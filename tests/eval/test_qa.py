@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
@@ -13,22 +12,7 @@ from rouge import Rouge
 
 from bioqwen.eval import qa
 from bioqwen.eval.scoring import read_predictions
-
-ROOT = Path(__file__).resolve().parents[2]
-WEBMEDQA = ROOT / "samples/benchmarks/webmedqa/BioQwen-1.8B-qa-webmedqa.csv"
-ICLINIQ = ROOT / "samples/benchmarks/icliniq/BioQwen-1.8B-qa-icliniq.csv"
-
-# The paper's numbers for the authors' released BioQwen-1.8B webMedQA predictions.
-WEBMEDQA_KNOWN = {
-    "bleu-1": 17.054,
-    "bleu-2": 9.384,
-    "bleu-3": 5.135,
-    "bleu-4": 2.837,
-    "gleu": 6.327,
-    "rouge-1": 27.755,
-    "rouge-2": 7.281,
-    "rouge-l": 17.976,
-}
+from tests.eval.known_answers import ICLINIQ, WEBMEDQA, WEBMEDQA_KNOWN
 
 
 def test_webmedqa_known_answer() -> None:
