@@ -178,6 +178,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     from bioqwen.train.data import tokenize_for_training
     from bioqwen.train.model import (
         add_adapter,
+        count_4bit_layers,
         count_parameters,
         load_adapter,
         load_base,
@@ -296,6 +297,7 @@ def train(cfg: DictConfig) -> dict[str, Any]:
             "model/trainable_params": trainable,
             "model/total_params": total,
             "model/trainable_fraction": trainable / max(total, 1),
+            "model/quantized_4bit_layers": count_4bit_layers(model),
             "batch/world_size": world,
             "batch/effective_size": int(stage["per_device_batch_size"])
             * int(stage["gradient_accumulation_steps"])

@@ -206,3 +206,14 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
         if param.requires_grad:
             trainable += n
     return trainable, total
+
+
+def count_4bit_layers(model: torch.nn.Module) -> int:
+    """Number of bitsandbytes 4-bit linear layers (0 for lora/full; proves a base was quantized)."""
+    if not getattr(model, "is_loaded_in_4bit", False) and not any(
+        p.dtype == torch.uint8 for p in model.parameters()
+    ):
+        return 0
+    import bitsandbytes as bnb
+
+    return sum(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())

@@ -118,6 +118,9 @@ def test_stage2_merges_stage1_and_records_lineage(stage1, tmp_path: Path, mix_di
     assert lineage["adapter_base"] == str((parent / "merged").resolve())
     assert lineage["parents"][0]["data"]["hash"] == lineage["data"]["hash"]
     assert summary["train/global_step"] == 4
+    # The merged stage-1 model was re-quantized for stage 2: every decoder linear layer
+    # (7 per layer x 2 layers of the tiny model) is a 4-bit layer again.
+    assert summary["model/quantized_4bit_layers"] == 14
 
 
 def test_stage2_continue_keeps_training_the_stage1_adapter(
