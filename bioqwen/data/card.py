@@ -26,6 +26,8 @@ TASK_LABELS = {
     "self_cognition": "Self-cognition",
 }
 TABLE_COLUMNS = ["task", "raw", "cleaned", "ratio (%)", "kept (%)", "tokens (M)", "tokens"]
+SOURCE_COLUMNS = ["source", "raw", "kept", "dropped", "truncated", "dropped by reason"]
+REASON_COLUMNS = ["task", "reason", "records"]
 
 
 class TableSink(Protocol):
@@ -121,14 +123,11 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
         "## Sources",
         "",
-        _markdown_table(
-            ["source", "raw", "kept", "dropped", "truncated", "dropped by reason"],
-            source_rows(card),
-        ),
+        _markdown_table(SOURCE_COLUMNS, source_rows(card)),
         "",
         "## Drops by reason",
         "",
-        _markdown_table(["task", "reason", "records"], reason_rows(card)),
+        _markdown_table(REASON_COLUMNS, reason_rows(card)),
         "",
     ]
     skipped = card.get("skipped", [])
@@ -180,12 +179,8 @@ def write_card(card: Mapping[str, Any], directory: str | Path) -> tuple[Path, Pa
 def log_card(card: Mapping[str, Any], tracker: TableSink) -> dict[str, Any]:
     """Log the card's tables and summary to a tracker; returns the summary metrics."""
     tracker.table("data_card/table1", TABLE_COLUMNS, table1_rows(card))
-    tracker.table(
-        "data_card/sources",
-        ["source", "raw", "kept", "dropped", "truncated", "dropped by reason"],
-        source_rows(card),
-    )
-    tracker.table("data_card/drops", ["task", "reason", "records"], reason_rows(card))
+    tracker.table("data_card/sources", SOURCE_COLUMNS, source_rows(card))
+    tracker.table("data_card/drops", REASON_COLUMNS, reason_rows(card))
     metrics = card_metrics(card)
     tracker.summary(metrics)
     return metrics

@@ -27,11 +27,19 @@ Message = Mapping[str, str]
 
 @dataclass(frozen=True)
 class RenderedChat:
-    """A ChatML string and the character spans [start, end) that are trained."""
+    """A ChatML string and where each message's content lies in it: (role, start, end)."""
 
     text: str
-    trained_spans: tuple[tuple[int, int], ...]
-    prompt_end: int  # character offset where the first assistant reply starts
+    content_spans: tuple[tuple[str, int, int], ...]
+
+    @property
+    def trained_spans(self) -> tuple[tuple[int, int], ...]:
+        """Character spans [start, end) that are trained: each assistant reply plus im_end."""
+        return tuple(
+            (start, end + len(IM_END))
+            for role, start, end in self.content_spans
+            if role == "assistant"
+        )
 
 
 def with_system(messages: Sequence[Message], system_prompt: str | None) -> list[dict[str, str]]:
@@ -43,42 +51,34 @@ def with_system(messages: Sequence[Message], system_prompt: str | None) -> list[
 
 
 def render(messages: Sequence[Message], add_generation_prompt: bool = False) -> RenderedChat:
-    """Render messages as ChatML, recording where each assistant reply (plus im_end) lies."""
+    """Render messages as ChatML, recording where each message's content lies."""
     parts: list[str] = []
-    spans: list[tuple[int, int]] = []
+    spans: list[tuple[str, int, int]] = []
     length = 0
-    prompt_end = -1
     for message in messages:
         header = f"{IM_START}{message['role']}\n"
-        parts.append(header)
-        length += len(header)
-        start = length
-        body = message["content"] + IM_END
-        parts.append(body + "\n")
-        length += len(body) + 1
-        if message["role"] == "assistant":
-            spans.append((start, start + len(body)))
-            if prompt_end < 0:
-                prompt_end = start
+        start = length + len(header)
+        end = start + len(message["content"])
+        parts.append(f"{header}{message['content']}{IM_END}\n")
+        spans.append((message["role"], start, end))
+        length = end + len(IM_END) + 1
     if add_generation_prompt:
-        header = f"{IM_START}assistant\n"
-        parts.append(header)
-        length += len(header)
-    text = "".join(parts)
-    return RenderedChat(text, tuple(spans), prompt_end if prompt_end >= 0 else len(text))
+        parts.append(f"{IM_START}assistant\n")
+    return RenderedChat("".join(parts), tuple(spans))
 
 
 def encode(messages: Sequence[Message], tokenizer: PreTrainedTokenizerBase) -> dict[str, list[int]]:
     """Tokenize a conversation: input_ids, labels (-100 outside assistant replies), mask."""
     chat = render(messages)
     enc = tokenizer(chat.text, return_offsets_mapping=True, add_special_tokens=False)
+    trained = chat.trained_spans
     mask = [0] * len(enc["input_ids"])
     span_index = 0
     for i, (start, _end) in enumerate(enc["offset_mapping"]):
-        while span_index < len(chat.trained_spans) and start >= chat.trained_spans[span_index][1]:
+        while span_index < len(trained) and start >= trained[span_index][1]:
             span_index += 1
-        if span_index < len(chat.trained_spans):
-            span_start, span_end = chat.trained_spans[span_index]
+        if span_index < len(trained):
+            span_start, span_end = trained[span_index]
             mask[i] = int(span_start <= start < span_end)
     ids = list(enc["input_ids"])
     labels = [tok if keep else IGNORE_INDEX for tok, keep in zip(ids, mask, strict=True)]

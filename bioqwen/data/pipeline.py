@@ -470,13 +470,15 @@ def _tokenize_stage(
     conversations = [
         with_system(messages, stage.system_prompts.get(lang, "")) for _, _, lang, messages in items
     ]
-    texts = [render(c).text for c in conversations]
-    encodings = stage.tokenizer.backend_tokenizer.encode_batch(texts, add_special_tokens=False)
+    chats = [render(c) for c in conversations]
+    encodings = stage.tokenizer.backend_tokenizer.encode_batch(
+        [chat.text for chat in chats], add_special_tokens=False
+    )
     starts = [[start for start, _ in enc.offsets] for enc in encodings]
     reasons: dict[str, str] = {}
     length = stage.length
     if length["enabled"]:
-        counts = [side_counts(c, s) for c, s in zip(conversations, starts, strict=True)]
+        counts = [side_counts(c, s) for c, s in zip(chats, starts, strict=True)]
         _, length_drops = filter_length(
             [{"id": rid, "task": task} for rid, task, _, _ in items],
             counts,

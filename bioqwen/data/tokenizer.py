@@ -58,12 +58,9 @@ def load_qwen_tokenizer(
     variant: str = "qwen1_5", pad_token: str = PADOFTEXT
 ) -> PreTrainedTokenizerBase:
     """Load the vendored real Qwen tokenizer offline, with a distinct pad token."""
-    if variant not in QWEN_VARIANTS:
-        raise ValueError(f"unknown tokenizer variant {variant!r}; expected one of {QWEN_VARIANTS}")
+    target = cache_root() / "tokenizers" / tokenizer_fingerprint(variant)
     source = _assets() / "tokenizer"
     config = source / variant / "tokenizer_config.json"
-    key = file_hash(config)[:8] + file_hash(source / "merges.txt")[:8]
-    target = cache_root() / "tokenizers" / f"{variant}-{key}"
     with cached_directory(target) as tmp:
         if tmp is not None:
             # vocab + merges + config load slowly (~2 s); saving once gives a fast tokenizer.json.

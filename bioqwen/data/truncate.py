@@ -22,8 +22,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
-from bioqwen.data.chatml import Message, render
-from bioqwen.data.tokenizer import IM_END, IM_START
+from bioqwen.data.chatml import Message, RenderedChat, render
 
 # Sentence ends: CJK full stops always; ASCII ones only before whitespace (not '3.5', 'e.g.x').
 SENTENCE_END = re.compile(r"[。！？]|[.!?](?=\s)")
@@ -39,27 +38,15 @@ class Fitted:
     reason: str | None = None
 
 
-def content_spans(messages: Sequence[Message]) -> list[tuple[str, int, int]]:
-    """(role, start, end) of each message's content in `chatml.render(messages).text`."""
-    spans = []
-    position = 0
-    for message in messages:
-        position += len(IM_START) + len(message["role"]) + 1
-        end = position + len(message["content"])
-        spans.append((message["role"], position, end))
-        position = end + len(IM_END) + 1
-    return spans
-
-
 def tokens_in(starts: Sequence[int], begin: int, end: int) -> int:
     """How many tokens start inside the character range [begin, end)."""
     return bisect_left(starts, end) - bisect_left(starts, begin)
 
 
-def side_counts(messages: Sequence[Message], starts: Sequence[int]) -> tuple[int, int]:
+def side_counts(chat: RenderedChat, starts: Sequence[int]) -> tuple[int, int]:
     """(prompt tokens, answer tokens): tokens of the user and of the assistant contents."""
     prompt = answer = 0
-    for role, begin, end in content_spans(messages):
+    for role, begin, end in chat.content_spans:
         if role == "user":
             prompt += tokens_in(starts, begin, end)
         elif role == "assistant":
@@ -115,14 +102,15 @@ def fit(
     has already tokenized it (the pipeline does, in batches); otherwise it is tokenized here
     (only as far as the limit needs).
     """
-    text = render(messages).text
+    chat = render(messages)
+    text = chat.text
     if starts is None:
         starts = _leading_starts(text, tokenizer, max_tokens)
     if len(starts) <= max_tokens:
         return Fitted([dict(m) for m in messages], len(starts), "none")
     if not messages or messages[-1]["role"] != "assistant":
         return Fitted(None, len(starts), "dropped", "over_limit_without_answer")
-    _, content_start, content_end = content_spans(messages)[-1]
+    _, content_start, content_end = chat.content_spans[-1]
     # Special tokens split the text before pre-tokenization, so the tokens before the last
     # message's `<|im_start|>` stay as they are and only "assistant\n" + reply is re-encoded.
     header = "assistant\n"

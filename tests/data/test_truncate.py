@@ -3,7 +3,7 @@ from hypothesis import strategies as st
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, render, with_system
 from bioqwen.data.tokenizer import IM_END
-from bioqwen.data.truncate import SENTENCE_END, content_spans, encode_starts, fit, side_counts
+from bioqwen.data.truncate import SENTENCE_END, encode_starts, fit, side_counts
 from tests.data.helpers import ntok, qwen
 
 SYSTEM = DEFAULT_SYSTEM_PROMPTS["zh"]
@@ -25,15 +25,17 @@ def chat(prompt, answer):
 
 def test_content_spans_match_render():
     messages = chat("问题\n第二行", "回答一。\n回答二。")
-    text = render(messages).text
-    assert [text[b:e] for _, b, e in content_spans(messages)] == [m["content"] for m in messages]
+    rendered = render(messages)
+    text = rendered.text
+    assert [text[b:e] for _, b, e in rendered.content_spans] == [m["content"] for m in messages]
 
 
 def test_side_counts_equal_separate_encodes_of_each_side():
     prompt, answer = "请翻译：Aspirin inhibits COX-1.", "阿司匹林抑制环氧化酶-1。\n\n第二段。"
     messages = chat(prompt, answer)
-    starts = encode_starts(render(messages).text, qwen())
-    assert side_counts(messages, starts) == (ntok(prompt), ntok(answer))
+    rendered = render(messages)
+    starts = encode_starts(rendered.text, qwen())
+    assert side_counts(rendered, starts) == (ntok(prompt), ntok(answer))
 
 
 def test_short_sample_is_unchanged():
