@@ -80,12 +80,19 @@ def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTok
 def chat_generation_config(
     tokenizer: PreTrainedTokenizerBase, base: GenerationConfig | None = None
 ) -> GenerationConfig:
-    """A generation config that stops at `<|im_end|>` (and `<|endoftext|>`) and pads with pad."""
+    """A generation config that stops at `<|im_end|>` (and `<|endoftext|>`) and pads with pad.
+
+    A tokenizer without those tokens (a non-Qwen baseline) maps them to unk or None: they are
+    left out, and its own eos is the stop instead.
+    """
     gen = GenerationConfig.from_dict(base.to_dict()) if base is not None else GenerationConfig()
-    stop = [tokenizer.convert_tokens_to_ids(IM_END)]
-    endoftext = tokenizer.convert_tokens_to_ids(ENDOFTEXT)
-    if endoftext is not None and endoftext != tokenizer.unk_token_id:
-        stop.append(endoftext)
+    stop = []
+    for token in (IM_END, ENDOFTEXT):
+        token_id = tokenizer.convert_tokens_to_ids(token)
+        if token_id is not None and token_id != tokenizer.unk_token_id:
+            stop.append(token_id)
+    if not stop and tokenizer.eos_token_id is not None:
+        stop.append(tokenizer.eos_token_id)
     gen.eos_token_id = stop
     gen.pad_token_id = tokenizer.pad_token_id
     return gen

@@ -61,6 +61,12 @@ def model_source(model_cfg: Mapping[str, Any]) -> str:
     )
 
 
+def is_adapter_dir(source: str) -> bool:
+    """Whether source is a PEFT adapter directory (adapter_config.json, no full model)."""
+    path = Path(source)
+    return (path / "adapter_config.json").exists() and not (path / "config.json").exists()
+
+
 def pick_device(device: str) -> str:
     """`auto` -> cuda when available, else cpu; anything else as given."""
     if device == "auto":
@@ -93,9 +99,8 @@ def load_for_generation(
     attn = str(model_cfg.get("attn_implementation") or "auto")
     if attn != "auto":
         kwargs["attn_implementation"] = attn
-    adapter = Path(source) / "adapter_config.json"
     try:
-        if adapter.exists() and not (Path(source) / "config.json").exists():
+        if is_adapter_dir(source):
             from peft import AutoPeftModelForCausalLM
 
             model = AutoPeftModelForCausalLM.from_pretrained(source, **kwargs)
@@ -128,9 +133,7 @@ def check_backend(backend: str, source: str) -> None:
             "generation.backend=vllm: the vllm package is not installed (it needs a CUDA "
             "machine); use generation.backend=hf"
         )
-    if (Path(source) / "adapter_config.json").exists() and not (
-        Path(source) / "config.json"
-    ).exists():
+    if is_adapter_dir(source):
         raise BioqwenError(
             f"generation.backend=vllm: {source} is an adapter; evaluate its merged model"
         )
@@ -175,7 +178,7 @@ def generation_kwargs(
 ) -> dict[str, Any]:
     """generate() arguments: chat stop tokens, pad, greedy or the configured sampling."""
     gen = chat_generation_config(tokenizer)
-    stops = [int(i) for i in _as_list(gen.eos_token_id) if _valid(tokenizer, i)]
+    stops = [int(i) for i in _as_list(gen.eos_token_id)]
     own = getattr(model, "generation_config", None)  # a vllm.LLM has none: it reads its own
     stops += [int(i) for i in _as_list(getattr(own, "eos_token_id", None))]
     if tokenizer.eos_token_id is not None:
@@ -197,10 +200,6 @@ def _as_list(value: Any) -> list[Any]:
     if value is None:
         return []
     return list(value) if isinstance(value, list | tuple) else [value]
-
-
-def _valid(tokenizer: PreTrainedTokenizerBase, token_id: Any) -> bool:
-    return token_id is not None and token_id != tokenizer.unk_token_id
 
 
 @torch.inference_mode()
