@@ -210,9 +210,8 @@ def count_parameters(model: torch.nn.Module) -> tuple[int, int]:
 
 def count_4bit_layers(model: torch.nn.Module) -> int:
     """Number of bitsandbytes 4-bit linear layers (0 for lora/full; proves a base was quantized)."""
-    if not getattr(model, "is_loaded_in_4bit", False) and not any(
-        p.dtype == torch.uint8 for p in model.parameters()
-    ):
+    # 4-bit weights are packed uint8; without any, bitsandbytes need not even be imported.
+    if not any(p.dtype == torch.uint8 for p in model.parameters()):
         return 0
     import bitsandbytes as bnb
 
