@@ -42,6 +42,17 @@ def _csv(columns: list[str], rows: list[list[str]]) -> str:
     return buffer.getvalue()
 
 
+def _generation_fields(g: generate.Generation) -> dict[str, Any]:
+    """What every prediction record says about its generation: timing and language."""
+    return {
+        "latency_s": g.latency_s,
+        "amortized_s": g.latency_s / g.batch_size,
+        "batch_size": g.batch_size,
+        "new_tokens": g.new_tokens,
+        "language": language.detect_language(g.text),
+    }
+
+
 def evaluate_model(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
@@ -72,7 +83,6 @@ def evaluate_model(
         batch1 = []
     timing = generate.timing_summary(outputs, batch1, wall)
 
-    responses = [g.text for g in outputs]
     records: list[dict[str, Any]] = []
     if bench.task == "qa":
         rows = [
@@ -91,11 +101,7 @@ def evaluate_model(
                     "answer": item.answer,
                     "response": g.text,
                     "scores": dict(zip(qa.QA_KEYS, one.values, strict=True)),
-                    "latency_s": g.latency_s,
-                    "amortized_s": g.latency_s / g.batch_size,
-                    "batch_size": g.batch_size,
-                    "new_tokens": g.new_tokens,
-                    "language": language.detect_language(g.text),
+                    **_generation_fields(g),
                 }
             )
         columns = ["id", "question", "answer", "response", "rouge-l", "latency_s"]
@@ -130,11 +136,7 @@ def evaluate_model(
                     "entities": {t: parsed.entities.get(t, []) for t in bench.types},
                     "parsable": parsed.parsable,
                     "gold": {t: sorted(doc.gold.get(t, set())) for t in bench.types},
-                    "latency_s": g.latency_s,
-                    "amortized_s": g.latency_s / g.batch_size,
-                    "batch_size": g.batch_size,
-                    "new_tokens": g.new_tokens,
-                    "language": language.detect_language(g.text),
+                    **_generation_fields(g),
                 }
             )
         metrics = scoring.ner_summary(scored, bench_cfg)
@@ -151,7 +153,6 @@ def evaluate_model(
             ]
             for r in records
         ]
-    # The fidelity keys come from the raw responses, not the parsed or CSV form.
-    metrics.update(language.fidelity_metrics(responses, bench.lang))
+    # Both scorers already add the language-fidelity keys, from the raw responses.
     metrics.update(timing)
     return Evaluation(metrics, records, csv_text, columns, table)

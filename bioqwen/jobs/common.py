@@ -35,6 +35,11 @@ class Run:
         self.tracker.summary(metrics)
 
 
+def plain(node: Any) -> dict[str, Any]:
+    """A config node as plain, resolved Python containers (what the library functions take)."""
+    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+
+
 def run_dir() -> Path:
     """The Hydra output directory of the current job (hydra.run.dir or a sweep subdir)."""
     return Path(HydraConfig.get().runtime.output_dir)
@@ -52,7 +57,7 @@ def open_run(
     """Save the resolved config, start tracking (continuing the directory's W&B run when
     resuming), and always close the tracker."""
     directory = run_dir()
-    container: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    container = plain(cfg)
     atomic_write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     tracker = tracking.start(
         cfg.tracking,

@@ -14,28 +14,24 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
 from bioqwen.eval import benchmarks, generate, runner
-from bioqwen.jobs.common import CONF_DIR, log, open_run, user_errors
+from bioqwen.jobs.common import CONF_DIR, log, open_run, plain, user_errors
 from bioqwen.runs import atomic_write_text, file_hash, write_lineage
-
-
-def _container(node: Any) -> dict[str, Any]:
-    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
 @user_errors
 def run_evaluate(cfg: DictConfig) -> dict[str, float]:
     """Evaluate cfg.model on cfg.benchmark; write predictions, metrics.json, W&B table."""
-    model_cfg = _container(cfg.model)
+    model_cfg = plain(cfg.model)
     if model_cfg.get("path") and model_cfg.get("tiny"):
         # An explicit directory replaces the default tiny model, and names the run.
         model_cfg["tiny"] = None
         model_cfg["name"] = Path(str(model_cfg["path"])).name
-    bench = _container(cfg.benchmark)
-    settings = _container(cfg.generation)
+    bench = plain(cfg.benchmark)
+    settings = plain(cfg.generation)
     name = f"evaluate-{model_cfg.get('name')}-{bench['name']}"
     tags = [f"benchmark:{bench['name']}", f"model:{model_cfg.get('name')}"]
     # Gold and model location are checked before the run opens: a typo leaves nothing behind.

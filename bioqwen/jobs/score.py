@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import benchmarks, scoring
-from bioqwen.jobs.common import CONF_DIR, log, open_run, user_errors
+from bioqwen.jobs.common import CONF_DIR, log, open_run, plain, user_errors
 from bioqwen.runs import file_hash, write_lineage
 
 
@@ -29,7 +29,7 @@ def _gold_files(bench: dict[str, Any]) -> dict[str, str]:
 @user_errors
 def run_score(cfg: DictConfig) -> dict[str, float]:
     """Score cfg.predictions for cfg.benchmark, write metrics.json, print it as the last line."""
-    bench: dict[str, Any] = OmegaConf.to_container(cfg.benchmark, resolve=True)  # type: ignore[assignment]
+    bench = plain(cfg.benchmark)
     predictions = Path(str(cfg.predictions))
     if not predictions.exists():
         raise BioqwenError(f"predictions file not found: {predictions}")

@@ -19,21 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 import bioqwen.config  # noqa: F401  (registers the schemas)
 from bioqwen import tracking
 from bioqwen.errors import BioqwenError
-from bioqwen.jobs.common import CONF_DIR, Run, open_run, run_dir, user_errors
+from bioqwen.jobs.common import CONF_DIR, Run, open_run, plain, run_dir, user_errors
 from bioqwen.runs import read_json, stable_hash, write_lineage
 
 log = logging.getLogger("bioqwen.train")
 
 INIT_MODEL = "init_model"
-
-
-def _container(node: Any) -> dict[str, Any]:
-    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
 
 
 def run_labels(cfg: DictConfig, mix: str) -> tuple[str, str, list[str]]:
@@ -91,7 +87,7 @@ def load_generation_hook(cfg: DictConfig) -> Callable[[Any, Any], Any] | None:
         factory = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as err:
         raise BioqwenError(f"generation_eval.target={target!r}: {err}") from err
-    hook: Callable[[Any, Any], Any] = factory(**_container(cfg.generation_eval.options))
+    hook: Callable[[Any, Any], Any] = factory(**plain(cfg.generation_eval.options))
     return hook
 
 
@@ -121,7 +117,7 @@ def benchmark_metrics(
     else:
         with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
             cfg = compose("evaluate", overrides=overrides)
-    bench_cfg, settings = _container(cfg.benchmark), _container(cfg.generation)
+    bench_cfg, settings = plain(cfg.benchmark), plain(cfg.generation)
     bench = load_benchmark(bench_cfg)  # read once, scored at every call
 
     def hook(model: Any, tokenizer: Any) -> dict[str, float]:
@@ -197,9 +193,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     state = process_state()
     is_main = state.is_main_process
     model_cfg, stage, method = (
-        _container(cfg.model),
-        _container(cfg.stage),
-        _container(cfg.method),
+        plain(cfg.model),
+        plain(cfg.stage),
+        plain(cfg.method),
     )
 
     # --- everything a user can get wrong, before any artefact is written -----------------
