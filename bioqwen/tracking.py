@@ -60,8 +60,9 @@ class Tracker:
 
             self.run.log({key: wandb.Table(columns=list[str | int](columns), data=rows)})
 
-    def finish(self) -> None:
-        """Close the run; offline, also wait until its record file is complete on disk.
+    def finish(self, exit_code: int = 0) -> None:
+        """Close the run (non-zero exit_code: marked failed); offline, also wait until its
+        record file is complete on disk.
 
         Offline, `run.finish()` returns before wandb-core has written the last records
         (measured: the final summary and exit record land up to ~0.5 s later under load), so a
@@ -70,7 +71,7 @@ class Tracker:
         """
         if self.run is not None:
             run_path = Path(self.run_path or ".")
-            self.run.finish()
+            self.run.finish(exit_code=exit_code)
             self.run = None
             if not self.offline:
                 return

@@ -1,7 +1,20 @@
-"""What every job does around its work: run directory, saved config, tracking, user errors."""
+"""The one shape every job shares: run directory, saved config, tracker, lineage, user errors.
+
+A job module defines `run(cfg) -> metrics` and exposes `main = job_main("<job>", run)`:
+
+- `run` checks everything a user can get wrong *before* it opens its run with
+  `open_run(cfg, ...)`, so a bad input leaves nothing behind; inside the block it writes its
+  artefacts, `run.lineage(...)` and `run.finish(metrics)`, and returns the metrics.
+- `job_main` makes it a Hydra app reading `conf/<job>.yaml`, turns a `BioqwenError` into one
+  `bioqwen: error: ...` line and exit status 2, and prints the metrics as the last stdout line.
+- `execute(run, cfg, directory)` runs the same function outside Hydra's runtime (the pipeline
+  job composes each step's config and names its run directory).
+"""
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import sys
 from collections.abc import Callable, Iterator
@@ -10,15 +23,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from bioqwen import tracking
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import atomic_write_text, write_metrics
+from bioqwen.runs import atomic_write_text, write_lineage, write_metrics
 
 log = logging.getLogger("bioqwen")
 CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+
+JobRun = Callable[[DictConfig], dict[str, Any]]
+
+# Set by execute() for jobs run outside Hydra's runtime (the pipeline's steps).
+_RUN_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("run_dir", default=None)
 
 
 @dataclass
@@ -28,6 +45,11 @@ class Run:
     dir: Path
     cfg: DictConfig
     tracker: tracking.Tracker
+    job: str
+
+    def lineage(self, **entries: Any) -> None:
+        """Record what this run consumed (runs, files, hashes) in lineage.json."""
+        write_lineage(self.dir, job=self.job, **entries)
 
     def finish(self, metrics: dict[str, Any]) -> None:
         """Write metrics.json and the same keys into the W&B summary."""
@@ -41,7 +63,12 @@ def plain(node: Any) -> dict[str, Any]:
 
 
 def run_dir() -> Path:
-    """The Hydra output directory of the current job (hydra.run.dir or a sweep subdir)."""
+    """This job's run directory: execute()'s, else Hydra's output dir (run.dir or sweep subdir)."""
+    directory = _RUN_DIR.get()
+    if directory is not None:
+        return directory
+    from hydra.core.hydra_config import HydraConfig
+
     return Path(HydraConfig.get().runtime.output_dir)
 
 
@@ -53,16 +80,17 @@ def open_run(
     group: str | None = None,
     tags: list[str] | None = None,
     resume: bool = False,
+    directory: Path | None = None,
 ) -> Iterator[Run]:
     """Save the resolved config, start tracking (continuing the directory's W&B run when
-    resuming), and always close the tracker."""
-    directory = run_dir()
-    container = plain(cfg)
+    resuming), and always close the tracker: as failed when the block raises."""
+    directory = directory or run_dir()
+    directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
     tracker = tracking.start(
         cfg.tracking,
         directory,
-        container,
+        plain(cfg),
         job,
         name=name,
         group=group,
@@ -70,21 +98,41 @@ def open_run(
         run_id=tracking.previous_run_id(directory) if resume else None,
     )
     try:
-        yield Run(directory, cfg, tracker)
+        yield Run(directory, cfg, tracker, job)
+    except BaseException:
+        tracker.finish(exit_code=1)
+        raise
+    tracker.finish()
+
+
+def execute(run: JobRun, cfg: DictConfig, directory: Path) -> dict[str, Any]:
+    """Run a job's `run(cfg)` with `directory` as its run directory (no Hydra runtime needed)."""
+    token = _RUN_DIR.set(Path(directory))
+    try:
+        return run(cfg)
     finally:
-        tracker.finish()
+        _RUN_DIR.reset(token)
 
 
-def user_errors(main: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Turn a BioqwenError into one clear line on stderr and exit status 2."""
+def report_user_errors(call: Callable[[], Any]) -> Any:
+    """Call; a BioqwenError becomes one `bioqwen: error:` line on stderr and exit status 2."""
+    try:
+        return call()
+    except BioqwenError as err:
+        print(f"bioqwen: error: {err}", file=sys.stderr)
+        sys.exit(2)
 
-    def wrapped(cfg: DictConfig) -> Any:
-        try:
-            return main(cfg)
-        except BioqwenError as err:
-            print(f"bioqwen: error: {err}", file=sys.stderr)
-            sys.exit(2)
 
-    wrapped.__name__ = main.__name__
-    wrapped.__doc__ = main.__doc__
-    return wrapped
+def job_main(job: str, run: JobRun) -> Callable[[], None]:
+    """The Hydra entry point of a job: compose conf/<job>.yaml, run, print the metrics."""
+    import hydra
+
+    import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
+
+    @hydra.main(config_path=CONF_DIR, config_name=job, version_base="1.3")
+    def main(cfg: DictConfig) -> None:
+        metrics = report_user_errors(lambda: run(cfg))
+        print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str), flush=True)
+
+    main.__doc__ = f"Entry point of `bioqwen {job}`."
+    return main  # type: ignore[no-any-return]

@@ -13,17 +13,14 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
-import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
 from bioqwen.eval import benchmarks, generate, runner
-from bioqwen.jobs.common import CONF_DIR, log, open_run, plain, user_errors
-from bioqwen.runs import atomic_write_text, file_hash, write_lineage
+from bioqwen.jobs.common import job_main, log, open_run, plain
+from bioqwen.runs import atomic_write_text, file_hash
 
 
-@user_errors
-def run_evaluate(cfg: DictConfig) -> dict[str, float]:
+def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate cfg.model on cfg.benchmark; write predictions, metrics.json, W&B table."""
     model_cfg = plain(cfg.model)
     if model_cfg.get("path") and model_cfg.get("tiny"):
@@ -50,7 +47,7 @@ def run_evaluate(cfg: DictConfig) -> dict[str, float]:
             run.dir / "predictions.jsonl",
             "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in result.records),
         )
-        lineage: dict[str, Any] = {"job": "evaluate", "model": source, "generation": settings}
+        lineage: dict[str, Any] = {"model": source, "generation": settings}
         manifest = Path(source) / "config.json"
         if not manifest.exists():
             manifest = Path(source) / "adapter_config.json"
@@ -62,18 +59,15 @@ def run_evaluate(cfg: DictConfig) -> dict[str, float]:
             for parent in (Path(source), Path(source).parent)
             if (parent / "lineage.json").exists()
         ][:1]
-        write_lineage(run.dir, **lineage)
+        run.lineage(**lineage)
         run.tracker.table(
             "predictions", result.table_columns, result.table_rows[: int(cfg.table_rows)]
         )
         run.finish(result.metrics)
-    print(json.dumps(result.metrics, ensure_ascii=False, sort_keys=True), flush=True)
     return result.metrics
 
 
-@hydra.main(config_path=CONF_DIR, config_name="evaluate", version_base="1.3")
-def _hydra_main(cfg: DictConfig) -> None:
-    run_evaluate(cfg)
+_hydra_main = job_main("evaluate", run)
 
 
 def _directory_models(argv: list[str]) -> list[str]:

@@ -8,18 +8,14 @@ nothing but Hydra's own files in it; the dataset itself lives in the content-add
 from __future__ import annotations
 
 import shutil
+from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
-import bioqwen.config  # noqa: F401  (registers the schemas)
-from bioqwen.jobs.common import CONF_DIR, log, open_run, user_errors
-from bioqwen.runs import write_lineage
+from bioqwen.jobs.common import job_main, log, open_run
 
 
-@hydra.main(config_path=CONF_DIR, config_name="prepare", version_base="1.3")
-@user_errors
-def main(cfg: DictConfig) -> None:
+def run(cfg: DictConfig) -> dict[str, Any]:
     """Prepare the data mix named by data/mix and record it in a run directory."""
     # Imported here so that a config mistake is reported before transformers/datasets load.
     from bioqwen.data.card import log_card, write_card
@@ -31,8 +27,7 @@ def main(cfg: DictConfig) -> None:
         write_card(prepared.card, run.dir)
         if prepared.drops_path is not None and prepared.drops_path.exists():
             shutil.copyfile(prepared.drops_path, run.dir / prepared.drops_path.name)
-        write_lineage(
-            run.dir,
+        run.lineage(
             data_hash=prepared.hash,
             dataset_path=str(prepared.path),
             inputs=prepared.card["inputs"],
@@ -52,3 +47,7 @@ def main(cfg: DictConfig) -> None:
         " (cached)" if prepared.cached else "",
         prepared.path,
     )
+    return metrics
+
+
+main = job_main("prepare", run)

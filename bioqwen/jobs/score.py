@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
-import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import benchmarks, scoring
-from bioqwen.jobs.common import CONF_DIR, log, open_run, plain, user_errors
-from bioqwen.runs import file_hash, write_lineage
+from bioqwen.jobs.common import job_main, log, open_run, plain
+from bioqwen.runs import file_hash
 
 
 def _gold_files(bench: dict[str, Any]) -> dict[str, str]:
@@ -26,9 +23,8 @@ def _gold_files(bench: dict[str, Any]) -> dict[str, str]:
     }
 
 
-@user_errors
-def run_score(cfg: DictConfig) -> dict[str, float]:
-    """Score cfg.predictions for cfg.benchmark, write metrics.json, print it as the last line."""
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Score cfg.predictions for cfg.benchmark and write metrics.json."""
     bench = plain(cfg.benchmark)
     predictions = Path(str(cfg.predictions))
     if not predictions.exists():
@@ -37,22 +33,16 @@ def run_score(cfg: DictConfig) -> dict[str, float]:
     # Score before opening the run, so bad input leaves no config, W&B run or metrics behind.
     metrics = scoring.score_file(predictions, bench)
     with open_run(cfg, "score", name=f"score-{name}", tags=[f"benchmark:{name}"]) as run:
-        write_lineage(
-            run.dir,
+        run.lineage(
             predictions={"path": str(predictions.resolve()), "hash": file_hash(predictions)},
             gold=_gold_files(bench),
         )
         run.finish(metrics)
         log.info("scored %s against %s: %s", predictions, name, run.dir)
-    print(json.dumps(metrics, ensure_ascii=False, sort_keys=True), flush=True)
     return metrics
 
 
-@hydra.main(config_path=CONF_DIR, config_name="score", version_base="1.3")
-def main(cfg: DictConfig) -> None:
-    """Hydra entry point of `bioqwen score`."""
-    run_score(cfg)
-
+main = job_main("score", run)
 
 if __name__ == "__main__":
     main()

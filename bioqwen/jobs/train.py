@@ -24,7 +24,7 @@ from omegaconf import DictConfig
 import bioqwen.config  # noqa: F401  (registers the schemas)
 from bioqwen import tracking
 from bioqwen.errors import BioqwenError
-from bioqwen.jobs.common import CONF_DIR, Run, open_run, plain, run_dir, user_errors
+from bioqwen.jobs.common import CONF_DIR, Run, job_main, open_run, plain, run_dir
 from bioqwen.runs import read_json, stable_hash, write_lineage
 
 log = logging.getLogger("bioqwen.train")
@@ -156,7 +156,7 @@ def load_data(cfg: DictConfig) -> tuple[Any, dict[str, Any]]:
 @contextlib.contextmanager
 def _run_context(cfg: DictConfig, directory: Path, is_main: bool, mix: str) -> Iterator[Run]:
     if not is_main:
-        yield Run(directory, cfg, tracking.Tracker(None))
+        yield Run(directory, cfg, tracking.Tracker(None), "train")
         return
     name, group, tags = run_labels(cfg, mix)
     with open_run(cfg, "train", name=name, group=group, tags=tags, resume=bool(cfg.resume)) as run:
@@ -367,8 +367,4 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     return summary
 
 
-@hydra.main(config_path=CONF_DIR, config_name="train", version_base="1.3")
-@user_errors
-def main(cfg: DictConfig) -> None:
-    """Entry point of `bioqwen train`."""
-    train(cfg)
+main = job_main("train", train)
