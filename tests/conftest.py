@@ -1,13 +1,20 @@
-"""Shared fixtures: the real composed configs, shrunk for CPU, and the tiny model."""
+"""Shared fixtures: the real composed configs, shrunk for CPU, the CLI, and the tiny model.
+
+`compose_config` and `cli` are plain functions too, so module-level helpers and
+session fixtures use the same code as the `compose` and `run_cli` fixtures.
+"""
 
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hydra import compose, initialize_config_dir
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
 import bioqwen.config  # noqa: F401  (registers the schemas)
@@ -22,15 +29,43 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("BIOQWEN_CACHE", str(ROOT / ".cache" / "bioqwen"))
 
 
+def compose_config(job: str, *overrides: str) -> DictConfig:
+    """A job's real primary config with overrides (no tracking unless an override asks)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return hydra_compose(job, overrides=["tracking=disabled", *overrides])
+
+
+def cli(
+    *args: str, run_dir: Path | None = None, timeout: float = 300, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `bioqwen <args>` as a user would (a subprocess from the checkout root).
+
+    `run_dir` becomes hydra.run.dir; keyword arguments are extra environment variables
+    (W&B offline runs land under the run directory unless WANDB_DIR is given).
+    """
+    extra = [f"hydra.run.dir={run_dir}"] if run_dir is not None else []
+    environment = {**os.environ, "WANDB_MODE": "offline", **env}
+    return subprocess.run(
+        [sys.executable, "-m", "bioqwen.cli", *args, *extra],
+        cwd=ROOT,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 @pytest.fixture
-def compose_cfg() -> Callable[..., DictConfig]:
-    """Compose a job's real primary config with overrides (no tracking unless asked)."""
+def compose() -> Callable[..., DictConfig]:
+    """compose_config as a fixture."""
+    return compose_config
 
-    def _compose(job: str, *overrides: str) -> DictConfig:
-        with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-            return compose(job, overrides=["tracking=disabled", *overrides])
 
-    return _compose
+@pytest.fixture
+def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
+    """cli as a fixture."""
+    return cli
 
 
 @pytest.fixture(scope="session")
@@ -39,5 +74,5 @@ def tiny_model_dir() -> Path:
     from bioqwen.models import resolve_model
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        cfg = compose("model/tiny")
+        cfg = hydra_compose("model/tiny")
     return Path(resolve_model(cfg.model))

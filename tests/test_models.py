@@ -60,10 +60,10 @@ def test_a_hub_model_that_is_not_downloaded_is_one_clear_error(monkeypatch):
         tokenizer_for({"name": "qwen2_0_5b", "hub_id": "Qwen/Qwen2-0.5B"})
 
 
-def test_a_model_config_can_replace_the_chat_template(tiny_model_dir, compose_cfg):
+def test_a_model_config_can_replace_the_chat_template(tiny_model_dir, compose):
     from bioqwen.eval.generate import render_prompt
 
-    taiyi = compose_cfg("evaluate", "model=taiyi").model
+    taiyi = compose("evaluate", "model=taiyi").model
     assert taiyi.hub_id == "DUTIR-BioNLP/Taiyi-LLM" and not taiyi.trust_remote_code
     # Taiyi's <eod>input<eod> format on a local tokenizer (no hub): the system turn is dropped.
     cfg = {"name": "taiyi", "chat_template": taiyi.chat_template, "pad_token": "<|padoftext|>"}

@@ -45,7 +45,7 @@ def qa(instruction: str, output: str, input_text: str = "") -> dict[str, str]:
 
 
 def compose(job: str, *overrides: str) -> Any:
-    """The real composed config (as tests/conftest.py's compose_cfg), for module fixtures."""
+    """The real composed config (as tests/conftest.py's compose), for module fixtures."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
 

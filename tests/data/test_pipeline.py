@@ -26,8 +26,8 @@ def dataset(sample):
     return load_from_disk(str(sample.path))
 
 
-def test_sample_mix_is_the_default_and_holds_every_source(compose_cfg):
-    cfg = compose_cfg("prepare")
+def test_sample_mix_is_the_default_and_holds_every_source(compose):
+    cfg = compose("prepare")
     assert cfg.data.mix.name == "sample"
     readers = {src.reader for src in cfg.data.mix.sources.values()}
     assert readers == {
@@ -244,12 +244,12 @@ def test_a_job_config_without_the_data_defaults_fails_naming_the_key(tmp_path):
         prepare(cfg.data, seed=0)
 
 
-def test_paper_mixes_read_the_full_downloads_under_data_root(compose_cfg):
-    stage1 = compose_cfg("prepare", "data/mix=stage1", "data.root=/dl")
+def test_paper_mixes_read_the_full_downloads_under_data_root(compose):
+    stage1 = compose("prepare", "data/mix=stage1", "data.root=/dl")
     assert list(stage1.data.mix.sources) == ["taiyi"]
     assert stage1.data.mix.sources.taiyi.path == "/dl/taiyi/Taiyi_Instruction_Data_001.jsonl"
     assert stage1.data.mix.validation_size == 500
-    stage2 = compose_cfg("prepare", "data/mix=stage2", "data.root=/dl")
+    stage2 = compose("prepare", "data/mix=stage2", "data.root=/dl")
     sources = stage2.data.mix.sources
     assert list(sources) == ["taiyi", "medchatzh", "coig_cqia", "self_cognition"]
     assert sources.medchatzh.path == "/dl/medchatzh/MedChatZH_train.json"

@@ -22,13 +22,13 @@ BASELINES = {
 
 
 @pytest.mark.parametrize(("name", "hub_id"), sorted(BASELINES.items()))
-def test_baseline_config_resolves_to_its_hub_id(compose_cfg, name: str, hub_id: str) -> None:
-    cfg = compose_cfg("evaluate", f"model={name}", "benchmark=webmedqa")
+def test_baseline_config_resolves_to_its_hub_id(compose, name: str, hub_id: str) -> None:
+    cfg = compose("evaluate", f"model={name}", "benchmark=webmedqa")
     model = OmegaConf.to_container(cfg.model, resolve=True)
     assert model["name"] == name and not model.get("tiny") and not model.get("path")
     assert generate.model_source(model) == hub_id  # type: ignore[arg-type]
 
 
-def test_taiyi_remote_code_is_opt_in(compose_cfg) -> None:
-    cfg = compose_cfg("evaluate", "model=taiyi")
+def test_taiyi_remote_code_is_opt_in(compose) -> None:
+    cfg = compose("evaluate", "model=taiyi")
     assert cfg.model.trust_remote_code is False

@@ -17,13 +17,13 @@ ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/fixtures/eval"
 
 
-def _bench(compose_cfg: Callable[..., DictConfig], name: str, *overrides: str) -> dict[str, Any]:
-    cfg = compose_cfg("evaluate", f"benchmark={name}", *overrides)
+def _bench(compose: Callable[..., DictConfig], name: str, *overrides: str) -> dict[str, Any]:
+    cfg = compose("evaluate", f"benchmark={name}", *overrides)
     return OmegaConf.to_container(cfg.benchmark, resolve=True)  # type: ignore[return-value]
 
 
-def test_ncbi_all_splits_792_unique_and_every_class_is_disease(compose_cfg) -> None:
-    bench = benchmarks.load_benchmark(_bench(compose_cfg, "ncbi"))
+def test_ncbi_all_splits_792_unique_and_every_class_is_disease(compose) -> None:
+    bench = benchmarks.load_benchmark(_bench(compose, "ncbi"))
     assert len(bench.items) == 792  # 593 + 100 + 100 entries, PMID 8528200 twice in train
     assert [bench.items[0].split, bench.items[-1].split] == ["train", "dev"]
     assert bench.types == ["Disease"]
@@ -34,8 +34,8 @@ def test_ncbi_all_splits_792_unique_and_every_class_is_disease(compose_cfg) -> N
     assert set(first.gold) == {"Disease"}
 
 
-def test_ncbi_classes_map_through_the_config(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "ncbi", "benchmark.splits=[test]")
+def test_ncbi_classes_map_through_the_config(compose) -> None:
+    cfg = _bench(compose, "ncbi", "benchmark.splits=[test]")
     by_id = {d.id: d for d in benchmarks.load_benchmark(cfg).items}
     # Modifier, DiseaseClass, SpecificDisease and CompositeMention mentions are all Disease.
     assert {"copper toxicosis", "inherited disorder", "Wilson disease"} <= by_id["9949209"].gold[
@@ -48,8 +48,8 @@ def test_ncbi_classes_map_through_the_config(compose_cfg) -> None:
     assert "inherited disorder" not in gold and "Wilson disease" in gold
 
 
-def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "bc5cdr", "benchmark.splits=[test]")
+def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(compose) -> None:
+    cfg = _bench(compose, "bc5cdr", "benchmark.splits=[test]")
     assert benchmarks.split_path(cfg, "test").name == "CDR_TestSet.BioC.xml"
     bench = benchmarks.load_benchmark(cfg)
     assert len(bench.items) == 500
@@ -64,8 +64,8 @@ def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(com
     assert any({"hemorrhagic", "cystitis"} <= d.gold["Disease"] for d in by_id.values())
 
 
-def test_bc5cdr_all_splits_1500_and_pubtator_matches_bioc(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "bc5cdr")
+def test_bc5cdr_all_splits_1500_and_pubtator_matches_bioc(compose) -> None:
+    cfg = _bench(compose, "bc5cdr")
     bioc = benchmarks.load_benchmark({**cfg, "format": "bioc"}).items
     pubtator = benchmarks.load_benchmark({**cfg, "format": "pubtator"}).items
     assert len(bioc) == 1500  # the paper scored all 1,500 abstracts
@@ -79,10 +79,10 @@ def test_bc5cdr_all_splits_1500_and_pubtator_matches_bioc(compose_cfg) -> None:
     assert " atypical absenc" not in doc.gold["Disease"]
 
 
-def test_split_selection_is_configurable(compose_cfg) -> None:
-    ncbi = _bench(compose_cfg, "ncbi", "benchmark.splits=[test]")
+def test_split_selection_is_configurable(compose) -> None:
+    ncbi = _bench(compose, "ncbi", "benchmark.splits=[test]")
     assert len(benchmarks.load_benchmark(ncbi).items) == 100
-    bc5cdr = _bench(compose_cfg, "bc5cdr", "benchmark.splits=[dev,test]")
+    bc5cdr = _bench(compose, "bc5cdr", "benchmark.splits=[dev,test]")
     items = benchmarks.load_benchmark(bc5cdr).items
     assert len(items) == 1000 and items[0].split == "dev" and items[-1].split == "test"
 
@@ -103,8 +103,8 @@ def test_pubtator_composite_first_chunk_from_individual_mentions(tmp_path: Path)
     }
 
 
-def test_cmeee_type_mapping_and_unscored_types(compose_cfg) -> None:
-    bench = benchmarks.load_benchmark(_bench(compose_cfg, "cmeee", "benchmark.limit=200"))
+def test_cmeee_type_mapping_and_unscored_types(compose) -> None:
+    bench = benchmarks.load_benchmark(_bench(compose, "cmeee", "benchmark.limit=200"))
     assert len(bench.items) == 200 and bench.types == ["Disease", "Drug"]
     raw = json.loads((ROOT / "samples/benchmarks/cmeee/CMeEE_dev.json").read_text("utf-8"))[:200]
     expected_dis = sum(len({e["entity"] for e in r["entities"] if e["type"] == "dis"}) for r in raw)
@@ -118,30 +118,30 @@ def test_cmeee_file_without_gold_is_an_error(tmp_path: Path) -> None:
         benchmarks.read_cmeee(tmp_path / "CMeEE_test.json", "test", {"dis": "Disease"})
 
 
-def test_missing_gold_file_names_it(compose_cfg, tmp_path: Path) -> None:
-    cfg = _bench(compose_cfg, "ncbi", f"benchmark.data_dir={tmp_path}")
+def test_missing_gold_file_names_it(compose, tmp_path: Path) -> None:
+    cfg = _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}")
     with pytest.raises(BioqwenError, match=r"gold file not found: .*NCBItrainset_corpus.txt"):
         benchmarks.load_benchmark(cfg)
     with pytest.raises(BioqwenError, match="no gold file found for benchmark 'ncbi'"):
         benchmarks.available_splits(cfg)
 
 
-def test_unknown_split_and_reader(compose_cfg) -> None:
+def test_unknown_split_and_reader(compose) -> None:
     with pytest.raises(BioqwenError, match="no file for split 'valid'"):
-        benchmarks.load_benchmark(_bench(compose_cfg, "ncbi", "benchmark.splits=[valid]"))
+        benchmarks.load_benchmark(_bench(compose, "ncbi", "benchmark.splits=[valid]"))
     with pytest.raises(BioqwenError, match=r"benchmark\.reader='nope'"):
-        benchmarks.load_benchmark(_bench(compose_cfg, "ncbi", "benchmark.reader=nope"))
+        benchmarks.load_benchmark(_bench(compose, "ncbi", "benchmark.reader=nope"))
 
 
-def test_paper_csv_reader(compose_cfg) -> None:
-    bench = benchmarks.load_benchmark(_bench(compose_cfg, "webmedqa"))
+def test_paper_csv_reader(compose) -> None:
+    bench = benchmarks.load_benchmark(_bench(compose, "webmedqa"))
     assert len(bench.items) == 50 and bench.task == "qa" and bench.lang == "zh"
     assert bench.items[0].question.startswith("云南现在治疗白癜风")
     assert all("\r" not in i.answer for i in bench.items)
 
 
-def test_cmedqa2_reader_on_constructed_fixture(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "cmedqa2", f"benchmark.data_dir={FIXTURES / 'cmedqa2'}")
+def test_cmedqa2_reader_on_constructed_fixture(compose) -> None:
+    cfg = _bench(compose, "cmedqa2", f"benchmark.data_dir={FIXTURES / 'cmedqa2'}")
     items = benchmarks.load_benchmark(cfg).items
     assert [(i.question, i.answer) for i in items] == [
         ("孩子发烧三天了怎么办？", "建议及时就医，查血常规，多喝水。"),
@@ -150,9 +150,9 @@ def test_cmedqa2_reader_on_constructed_fixture(compose_cfg) -> None:
     ]
 
 
-def test_webmedqa_raw_reader_takes_positive_answers(compose_cfg) -> None:
+def test_webmedqa_raw_reader_takes_positive_answers(compose) -> None:
     cfg = _bench(
-        compose_cfg,
+        compose,
         "webmedqa",
         "benchmark.reader=webmedqa",
         f"benchmark.data_dir={FIXTURES / 'webmedqa'}",
@@ -165,9 +165,9 @@ def test_webmedqa_raw_reader_takes_positive_answers(compose_cfg) -> None:
     ]
 
 
-def test_icliniq_raw_reader(compose_cfg) -> None:
+def test_icliniq_raw_reader(compose) -> None:
     cfg = _bench(
-        compose_cfg,
+        compose,
         "icliniq",
         "benchmark.reader=icliniq",
         f"benchmark.data_dir={FIXTURES / 'icliniq'}",
@@ -180,12 +180,12 @@ def test_icliniq_raw_reader(compose_cfg) -> None:
 
 
 def test_bc5cdr_auto_falls_back_to_pubtator_and_joins_only_present_splits(
-    compose_cfg, tmp_path: Path
+    compose, tmp_path: Path
 ) -> None:
     import shutil
 
     shutil.copy(ROOT / "samples/benchmarks/bc5cdr/CDR_TestSet.PubTator.txt", tmp_path)
-    cfg = _bench(compose_cfg, "bc5cdr", f"benchmark.data_dir={tmp_path}")
+    cfg = _bench(compose, "bc5cdr", f"benchmark.data_dir={tmp_path}")
     assert benchmarks.available_splits(cfg) == ["test"]
     assert benchmarks.split_path(cfg, "test").name == "CDR_TestSet.PubTator.txt"
     with pytest.raises(BioqwenError, match=r"gold file not found: .*CDR_TrainingSet\.PubTator"):

@@ -71,8 +71,8 @@ def test_sampling_is_seeded(tiny: tuple[Any, Any]) -> None:
     assert [g.text for g in first] == [g.text for g in second]
 
 
-def test_authors_sampling_preset(compose_cfg) -> None:
-    cfg = compose_cfg("evaluate", "generation=authors_sampling")
+def test_authors_sampling_preset(compose) -> None:
+    cfg = compose("evaluate", "generation=authors_sampling")
     gen = OmegaConf.to_container(cfg.generation)
     assert (gen["do_sample"], gen["temperature"], gen["top_p"]) == (True, 0.3, 0.9)
 

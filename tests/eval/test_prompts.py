@@ -12,31 +12,31 @@ from bioqwen.errors import BioqwenError
 from bioqwen.eval import benchmarks, prompts
 
 
-def _bench(compose_cfg, name: str, *overrides: str) -> dict[str, Any]:
-    cfg = compose_cfg("evaluate", f"benchmark={name}", "benchmark.limit=1", *overrides)
+def _bench(compose, name: str, *overrides: str) -> dict[str, Any]:
+    cfg = compose("evaluate", f"benchmark={name}", "benchmark.limit=1", *overrides)
     return OmegaConf.to_container(cfg.benchmark, resolve=True)  # type: ignore[return-value]
 
 
-def test_cmeee_prompt_is_taiyi_style_chinese(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "cmeee")
+def test_cmeee_prompt_is_taiyi_style_chinese(compose) -> None:
+    cfg = _bench(compose, "cmeee")
     (doc,) = benchmarks.load_benchmark(cfg).items
     messages = prompts.messages_for(cfg, doc)
     assert messages[0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]}
     assert messages[1]["content"] == f"请识别以下文本中的实体：\n{doc.text}\n实体类型：疾病，药物"
 
 
-def test_bc5cdr_prompt_lists_types_and_uses_abstract_only(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "bc5cdr")
+def test_bc5cdr_prompt_lists_types_and_uses_abstract_only(compose) -> None:
+    cfg = _bench(compose, "bc5cdr")
     (doc,) = benchmarks.load_benchmark(cfg).items
     user = prompts.messages_for(cfg, doc)[1]["content"]
     assert user.endswith("\nEntity types: chemical, disease")
     assert doc.text in user and doc.title not in user
-    cfg2 = _bench(compose_cfg, "bc5cdr", "benchmark.input=title_abstract")
+    cfg2 = _bench(compose, "bc5cdr", "benchmark.input=title_abstract")
     assert doc.title in prompts.user_text(cfg2, doc)
 
 
-def test_qa_question_is_the_user_turn_and_chatml_ends_with_assistant(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "icliniq")
+def test_qa_question_is_the_user_turn_and_chatml_ends_with_assistant(compose) -> None:
+    cfg = _bench(compose, "icliniq")
     (item,) = benchmarks.load_benchmark(cfg).items
     messages = prompts.messages_for(cfg, item)
     assert messages == [
@@ -46,17 +46,17 @@ def test_qa_question_is_the_user_turn_and_chatml_ends_with_assistant(compose_cfg
     assert prompts.chat_prompt(cfg, item).endswith("<|im_end|>\n<|im_start|>assistant\n")
 
 
-def test_bad_template_names_the_key(compose_cfg) -> None:
-    cfg = _bench(compose_cfg, "webmedqa", "benchmark.prompt_template='{question}'")
+def test_bad_template_names_the_key(compose) -> None:
+    cfg = _bench(compose, "webmedqa", "benchmark.prompt_template='{question}'")
     (item,) = benchmarks.load_benchmark(cfg).items
     with pytest.raises(BioqwenError, match=r"benchmark\.prompt_template"):
         prompts.user_text(cfg, item)
 
 
-def test_cmeee_extra_class_needs_only_the_type_override(compose_cfg) -> None:
+def test_cmeee_extra_class_needs_only_the_type_override(compose) -> None:
     from bioqwen.eval import ner
 
-    cfg = _bench(compose_cfg, "cmeee", "+benchmark.types.sym=Symptom")
+    cfg = _bench(compose, "cmeee", "+benchmark.types.sym=Symptom")
     (doc,) = benchmarks.load_benchmark(cfg).items
     assert prompts.user_text(cfg, doc).endswith("实体类型：疾病，药物，临床表现")
     assert benchmarks.entity_types(cfg) == ["Disease", "Drug", "Symptom"]

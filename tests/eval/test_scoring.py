@@ -23,8 +23,8 @@ NCBI = ROOT / "samples/benchmarks/ncbi"
 TYPES = ["Chemical", "Disease"]
 
 
-def _bench(compose_cfg: Callable[..., DictConfig], name: str, *overrides: str) -> dict[str, Any]:
-    cfg = compose_cfg("score", f"benchmark={name}", "predictions=unused", *overrides)
+def _bench(compose: Callable[..., DictConfig], name: str, *overrides: str) -> dict[str, Any]:
+    cfg = compose("score", f"benchmark={name}", "predictions=unused", *overrides)
     return OmegaConf.to_container(cfg.benchmark, resolve=True)  # type: ignore[return-value]
 
 
@@ -54,8 +54,8 @@ def _independent_ncbi_counts() -> tuple[int, int, int]:
     return tp, fp, fn
 
 
-def test_head20_ncbi_predictions_join_all_splits_and_score(compose_cfg) -> None:
-    metrics = scoring.score_file(HEAD20, _bench(compose_cfg, "ncbi"))
+def test_head20_ncbi_predictions_join_all_splits_and_score(compose) -> None:
+    metrics = scoring.score_file(HEAD20, _bench(compose, "ncbi"))
     tp, fp, fn = _independent_ncbi_counts()
     assert metrics["n_documents"] == 20
     assert metrics["precision/Disease"] == pytest.approx(tp / (tp + fp))
@@ -68,37 +68,37 @@ def test_head20_ncbi_predictions_join_all_splits_and_score(compose_cfg) -> None:
     assert expected | {"balanced_accuracy", "n_documents", "unparsable_rate"} <= set(metrics)
 
 
-def test_ner_join_needs_the_split_holding_the_prompt(compose_cfg, tmp_path: Path) -> None:
+def test_ner_join_needs_the_split_holding_the_prompt(compose, tmp_path: Path) -> None:
     # Only the test split present: the head20 rows (training abstracts) have no gold there.
     shutil.copy(NCBI / "NCBItestset_corpus.txt", tmp_path)
     with pytest.raises(BioqwenError, match=r"head20.csv:2: prompt has no gold document"):
-        scoring.score_file(HEAD20, _bench(compose_cfg, "ncbi", f"benchmark.data_dir={tmp_path}"))
+        scoring.score_file(HEAD20, _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}"))
 
 
-def test_unmatched_prompt_names_file_row_and_prompt(compose_cfg) -> None:
+def test_unmatched_prompt_names_file_row_and_prompt(compose) -> None:
     path = FIXTURES / "ner_predictions_unmatched.csv"
     with pytest.raises(BioqwenError, match=r"unmatched.csv:2: .*'This abstract is in no gold"):
-        scoring.score_file(path, _bench(compose_cfg, "ncbi"))
+        scoring.score_file(path, _bench(compose, "ncbi"))
 
 
-def test_wrong_columns_name_the_file(compose_cfg) -> None:
+def test_wrong_columns_name_the_file(compose) -> None:
     path = FIXTURES / "qa_predictions_bad_columns.csv"
     with pytest.raises(BioqwenError, match=r"bad_columns.csv: .*missing prompt,response"):
-        scoring.score_file(path, _bench(compose_cfg, "webmedqa"))
+        scoring.score_file(path, _bench(compose, "webmedqa"))
     with pytest.raises(BioqwenError, match="missing result"):
         scoring.score_file(
-            FIXTURES / "qa_predictions_empty_response.csv", _bench(compose_cfg, "ncbi")
+            FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "ncbi")
         )
 
 
-def test_missing_predictions_file(compose_cfg, tmp_path: Path) -> None:
+def test_missing_predictions_file(compose, tmp_path: Path) -> None:
     with pytest.raises(BioqwenError, match="predictions file not found"):
-        scoring.score_file(tmp_path / "none.csv", _bench(compose_cfg, "webmedqa"))
+        scoring.score_file(tmp_path / "none.csv", _bench(compose, "webmedqa"))
 
 
-def test_empty_response_scores_zero(compose_cfg) -> None:
+def test_empty_response_scores_zero(compose) -> None:
     metrics = scoring.score_file(
-        FIXTURES / "qa_predictions_empty_response.csv", _bench(compose_cfg, "webmedqa")
+        FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "webmedqa")
     )
     # Row 1 is empty (zero), row 2 answers exactly: every mean is half of a perfect pair's.
     assert metrics["n_samples"] == 2
@@ -106,7 +106,7 @@ def test_empty_response_scores_zero(compose_cfg) -> None:
     assert metrics["language_fidelity"] == 0.5  # the empty response is in no language
 
 
-def test_empty_ner_result_cell_is_unparsable_not_a_crash(compose_cfg, tmp_path: Path) -> None:
+def test_empty_ner_result_cell_is_unparsable_not_a_crash(compose, tmp_path: Path) -> None:
     with open(HEAD20, encoding="utf-8", newline="") as handle:
         rows = list(csv.DictReader(handle))[:2]
     rows[1]["result"] = ""
@@ -115,13 +115,13 @@ def test_empty_ner_result_cell_is_unparsable_not_a_crash(compose_cfg, tmp_path: 
         writer = csv.DictWriter(handle, ["prompt", "result"])
         writer.writeheader()
         writer.writerows(rows)
-    metrics = scoring.score_file(path, _bench(compose_cfg, "ncbi"))
+    metrics = scoring.score_file(path, _bench(compose, "ncbi"))
     assert metrics["n_documents"] == 2 and metrics["unparsable_rate"] == 0.5
 
 
-def test_icliniq_reports_word_level_alongside(compose_cfg) -> None:
+def test_icliniq_reports_word_level_alongside(compose) -> None:
     path = ROOT / "samples/benchmarks/icliniq/BioQwen-1.8B-qa-icliniq.csv"
-    metrics = scoring.score_file(path, _bench(compose_cfg, "icliniq"))
+    metrics = scoring.score_file(path, _bench(compose, "icliniq"))
     keys = ("bleu-1", "bleu-2", "bleu-3", "bleu-4", "gleu", "rouge-1", "rouge-2", "rouge-l")
     assert set(keys) <= set(metrics)
     assert {f"word/{k}" for k in keys} <= set(metrics)
@@ -129,11 +129,11 @@ def test_icliniq_reports_word_level_alongside(compose_cfg) -> None:
     assert metrics["language_fidelity"] == 1.0
 
 
-def test_gold_as_predictions_scores_perfectly_on_bc5cdr(compose_cfg, tmp_path: Path) -> None:
+def test_gold_as_predictions_scores_perfectly_on_bc5cdr(compose, tmp_path: Path) -> None:
     from bioqwen.eval import benchmarks
     from bioqwen.eval.ner import authors_result
 
-    cfg = _bench(compose_cfg, "bc5cdr")
+    cfg = _bench(compose, "bc5cdr")
     docs = benchmarks.load_benchmark({**cfg, "splits": ["dev"], "limit": 40}).items
     path = tmp_path / "gold.csv"
     with open(path, "w", encoding="utf-8", newline="") as handle:
@@ -150,7 +150,7 @@ def test_gold_as_predictions_scores_perfectly_on_bc5cdr(compose_cfg, tmp_path: P
 
 
 def test_ner_join_uses_every_split_present_not_only_the_evaluated_ones(
-    compose_cfg, tmp_path: Path
+    compose, tmp_path: Path
 ) -> None:
     # CMeEE evaluates dev by default; a predictions row from train still finds its gold when
     # CMeEE_train.json is in data_dir.
@@ -173,7 +173,7 @@ def test_ner_join_uses_every_split_present_not_only_the_evaluated_ones(
         writer.writerow(["prompt", "result"])
         cell = authors_result({"Drug": ["阿司匹林"], "Disease": ["出血"]}, ["Disease", "Drug"])
         writer.writerow([" 患者服用阿司匹林后胃出血。\n", cell])
-    cfg = _bench(compose_cfg, "cmeee", f"benchmark.data_dir={tmp_path}")
+    cfg = _bench(compose, "cmeee", f"benchmark.data_dir={tmp_path}")
     metrics = scoring.score_file(path, cfg)
     assert metrics["n_documents"] == 1
     assert metrics["f1/Drug"] == 1.0 and metrics["f1/Disease"] == 0.0
@@ -181,7 +181,7 @@ def test_ner_join_uses_every_split_present_not_only_the_evaluated_ones(
 
 
 def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(
-    compose_cfg, tmp_path: Path
+    compose, tmp_path: Path
 ) -> None:
     """Every item-5 rule through `score` on a CONSTRUCTED two-document NCBI-format corpus."""
     (tmp_path / "NCBItrainset_corpus.txt").write_text(
@@ -216,7 +216,7 @@ def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(
             ]
         )
     metrics = scoring.score_file(
-        path, _bench(compose_cfg, "ncbi", f"benchmark.data_dir={tmp_path}")
+        path, _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}")
     )
     # Doc 1: gold {Wilson disease (title), Copper toxicosis}; 'copper toxicosis' (case) and
     #        'None' are false positives -> TP 1, FP 2, FN 1.
