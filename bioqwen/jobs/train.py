@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import hydra
 from omegaconf import DictConfig
 
 import bioqwen.config  # noqa: F401  (registers the schemas)
