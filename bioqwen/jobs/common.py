@@ -135,4 +135,4 @@ def job_main(job: str, run: JobRun) -> Callable[[], None]:
         print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str), flush=True)
 
     main.__doc__ = f"Entry point of `bioqwen {job}`."
-    return main  # type: ignore[no-any-return]
+    return main
