@@ -54,7 +54,7 @@ def radar(table: Table, title: str, path: Path) -> Path | None:
             values = [_number(table.cell(row, m)[index]) for m in metrics]
             if all(v is not None for v in values):
                 series.append((f"{row} ({kind})", kind, values))
-    if not series:
+    if not any(kind == "ours" for _, kind, _ in series):
         return None
     tops = [max(s[2][i] or 0.0 for s in series) or 1.0 for i in range(len(metrics))]
     angles = [2 * math.pi * i / len(metrics) for i in range(len(metrics))] + [0.0]
