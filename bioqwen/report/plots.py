@@ -56,20 +56,21 @@ def radar(table: Table, title: str, path: Path) -> Path | None:
                 series.append((f"{row} ({kind})", kind, values))
     if not any(kind == "ours" for _, kind, _ in series):
         return None
-    tops = [max(s[2][i] or 0.0 for s in series) or 1.0 for i in range(len(metrics))]
     angles = [2 * math.pi * i / len(metrics) for i in range(len(metrics))] + [0.0]
     plt = _pyplot()
     fig = plt.figure(figsize=(8, 6.5))
     ax = fig.add_subplot(projection="polar")
-    for label, kind, values in series:
-        scaled = [(v or 0.0) / top for v, top in zip(values, tops, strict=True)]
-        ax.plot(
-            angles, [*scaled, scaled[0]], linestyle="-" if kind == "ours" else "--", label=label
-        )
-    ax.set_xticks(
-        angles[:-1], [f"{m}\n(max {t:.2f})" for m, t in zip(metrics, tops, strict=True)], fontsize=8
-    )
-    ax.set_yticklabels([])
+    # One radial scale for every metric, as the paper's charts: shapes stay comparable.
+    # Ours drawn last and thicker, so it shows even where it lies on the paper's polygon.
+    for label, kind, values in sorted(series, key=lambda s: s[1] == "ours"):
+        ours = kind == "ours"
+        closed = [*values, values[0]]
+        ax.plot(angles, closed, "-" if ours else "--", linewidth=2.5 if ours else 1.2, label=label)
+    ax.set_xticks(angles[:-1], metrics, fontsize=9)
+    ax.tick_params(axis="x", pad=12)
+    ax.tick_params(axis="y", labelsize=7)
+    ax.set_rlabel_position(112)  # between BLEU-3 and BLEU-4, where the polygons are small
+    ax.set_ylim(0.0, 1.05 * max(v or 0.0 for s in series for v in s[2]) or 1.0)
     ax.set_title(f"QA metrics x100, {title}", pad=22)
     ax.legend(loc="upper left", bbox_to_anchor=(1.12, 1.0), fontsize=7)
     return _save(fig, path)
@@ -114,6 +115,10 @@ def grouped_bars(
                 zorder=3,
                 label="paper" if j == 0 else None,
             )
+    cells = [v for r in rows for c in columns for v in table.cell(r, c)[:2]]
+    values = [v for v in map(_number, cells) if v is not None]
+    # Bars start at zero; an all-zero plot still gets a visible scale.
+    ax.set_ylim(0.0, 1.15 * max(values, default=0.0) or 1.0)
     ax.set_xticks(range(len(rows)), rows, rotation=20, ha="right", fontsize=8)
     ax.set_ylabel(ylabel)
     ax.set_title(title)
@@ -136,8 +141,8 @@ def stage_gain(table: Table, path: Path) -> Path | None:
     if not any(g[2] is not None for g in gains):
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    labels = [f"{m}\n{d}" for m, d, _, _ in gains]
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.8 * len(gains)), 4.5))
+    labels = [f"{m} {d}" for m, d, _, _ in gains]
     xs = range(len(gains))
     ax.bar([x - 0.2 for x in xs], [g[2] or 0.0 for g in gains], 0.4, label="ours")
     ax.bar(
@@ -149,7 +154,7 @@ def stage_gain(table: Table, path: Path) -> Path | None:
         alpha=0.5,
     )
     ax.axhline(0.0, color="black", linewidth=0.8)
-    ax.set_xticks(list(xs), labels, fontsize=7)
+    ax.set_xticks(list(xs), labels, fontsize=7, rotation=35, ha="right")
     ax.set_ylabel("F1 gain, stage 2 - stage 1")
     ax.set_title("Stage-2 gain per dataset (Fig. 6b)")
     ax.legend(fontsize=8)

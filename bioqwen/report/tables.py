@@ -50,10 +50,12 @@ class Table:
 
 
 def row_label(spec: TableSpec, who: Identity) -> str:
-    """The paper's row label for a model in this table."""
-    explicit = who.rows.get(spec.name) or who.rows.get("*")
-    if explicit:
-        return explicit
+    """The paper's row label for a model in this table (the table's own name for it)."""
+    label = who.rows.get(spec.name) or who.rows.get("*") or _derived_label(spec, who)
+    return spec.aliases.get(label, label)
+
+
+def _derived_label(spec: TableSpec, who: Identity) -> str:
     if spec.row_label == "model_only":
         return who.model
     if spec.row_label == "model_stage":
