@@ -11,6 +11,7 @@ trained model follows lineage.json to its training run).
 from __future__ import annotations
 
 import glob
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -165,20 +166,34 @@ def read_run_dir(directory: str | Path) -> RunRecord | Skipped:
     )
 
 
+def _is_report(directory: Path) -> bool:
+    config = directory / "config.yaml"
+    return config.is_file() and "\njob: report\n" in "\n" + config.read_text(encoding="utf-8")
+
+
 def find_run_dirs(pattern: str, exclude: Iterable[Path] = ()) -> list[Path]:
-    """Run directories matching a glob (`runs/**`): those holding config.yaml or metrics.json."""
-    excluded = [p.resolve() for p in exclude]
-    found = []
+    """Run directories matching a glob (`runs/**`): those holding config.yaml or metrics.json.
+
+    Reports are not runs to report on, and the runs inside a report's directory (its scored
+    authors' files) belong to that report: both are left out, as is everything in `exclude`.
+    """
+    # Only the parts below the glob's fixed prefix decide (a checkout may sit in ~/.work/).
+    prefix = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    base = Path(prefix) if prefix.endswith("/") else Path(prefix).parent
+    candidates = []
     for match in sorted(glob.glob(pattern, recursive=True)):
         path = Path(match)
-        if not path.is_dir() or any(p.startswith(".") or p in _NOT_RUNS for p in path.parts):
-            continue
-        resolved = path.resolve()
-        if any(resolved == e or e in resolved.parents for e in excluded):
+        below = path.relative_to(base).parts if path.is_relative_to(base) else path.parts
+        if not path.is_dir() or any(p.startswith(".") or p in _NOT_RUNS for p in below):
             continue
         if (path / "config.yaml").is_file() or (path / "metrics.json").is_file():
-            found.append(path)
-    return found
+            candidates.append(path)
+    fenced = [p.resolve() for p in exclude] + [p.resolve() for p in candidates if _is_report(p)]
+    return [
+        p
+        for p in candidates
+        if not any(f == p.resolve() or f in p.resolve().parents for f in fenced)
+    ]
 
 
 def in_group(record: RunRecord, group: str) -> bool:

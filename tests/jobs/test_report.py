@@ -27,18 +27,18 @@ def _cells(run_dir: Path, table: str) -> dict[tuple[str, str], dict[str, str]]:
         return {(r["row"], r["column"]): r for r in csv.DictReader(handle)}
 
 
+def _report(run_cli: Callable[..., Any], out: Path, *overrides: str) -> Any:
+    """`bioqwen report` without W&B or figures, which must succeed."""
+    result = run_cli("report", *overrides, *QUIET, run_dir=out)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 def test_authors_files_reproduce_the_published_cells(
     tmp_path: Path, run_cli: Callable[..., Any]
 ) -> None:
     out = tmp_path / "report"
-    result = run_cli(
-        "report",
-        f"authors_results={SHIPPED}",
-        f"report.runs={tmp_path}/none/**",
-        *QUIET,
-        run_dir=out,
-    )
-    assert result.returncode == 0, result.stderr
+    result = _report(run_cli, out, f"authors_results={SHIPPED}", f"report.runs={tmp_path}/none/**")
     checked = []
     table3 = published.load_table("table3")
     for column in [c for c in table3.columns if c.benchmark]:
@@ -74,14 +74,7 @@ def test_unknown_files_and_broken_runs_are_listed_not_fatal(
     )
     broken = write_run(tmp_path / "runs" / "train", "train", training("qwen2_0_5b", "stage1"), None)
     out = tmp_path / "report"
-    result = run_cli(
-        "report",
-        f"authors_results={authors}",
-        f"report.runs={tmp_path}/runs/**",
-        *QUIET,
-        run_dir=out,
-    )
-    assert result.returncode == 0, result.stderr
+    _report(run_cli, out, f"authors_results={authors}", f"report.runs={tmp_path}/runs/**")
     skipped = {
         s["path"]: s["reason"] for s in json.loads((out / "runs.json").read_text())["skipped"]
     }

@@ -33,10 +33,15 @@ def test_find_run_dirs_skips_artefacts_hidden_and_excluded(
     a = make_run(tmp_path / "runs" / "a", "score", evaluation("x", "webmedqa"), {"bleu-1": 1.0})
     make_run(a / "wandb" / "inner", "score", {}, {"y": 1})
     make_run(a / ".hydra", "score", {}, {"y": 1})
-    mine = make_run(tmp_path / "runs" / "report", "report", {}, None)
-    make_run(mine / "authors" / "x", "score", {}, {"y": 1})
+    mine = make_run(tmp_path / "runs" / "current", "train", {}, None)
+    make_run(mine / "sub", "score", {}, {"y": 1})
+    earlier = make_run(tmp_path / "runs" / "report", "report", {}, {"report/runs": 1})
+    make_run(earlier / "authors" / "x", "score", {}, {"y": 1})
     found = runs.find_run_dirs(f"{tmp_path}/runs/**", exclude=[mine])
     assert found == [a]
+    # A hidden directory above the glob's root does not hide the runs below it.
+    hidden = make_run(tmp_path / ".work" / "runs" / "b", "score", {}, {"y": 1})
+    assert runs.find_run_dirs(f"{tmp_path}/.work/runs/**") == [hidden]
 
 
 def test_an_evaluation_of_a_trained_model_follows_lineage_to_its_stage(
