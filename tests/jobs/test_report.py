@@ -64,21 +64,29 @@ def test_authors_files_reproduce_the_published_cells(
 
 
 def test_unknown_files_and_broken_runs_are_listed_not_fatal(
-    tmp_path: Path, run_cli: Callable[..., Any]
+    tmp_path: Path, compose: Callable[..., Any]
 ) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
     authors = tmp_path / "result"
     (authors / "qa" / "cmedqa2").mkdir(parents=True)
+    (authors / "ner" / "bc5cdr").mkdir(parents=True)
     shutil.copy(SHIPPED / "qa" / "cmedqa2" / "qwen-chat-qa-cmedqa2.csv", authors / "qa" / "cmedqa2")
-    (authors / "qa" / "cmedqa2" / "gpt4-qa-cmedqa2.csv").write_text(
-        "prompt,answer,response\n", "utf-8"
-    )
+    unknown = authors / "qa" / "cmedqa2" / "gpt4-qa-cmedqa2.csv"
+    unreadable = authors / "ner" / "bc5cdr" / "taiyi-ner-bc5cdr.csv"
+    for path in (unknown, unreadable):
+        path.write_text("prompt,answer,response\n", "utf-8")
     broken = write_run(tmp_path / "runs" / "train", "train", training("qwen2_0_5b", "stage1"), None)
     out = tmp_path / "report"
-    _report(run_cli, out, f"authors_results={authors}", f"report.runs={tmp_path}/runs/**")
+    overrides = (f"authors_results={authors}", f"report.runs={tmp_path}/runs/**", *QUIET)
+    metrics = execute(report.run, compose("report", *overrides), out)
+    assert metrics["report/runs"] == 1 and metrics["report/skipped"] == 3
     skipped = {
         s["path"]: s["reason"] for s in json.loads((out / "runs.json").read_text())["skipped"]
     }
-    assert "unknown file name" in skipped[str(authors / "qa" / "cmedqa2" / "gpt4-qa-cmedqa2.csv")]
+    assert "unknown file name" in skipped[str(unknown)]
+    assert "needs columns prompt,result" in skipped[str(unreadable)]
     assert "no metrics.json" in skipped[str(broken)]
     assert "## Skipped" in (out / "report.md").read_text("utf-8")
 
