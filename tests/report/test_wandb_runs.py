@@ -69,3 +69,23 @@ def test_without_a_group_every_run_is_read() -> None:
     api = RecordedApi()
     records = wandb_runs.fetch_runs("bioqwen", None, None, 10, api=api)
     assert api.calls == [("bioqwen", {})] and len(records) == 3
+
+
+def test_the_report_job_reads_a_wandb_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compose: Any
+) -> None:
+    import wandb
+
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    monkeypatch.setattr(wandb, "Api", RecordedApi)
+    overrides = ("report.source=wandb", "report.group=paper-bioqwen-1.8b", "report.figures=false")
+    metrics = execute(report.run, compose("report", *overrides), tmp_path / "r")
+    assert metrics["report/runs"] == 2 and metrics["report/skipped"] == 1
+    table3 = (tmp_path / "r" / "tables" / "table3.csv").read_text("utf-8")
+    assert "table3,BioQwen-1.8B,BLEU-1,17.5,17.811,-0.311" in table3
+    skipped = json.loads((tmp_path / "r" / "runs.json").read_text("utf-8"))["skipped"]
+    assert skipped == [
+        {"path": "wandb:bioqwen-lab/bioqwen/c3crash", "reason": skipped[0]["reason"]}
+    ]
