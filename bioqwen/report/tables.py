@@ -91,7 +91,8 @@ def _value(metrics: Mapping[str, Any], column: Column) -> Cell:
 
 
 def _card_rows(spec: TableSpec, records: list[RunRecord]) -> dict[str, dict[str, Any]]:
-    """Table 1 rows from the newest data card of each mix (task -> raw, cleaned, tokens, ratio)."""
+    """Table 1 rows from the newest data card of each mix (task -> raw, cleaned, tokens, ratio);
+    with several mixes, rows other than stage 2's carry the mix name."""
     cards = {str(r.data_card.get("mix")): r for r in records if r.data_card}
     rows: dict[str, dict[str, Any]] = {}
     for mix, record in cards.items():
@@ -100,7 +101,7 @@ def _card_rows(spec: TableSpec, records: list[RunRecord]) -> dict[str, dict[str,
         entries = {**card.get("tasks", {}), "total": card.get("total", {})}
         for task, entry in entries.items():
             label = spec.tasks.get(task, task)
-            if len(cards) > 1:
+            if len(cards) > 1 and mix != "stage2":  # stage2 is the paper's whole mix
                 label = f"{label} · {mix}"
             ratio = 100.0 * entry.get("tokens", 0) / total if total else None
             rows[label] = {**entry, "ratio_pct": ratio, "_run": record.path}

@@ -77,8 +77,13 @@ def test_table1_from_a_data_card_and_hours_from_train_runs(
         tmp_path / "t", "train", training("qwen1_5_1_8b", "stage1"), {"train/runtime_s": 7200.0}
     )
     records = _records([prep, train])
+    sample = make_run(
+        tmp_path / "s", "prepare", {}, {"data/raw": 1}, data_card={**card, "mix": "sample"}
+    )
+    records.append(_records([sample])[0])
     table1 = tables.build_table(published.load_table("table1"), records, labels)
     assert table1.cell("NER", "ratio (%)")[0] == 75.0
+    assert table1.cell("NER · sample", "raw") == (10, None, None)
     assert table1.cell("COIG", "cleaned")[0] == 5
     assert table1.cell("total", "tokens (M)")[0] == 400 / 1e6
     hours = tables.build_table(published.load_table("training_hours"), records, labels)
