@@ -189,13 +189,23 @@ def train_curves(records: Sequence[RunRecord], labels: Any, path: Path) -> Path 
 
 def scatter(table: Table, path: Path) -> Path | None:
     """Ours against published for every cell that has both, with the y = x line."""
-    cells = [table.cell(row, c.label) for row in table.rows for c in table.spec.columns]
-    pairs = [(float(p), float(o)) for o, p, d in cells if d is not None]  # type: ignore[arg-type]
-    if not pairs:
+    keys = [(row, c.label) for row in table.rows for c in table.spec.columns]
+    cells = [(key, table.cell(*key)) for key in keys]
+    named = [(k, (float(p), float(o))) for k, (o, p, d) in cells if d is not None]  # type: ignore[arg-type]
+    if not named:
         return None
+    pairs = [pair for _, pair in named]
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(5, 5))
     ax.scatter(*zip(*pairs, strict=True), s=18)
+    rows = {row for (row, _), _ in named}
+    if len(named) <= 12:  # few points: name each cell (by its column when one row holds them)
+        middle = (min(p for p, _ in pairs) + max(p for p, _ in pairs)) / 2
+        for (row, column), pair in named:
+            text = column if len(rows) == 1 else f"{row}: {column}"
+            right = pair[0] > middle  # labels point inwards, so none leaves the axes
+            offset, align = ((-4, -8), "right") if right else ((4, -8), "left")
+            ax.annotate(text, pair, fontsize=6, xytext=offset, textcoords="offset points", ha=align)
     low, high = min(min(p) for p in pairs), max(max(p) for p in pairs)
     positive = low > 0 and high / low > 100
     if positive:
@@ -204,7 +214,8 @@ def scatter(table: Table, path: Path) -> Path | None:
     ax.plot([low, high], [low, high], color="grey", linestyle="--", linewidth=0.8, label="y = x")
     ax.set_xlabel("paper")
     ax.set_ylabel("ours")
-    ax.set_title(f"Ours vs paper: {table.spec.title}", fontsize=9)
+    only = f"\n{next(iter(rows))}" if len(rows) == 1 else ""
+    ax.set_title(f"Ours vs paper: {table.spec.title}{only}", fontsize=9)
     ax.legend(fontsize=8)
     return _save(fig, path)
 
