@@ -69,8 +69,16 @@ class RunRecord:
     def all_tags(self) -> list[str]:
         """W&B tags, tracking.tags and experiment.tags together."""
         tracking = self.config.get("tracking") or {}
-        experiment = self.config.get("experiment") or {}
+        experiment = experiment_block(self.config)
         return [*self.tags, *(tracking.get("tags") or []), *(experiment.get("tags") or [])]
+
+
+def experiment_block(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The config's `experiment` block ({name, table, row, tags}); a bare name is {name}."""
+    block = config.get("experiment")
+    if isinstance(block, Mapping):
+        return dict(block)
+    return {"name": str(block)} if block else {}
 
 
 def _table_key(value: Any) -> str:
@@ -81,8 +89,8 @@ def _table_key(value: Any) -> str:
 
 def explicit_rows(record: RunRecord) -> dict[str, str]:
     """Rows named by the experiment block or by `row:`/`table:` tags."""
-    experiment = record.config.get("experiment") or {}
-    if isinstance(experiment, Mapping) and experiment.get("row"):
+    experiment = experiment_block(record.config)
+    if experiment.get("row"):
         table = experiment.get("table")
         return {_table_key(table) if table is not None else "*": str(experiment["row"])}
     tags = record.all_tags()
@@ -152,14 +160,14 @@ def read_run_dir(directory: str | Path) -> RunRecord | Skipped:
     if not isinstance(metrics, dict) or not metrics:
         return Skipped(str(directory), "metrics.json holds no metrics")
     tracking = config.get("tracking") or {}
-    experiment = config.get("experiment") or {}
+    experiment = experiment_block(config)
     return RunRecord(
         path=str(directory),
         job=str(config.get("job") or lineage.get("job") or "unknown"),
         config=config,
         metrics=metrics,
         lineage=lineage,
-        group=tracking.get("group") or (experiment.get("name") if experiment else None),
+        group=tracking.get("group") or experiment.get("name"),
         data_card=card,
         parent_config=parent,
         mtime=metrics_path.stat().st_mtime,

@@ -89,3 +89,10 @@ def test_experiment_block_and_tags_name_the_row(
     record = runs.read_run_dir(run)
     assert isinstance(record, runs.RunRecord)
     assert runs.explicit_rows(record) == {"table3": "BioQwen-1.8B"}
+    # An experiment given by name only names the group.
+    run = make_run(
+        tmp_path / "c", "evaluate", evaluation("x", "cmedqa2", experiment="demo"), {"gleu": 5}
+    )
+    record = runs.read_run_dir(run)
+    assert isinstance(record, runs.RunRecord)
+    assert record.group == "demo" and runs.explicit_rows(record) == {}
