@@ -1,0 +1,88 @@
+"""The report's files (tables/<table>.{md,csv,wide.csv,tex}, report.md, runs.json), its metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bioqwen.report import tables as t
+from bioqwen.report.runs import RunRecord, Skipped
+from bioqwen.runs import atomic_write_json, atomic_write_text
+
+
+def write_tables(directory: Path, filled: Sequence[t.Table]) -> list[Path]:
+    """Every table in its four forms under directory/tables/."""
+    out = directory / "tables"
+    written = []
+    for table in filled:
+        name = table.spec.name
+        written += [
+            atomic_write_text(out / f"{name}.md", t.to_markdown(table)),
+            atomic_write_text(out / f"{name}.csv", t.to_long_csv(table)),
+            atomic_write_text(out / f"{name}.wide.csv", t.to_wide_csv(table)),
+            atomic_write_text(out / f"{name}.tex", t.to_latex(table)),
+        ]
+    return written
+
+
+def write_runs(directory: Path, records: Sequence[RunRecord], skipped: Sequence[Skipped]) -> Path:
+    """runs.json: every run read (job, benchmark) and every skip with its reason."""
+    return atomic_write_json(
+        directory / "runs.json",
+        {
+            "runs": [{"path": r.path, "job": r.job, "benchmark": r.benchmark} for r in records],
+            "skipped": [{"path": s.path, "reason": s.reason} for s in skipped],
+        },
+    )
+
+
+def write_markdown(
+    directory: Path,
+    filled: Sequence[t.Table],
+    figures: Sequence[Path],
+    records: Sequence[RunRecord],
+    skipped: Sequence[Skipped],
+    source: str,
+) -> Path:
+    """report.md: every table (ours / paper / difference), the figures, the runs and the skips."""
+    parts = [
+        "# bioqwen report: ours beside the paper",
+        "",
+        f"{len(records)} runs read from {source}; {len(skipped)} skipped. Each row shows ours, "
+        "then the paper's value and the difference (ours - paper) where the paper has one; "
+        f"{t.MISSING} = no value. Published values: conf/paper/.",
+        "",
+    ]
+    for table in filled:
+        parts += [t.to_markdown(table)]
+        used = sorted({run for runs in table.sources.values() for run in runs})
+        if used:
+            parts += [f"Runs: {', '.join(f'`{u}`' for u in used)}", ""]
+    if figures:
+        parts += ["## Figures", ""]
+        parts += [f"![{f.stem}](figures/{f.name})" for f in figures] + [""]
+    if skipped:
+        parts += ["## Skipped", ""] + [f"- `{s.path}`: {s.reason}" for s in skipped] + [""]
+    return atomic_write_text(directory / "report.md", "\n".join(parts))
+
+
+def summary(
+    filled: Sequence[t.Table],
+    records: Sequence[RunRecord],
+    skipped: Sequence[Skipped],
+    figures: Sequence[Path],
+) -> dict[str, Any]:
+    """metrics.json of a report: counts, and the largest |ours - paper| per table."""
+    metrics: dict[str, Any] = {
+        "report/runs": len(records),
+        "report/skipped": len(skipped),
+        "report/figures": len(figures),
+        "report/cells": sum(len(table.ours) for table in filled),
+    }
+    for table in filled:
+        differences = [abs(r[-1]) for r in t.long_rows(table) if not isinstance(r[-1], str)]
+        if differences:
+            metrics[f"report/{table.spec.name}/cells_with_published"] = len(differences)
+            metrics[f"report/{table.spec.name}/max_abs_difference"] = max(differences)
+    return metrics

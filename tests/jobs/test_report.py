@@ -1,0 +1,171 @@
+"""`bioqwen report`: the paper's numbers from the authors' files, runs, skips, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bioqwen import tracking
+from bioqwen.errors import BioqwenError
+from bioqwen.report import published
+from tests.conftest import ROOT
+from tests.report.conftest import training, write_run
+
+SHIPPED = ROOT / "samples" / "benchmarks" / "authors_results"
+QUIET = ("tracking=disabled", "report.figures=false")
+
+
+def _cells(run_dir: Path, table: str) -> dict[tuple[str, str], dict[str, str]]:
+    with open(run_dir / "tables" / f"{table}.csv", encoding="utf-8") as handle:
+        return {(r["row"], r["column"]): r for r in csv.DictReader(handle)}
+
+
+def _report(run_cli: Callable[..., Any], out: Path, *overrides: str) -> Any:
+    """`bioqwen report` without W&B or figures, which must succeed."""
+    result = run_cli("report", *overrides, *QUIET, run_dir=out)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def test_authors_files_reproduce_the_published_cells(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    out = tmp_path / "report"
+    result = _report(run_cli, out, f"authors_results={SHIPPED}", f"report.runs={tmp_path}/none/**")
+    checked = []
+    table3 = published.load_table("table3")
+    for column in [c for c in table3.columns if c.benchmark]:
+        cell = _cells(out, "table3")[("Qwen1.5-Chat 1.8B", column.label)]
+        assert float(cell["published"]) == table3.published_cell("Qwen1.5-Chat 1.8B", column.label)
+        assert abs(float(cell["value"]) - float(cell["published"])) <= 0.0015, cell
+        assert abs(float(cell["difference"])) <= 0.0015
+        checked.append(column.label)
+    assert len(checked) == 8
+    ncbi = _cells(out, "table2")[("BioQwen-0.5B stage 2", "NCBI Dis F1")]
+    assert float(ncbi["published"]) == published.load_table("table2").published_cell(
+        "BioQwen-0.5B stage 2", "NCBI Dis F1"
+    )
+    assert abs(float(ncbi["value"]) - float(ncbi["published"])) <= 0.0015
+    # Cells without a released file stay missing, and the files' score runs are kept.
+    assert _cells(out, "table2")[("BioQwen-0.5B stage 2", "BC5CDR Chem F1")]["value"] == "—"
+    assert (out / "authors" / "qa" / "cmedqa2" / "qwen-chat-qa-cmedqa2" / "metrics.json").is_file()
+    assert "Qwen1.5-Chat 1.8B" in (out / "tables" / "table3.md").read_text("utf-8")
+    assert (out / "tables" / "table3.tex").read_text("utf-8").startswith("% Table 3")
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert metrics["report/table3/max_abs_difference"] <= 0.0015
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == metrics
+
+
+def test_unknown_files_and_broken_runs_are_listed_not_fatal(
+    tmp_path: Path, compose: Callable[..., Any]
+) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    authors = tmp_path / "result"
+    (authors / "qa" / "cmedqa2").mkdir(parents=True)
+    (authors / "ner" / "bc5cdr").mkdir(parents=True)
+    shutil.copy(SHIPPED / "qa" / "cmedqa2" / "qwen-chat-qa-cmedqa2.csv", authors / "qa" / "cmedqa2")
+    unknown = authors / "qa" / "cmedqa2" / "gpt4-qa-cmedqa2.csv"
+    unreadable = authors / "ner" / "bc5cdr" / "taiyi-ner-bc5cdr.csv"
+    for path in (unknown, unreadable):
+        path.write_text("prompt,answer,response\n", "utf-8")
+    broken = write_run(tmp_path / "runs" / "train", "train", training("qwen2_0_5b", "stage1"), None)
+    out = tmp_path / "report"
+    overrides = (f"authors_results={authors}", f"report.runs={tmp_path}/runs/**", *QUIET)
+    metrics = execute(report.run, compose("report", *overrides), out)
+    assert metrics["report/runs"] == 1 and metrics["report/skipped"] == 3
+    skipped = {
+        s["path"]: s["reason"] for s in json.loads((out / "runs.json").read_text())["skipped"]
+    }
+    assert "unknown file name" in skipped[str(unknown)]
+    assert "needs columns prompt,result" in skipped[str(unreadable)]
+    assert "no metrics.json" in skipped[str(broken)]
+    assert "## Skipped" in (out / "report.md").read_text("utf-8")
+
+
+def test_nothing_to_report_is_one_line_and_exit_2(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    write_run(tmp_path / "runs" / "crashed", "train", training("qwen2_0_5b", "stage1"), None)
+    out = tmp_path / "report"
+    result = run_cli("report", f"report.runs={tmp_path}/runs/**", *QUIET, run_dir=out)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bioqwen: error: nothing to report")
+    assert "1 skipped" in lines[0] and "no metrics.json" in lines[0]
+    assert not (out / "report.md").exists() and not (out / "metrics.json").exists()
+
+
+def test_an_unknown_key_fails_at_composition(compose: Callable[..., Any]) -> None:
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match=r"report\.sources"):
+        compose("report", "report.sources=runs")
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("report.source=mlflow", "report.source='mlflow': expected one of runs, wandb"),
+        ("authors_results=/no/such/dir", "authors_results=/no/such/dir: not a directory"),
+    ],
+)
+def test_bad_settings_fail_before_anything_is_written(
+    tmp_path: Path, compose: Callable[..., Any], override: str, message: str
+) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    with pytest.raises(BioqwenError, match=re.escape(message)):
+        execute(report.run, compose("report", override), tmp_path / "r")
+    assert not (tmp_path / "r").exists()
+
+
+def _train_run(directory: Path) -> Path:
+    """A hand-written train run with a real offline W&B history (loss falling, tokens/s)."""
+    config = {**training("tiny", "stage1"), "tracking": {"mode": "offline"}}
+    write_run(directory, "train", config, {"train/loss": 2.0, "train/runtime_s": 90.0})
+    tracker = tracking.start({"mode": "offline"}, directory, config, "train", name="t")
+    for step, loss in enumerate([4.0, 3.1, 2.5, 2.0], start=1):
+        tracker.log({"train/loss": loss, "perf/tokens_per_s": 900.0 + 50 * step}, step=step)
+    tracker.finish()
+    return directory
+
+
+@pytest.mark.slow
+def test_report_on_real_runs_with_figures_and_wandb(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    runs = tmp_path / "runs"
+    predictions = SHIPPED / "qa" / "webmedqa" / "BioQwen-1.8B-qa-webmedqa.csv"
+    score = run_cli("score", "benchmark=webmedqa", f"predictions={predictions}", run_dir=runs / "s")
+    assert score.returncode == 0, score.stderr
+    evaluate = run_cli(
+        "evaluate", "model=tiny", "benchmark=ncbi", "benchmark.limit=2", run_dir=runs / "e"
+    )
+    assert evaluate.returncode == 0, evaluate.stderr
+    _train_run(runs / "t")
+    out = tmp_path / "report"
+    result = run_cli("report", f"report.runs={runs}/**", run_dir=out)
+    assert result.returncode == 0, result.stderr
+    webmedqa = _cells(out, "supp_webmedqa")[("BioQwen-1.8B", "BLEU-1")]
+    assert webmedqa["published"] == "—" and float(webmedqa["value"]) > 0
+    assert _cells(out, "table2")[("tiny", "NCBI Dis F1")]["value"] != "—"
+    assert _cells(out, "training_hours")[("tiny", "stage 1")]["value"] == "0.025"
+    figures = {p.name for p in (out / "figures").glob("*.png")}
+    assert {"train_curves.png", "qa_radar_supp_webmedqa.png", "ner_f1.png"} <= figures
+    lineage = json.loads((out / "lineage.json").read_text("utf-8"))
+    assert sorted(lineage["runs"]) == sorted(str(runs / d) for d in ("e", "s", "t"))
+    (wandb_run,) = (out / "wandb").glob("offline-run-*")
+    logged = tracking.read_offline_run(wandb_run)
+    metrics = json.loads((out / "metrics.json").read_text("utf-8"))
+    assert {k: logged["summary"][k] for k in metrics} == metrics
+    assert any(k.startswith("figures/train_curves/") for row in logged["history"] for k in row)
