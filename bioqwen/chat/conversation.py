@@ -102,8 +102,7 @@ class Conversation:
             head = [{"role": "system", "content": system}] if system else []
             turns = [[*head, *h, {"role": "user", "content": prompt}] for h in self.histories]
             answers = [Answer() for _ in self.models]
-            for snapshot in self._stream(turns, settings, answers):
-                yield snapshot
+            yield from self._stream(turns, settings, answers)
             self._record(prompt, lang, system, settings, answers)
 
     def _stream(
