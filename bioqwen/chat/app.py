@@ -21,6 +21,14 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 log = logging.getLogger("bioqwen")
 HOST = "127.0.0.1"
+# Local only, no share link, errors shown on the page, the job's own loop keeps it alive.
+LAUNCH = {
+    "server_name": HOST,
+    "prevent_thread_lock": True,
+    "quiet": True,
+    "show_error": True,
+    "share": False,
+}
 # System fonts only: the default theme would fetch Google Fonts from the network.
 FONTS = ["ui-sans-serif", "system-ui", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"]
 CSS = """
@@ -94,7 +102,7 @@ def build_app(
                 )
         status = gr.Markdown("", elem_id="bq-status")
         chats, stats = [], []
-        with gr.Row(equal_height=True):
+        with gr.Row():
             for i, model in enumerate(models):
                 with gr.Column(elem_classes=["bq-model"], min_width=240):
                     gr.Markdown(f"### {model.label}\n`{short_source(model.source)}`")
@@ -185,14 +193,10 @@ def launch(demo: Any, port: int) -> str:
 
     try:
         demo.launch(
-            server_name=HOST,
             server_port=port,
-            prevent_thread_lock=True,
-            quiet=True,
-            show_error=True,
-            share=False,
             theme=gr.themes.Soft(font=FONTS, font_mono=["ui-monospace", "monospace"]),
             css=CSS,
+            **LAUNCH,
         )
     except OSError as err:
         raise BioqwenError(

@@ -58,10 +58,12 @@ def run_terminal(
     conversation: Conversation,
     settings: Mapping[str, Any],
     prompts: Iterable[str] | None = None,
-    inp: TextIO = sys.stdin,
-    out: TextIO = sys.stdout,
+    inp: TextIO | None = None,
+    out: TextIO | None = None,
 ) -> int:
     """Answer prompts (the given ones, else stdin lines) until they end; return turns answered."""
+    # Looked up per call, not bound at import: sys.stdin/stdout may be replaced later.
+    inp, out = inp or sys.stdin, out or sys.stdout
     labels = ", ".join(m.label for m in conversation.models)
     out.write(f"bioqwen chat: {labels}\n{HELP}\n")
     answered = 0

@@ -188,7 +188,7 @@ class ChatModel:
             yield piece, count
 
 
-def load_model(spec: Mapping[str, Any], device: str = "auto", n_ctx: int = 4096) -> ChatModel:
+def load_model(spec: Mapping[str, Any], device: str = "auto", n_ctx: int = 0) -> ChatModel:
     """Load a checked model config (see model_spec) for chatting."""
     label = str(spec.get("name") or spec.get("path") or spec.get("hub_id"))
     if spec.get("gguf"):
