@@ -31,6 +31,8 @@ LAUNCH = {
 }
 # System fonts only: the default theme would fetch Google Fonts from the network.
 FONTS = ["ui-sans-serif", "system-ui", "Noto Sans CJK SC", "WenQuanYi Micro Hei", "sans-serif"]
+# Generation settings the page edits, in the order of its inputs.
+KNOBS = ("max_new_tokens", "do_sample", "temperature", "top_p", "repetition_penalty")
 CSS = """
 .bq-stats {font-size: 0.85em; opacity: 0.85; min-height: 2.5em}
 .bq-model h3 {margin: 0}
@@ -67,6 +69,28 @@ def _shown(
         {"role": "user", "content": prompt},
         {"role": "assistant", "content": text},
     ]
+
+
+def _settings_panel(system_prompts: Mapping[str, str], settings: Mapping[str, Any]) -> list[Any]:
+    """The folded panel: zh and en system prompts, then one input per name in KNOBS."""
+    import gradio as gr
+
+    with gr.Accordion("System prompts and generation settings", open=False):
+        with gr.Row():
+            system_zh = gr.Textbox(system_prompts.get("zh", ""), label="System prompt (zh)")
+            system_en = gr.Textbox(system_prompts.get("en", ""), label="System prompt (en)")
+        with gr.Row():
+            max_new = gr.Slider(
+                1, 2048, int(settings["max_new_tokens"]), step=1, label="max_new_tokens"
+            )
+            sample = gr.Checkbox(bool(settings["do_sample"]), label="do_sample (off: greedy)")
+            temperature = gr.Slider(0.05, 2.0, float(settings["temperature"]), label="temperature")
+            top_p = gr.Slider(0.05, 1.0, float(settings["top_p"]), label="top_p")
+            penalty = gr.Slider(
+                1.0, 2.0, float(settings["repetition_penalty"]), label="repetition_penalty"
+            )
+
+    return [system_zh, system_en, max_new, sample, temperature, top_p, penalty]
 
 
 def build_app(
@@ -117,44 +141,10 @@ def build_app(
                     stats.append(
                         gr.Markdown("", elem_id=f"bq-stats-{i}", elem_classes=["bq-stats"])
                     )
-        with gr.Accordion("System prompts and generation settings", open=False):
-            with gr.Row():
-                system_zh = gr.Textbox(
-                    conversation.system_prompts.get("zh", ""), label="System prompt (zh)"
-                )
-                system_en = gr.Textbox(
-                    conversation.system_prompts.get("en", ""), label="System prompt (en)"
-                )
-            with gr.Row():
-                max_new = gr.Slider(
-                    1, 2048, int(settings["max_new_tokens"]), step=1, label="max_new_tokens"
-                )
-                sample = gr.Checkbox(bool(settings["do_sample"]), label="do_sample (off: greedy)")
-                temperature = gr.Slider(
-                    0.05, 2.0, float(settings["temperature"]), label="temperature"
-                )
-                top_p = gr.Slider(0.05, 1.0, float(settings["top_p"]), label="top_p")
-                penalty = gr.Slider(
-                    1.0, 2.0, float(settings["repetition_penalty"]), label="repetition_penalty"
-                )
+        system_zh, system_en, *knobs = _settings_panel(conversation.system_prompts, settings)
 
-        def respond(text: str, zh: str, en: str, *knobs: Any) -> Iterator[list[Any]]:
-            current = {
-                **settings,
-                **dict(
-                    zip(
-                        (
-                            "max_new_tokens",
-                            "do_sample",
-                            "temperature",
-                            "top_p",
-                            "repetition_penalty",
-                        ),
-                        knobs,
-                        strict=True,
-                    )
-                ),
-            }
+        def respond(text: str, zh: str, en: str, *values: Any) -> Iterator[list[Any]]:
+            current = {**settings, **dict(zip(KNOBS, values, strict=True))}
             before = [list(h) for h in conversation.histories]
             lang, _system = conversation.system_for(text, {"zh": zh, "en": en})
             head = (
@@ -178,7 +168,7 @@ def build_app(
             conversation.reset()
             return ["new conversation started", *([[]] * len(models)), *([""] * len(models))]
 
-        inputs = [prompt, system_zh, system_en, max_new, sample, temperature, top_p, penalty]
+        inputs = [prompt, system_zh, system_en, *knobs]
         outputs = [status, *chats, *stats]
         send.click(respond, inputs, outputs)
         prompt.submit(respond, inputs, outputs)
