@@ -1,5 +1,5 @@
 """The chat page in a real headless Chromium: it loads, streams one answer per model, recovers
-from an empty prompt, and the job saves the conversation when stopped."""
+from an empty prompt, and the job saves the conversation when stopped (Ctrl-C)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
-from bioqwen.tracking import read_offline_run
 from tests.conftest import ROOT
 
 CHROMIUM = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
@@ -39,13 +39,19 @@ def _start(models: list[Path], run_dir: Path) -> tuple[subprocess.Popen[str], st
         sys.executable, "-m", "bioqwen.cli", "chat", f"models=[{','.join(map(str, models))}]",
         f"port={_port()}", "generation.do_sample=true", "generation.temperature=1.0",
         "generation.top_p=1.0", "generation.max_new_tokens=40", f"hydra.run.dir={run_dir}",
+        "tracking=disabled",  # the W&B table is checked in tests/jobs/test_chat.py
     ]  # fmt: skip
-    env = {**os.environ, "WANDB_MODE": "offline"}
-    server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
     assert server.stdout is not None
+    watchdog = threading.Timer(300, server.kill)  # a server that never serves must not hang CI
+    watchdog.start()
     for line in server.stdout:
         if "serving http" in line:
+            watchdog.cancel()
+            # Keep reading its output, so a full pipe never blocks the server.
+            threading.Thread(target=server.stdout.read, daemon=True).start()
             return server, line.split("serving ")[1].split()[0]
+    watchdog.cancel()
     server.wait(timeout=30)
     raise AssertionError(f"bioqwen chat exited with {server.returncode} before serving")
 
@@ -108,11 +114,3 @@ def test_page_streams_one_answer_per_model_and_chat_is_saved(chat_models, tmp_pa
     assert [a["model"] for a in turn["answers"]] == ["tiny-a", "tiny-b", "run-tiny-c"]
     assert all(a["new_tokens"] > 0 and a["error"] is None for a in turn["answers"])
     assert json.loads((run_dir / "metrics.json").read_text())["turns"] == 1
-    (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    (row,) = [r for r in read_offline_run(offline)["history"] if "conversations/path" in r]
-    table = json.loads((offline / "files" / row["conversations/path"]).read_text())
-    assert [r[table["columns"].index("model")] for r in table["data"]] == [
-        "tiny-a",
-        "tiny-b",
-        "run-tiny-c",
-    ]
