@@ -11,6 +11,7 @@ JOBS = {
     "evaluate": "bioqwen.jobs.evaluate",
     "score": "bioqwen.jobs.score",
     "report": "bioqwen.jobs.report",
+    "chat": "bioqwen.jobs.chat",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)
