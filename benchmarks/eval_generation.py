@@ -22,11 +22,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 from hydra import compose, initialize_config_dir
-from omegaconf import OmegaConf
 
 import bioqwen.config  # noqa: F401
-from bioqwen.eval import benchmarks, generate, prompts
-from bioqwen.jobs.common import CONF_DIR
+from bioqwen.eval import generate, gold, prompts
+from bioqwen.jobs.common import CONF_DIR, plain
 
 
 def _config(benchmark: str) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -34,10 +33,7 @@ def _config(benchmark: str) -> tuple[dict[str, Any], dict[str, Any]]:
         cfg = compose(
             "evaluate", overrides=["tracking=disabled", "model=tiny", f"benchmark={benchmark}"]
         )
-    return (
-        OmegaConf.to_container(cfg.model, resolve=True),  # type: ignore[return-value]
-        OmegaConf.to_container(cfg.benchmark, resolve=True),  # type: ignore[return-value]
-    )
+    return plain(cfg.model), plain(cfg.benchmark)
 
 
 def _timed(model: Any, tok: Any, chats: list[str], settings: dict[str, Any]) -> float:
@@ -58,8 +54,13 @@ def main() -> None:
     for name in ("webmedqa", "ncbi"):
         model_cfg, bench_cfg = _config(name)
         model, tok = generate.load_for_generation(model_cfg, "cpu")
-        items = benchmarks.load_benchmark({**bench_cfg, "limit": args.prompts}).items
-        chats = [generate.render_prompt(tok, prompts.messages_for(bench_cfg, i)) for i in items]
+        items = gold.load_benchmark({**bench_cfg, "limit": args.prompts}).items
+        chats = [
+            generate.render_prompt(
+                tok, prompts.messages_for(bench_cfg, i, model_cfg["system_prompt"])
+            )
+            for i in items
+        ]
         base = {"max_new_tokens": args.new_tokens, "min_new_tokens": args.new_tokens}
         _timed(model, tok, chats[:2], {**base, "batch_size": 2})  # warm-up
         loop, batched = float("inf"), float("inf")

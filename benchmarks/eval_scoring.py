@@ -16,8 +16,8 @@ from itertools import cycle, islice
 
 from rouge import Rouge
 
+from bioqwen.checkout import ROOT as PROJECT_ROOT
 from bioqwen.eval import qa, scoring
-from bioqwen.eval.benchmarks import PROJECT_ROOT
 
 FILES = (
     PROJECT_ROOT / "samples/benchmarks/webmedqa/BioQwen-1.8B-qa-webmedqa.csv",

@@ -26,9 +26,9 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 
 import bioqwen.config  # noqa: F401  (registers the schemas)
+from bioqwen.checkout import ROOT
 from bioqwen.data.pipeline import prepare
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "samples"
 PAPER_RAW = 1_003_891
 TAIYI_OTHER_LINES = 3_829_368 - 195_568  # full Taiyi file minus the NER/RE/MT rows

@@ -14,13 +14,12 @@ import argparse
 import json
 import random
 import time
-from pathlib import Path
 
+from bioqwen.checkout import ROOT
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, render, with_system
 from bioqwen.data.tokenizer import load_qwen_tokenizer
 from bioqwen.data.truncate import fit
 
-ROOT = Path(__file__).resolve().parents[1]
 MAX_LENGTH = 1024
 
 

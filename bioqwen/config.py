@@ -56,6 +56,8 @@ class ModelConfig:
     bpe_vocab_size: int = 1024
     pad_token: str = "<|padoftext|>"
     chat_eos: str = "<|im_end|>"
+    # bioqwen: the BioQwen authors' prompt for the benchmark language; None: the model's own.
+    system_prompt: str | None = None
     # A Jinja chat template replacing the tokenizer's own (models without one, e.g. Taiyi).
     chat_template: str | None = None
     trust_remote_code: bool = False
@@ -317,8 +319,9 @@ class BenchmarkConfig:
     type_names: dict[str, str] = field(default_factory=dict)  # type -> name shown in the prompt
     type_aliases: dict[str, str] = field(default_factory=dict)
     input: str = "abstract"  # NER input text: abstract (as the authors) | title_abstract
+    entity_separators: str = "response"  # NER: one separator per response | per line
     prompt_template: str = "{text}"
-    system_prompt: str | None = None  # None: bioqwen.data.chatml.DEFAULT_SYSTEM_PROMPTS[lang]
+    system_prompt: str | None = None  # None: the model's (model.system_prompt)
     word_level: bool = False  # QA: also report word-level metrics under word/<metric>
 
 

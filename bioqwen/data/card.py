@@ -1,17 +1,27 @@
 """The data card: paper Table 1 per task type plus drops by reason, per task and per source.
 
-The card is a JSON-able dict built by the pipeline; this module renders it as Markdown, flattens
-it into `metrics.json` / W&B summary keys, and logs its tables to any tracker with `table()`
-and `summary()` (bioqwen.tracking.Tracker), without importing the tracking layer.
+The pipeline counts as it goes (`Tally`: raw and drops by reason, per source and per task);
+`assemble` turns the counts and the kept rows into the card, a JSON-able dict, asserting
+raw = kept + dropped per source and per task. Records of categories the mix does not select
+(Taiyi's TC, QA_*, MRD, COT, ...) are listed in a separate "not selected" section, outside
+the Table 1 rows and total, so the total compares with the paper's. This module also renders
+the card as Markdown, flattens it into `metrics.json` / W&B summary keys, and logs its tables
+to any tracker with `table()` and `summary()` (bioqwen.tracking.Tracker).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from bioqwen.runs import atomic_write_json, atomic_write_text
+
+NOT_SELECTED = "category_not_selected"
+# Cleaning steps and the data.filters switch of each (the card lists the ones that ran).
+CLEANING_STEPS = ("category", "medical", "quality", "dedup", "length")
 
 CARD_JSON = "data_card.json"
 CARD_MD = "data_card.md"
@@ -36,6 +46,111 @@ class TableSink(Protocol):
     def table(self, key: str, columns: list[str], rows: list[list[Any]]) -> None: ...
 
     def summary(self, metrics: Mapping[str, Any]) -> None: ...
+
+
+@dataclass
+class SourceStats:
+    """Counts of one source: raw items, kept rows, their tokens, truncations, drops by reason."""
+
+    raw: int = 0  # records and bad lines read
+    dropped: Counter[str] = field(default_factory=Counter)
+    # Of the rows kept in the mix:
+    kept: int = 0
+    tokens: int = 0
+    truncated: int = 0
+
+
+@dataclass
+class Tally:
+    """Running counts of one prepare, per source and per task type."""
+
+    sources: dict[str, SourceStats]
+    task_raw: Counter[str] = field(default_factory=Counter)
+    task_drops: dict[str, Counter[str]] = field(default_factory=dict)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    def drop(self, source: str, task: str, reason: str) -> None:
+        """Count one dropped record."""
+        self.sources[source].dropped[reason] += 1
+        self.task_drops.setdefault(task, Counter())[reason] += 1
+
+
+def _tasks(
+    rows: Sequence[Mapping[str, Any]], tally: Tally
+) -> tuple[dict[str, Any], dict[str, int]]:
+    """Per task type: raw, cleaned, tokens, drops (the selected records); and per task the
+    records whose category the mix does not select."""
+    cleaned: Counter[str] = Counter(r["task"] for r in rows)
+    tokens: Counter[str] = Counter()
+    for r in rows:
+        tokens[r["task"]] += r["n_tokens"]
+    tasks: dict[str, Any] = {}
+    not_selected: dict[str, int] = {}
+    for task in sorted(set(tally.task_raw) | set(cleaned)):
+        dropped = Counter(tally.task_drops.get(task, Counter()))
+        if tally.task_raw[task] != cleaned[task] + sum(dropped.values()):
+            raise AssertionError(f"task {task}: raw != cleaned + dropped")
+        unselected = dropped.pop(NOT_SELECTED, 0)
+        if unselected:
+            not_selected[task] = unselected
+        if tally.task_raw[task] > unselected:
+            tasks[task] = {
+                "raw": tally.task_raw[task] - unselected,
+                "cleaned": cleaned[task],
+                "tokens": tokens[task],
+                "dropped": dict(sorted(dropped.items())),
+            }
+    return tasks, not_selected
+
+
+def assemble(
+    data: Mapping[str, Any],
+    seed: int,
+    rows: Sequence[Mapping[str, Any]],
+    tally: Tally,
+    splits: Mapping[str, int],
+) -> dict[str, Any]:
+    """The card of a prepared mix, asserting raw = kept + dropped per source and per task."""
+    sources = {}
+    for name, s in tally.sources.items():
+        if s.raw != s.kept + sum(s.dropped.values()):
+            raise AssertionError(
+                f"source {name}: raw {s.raw} != kept {s.kept} + dropped {sum(s.dropped.values())}"
+            )
+        sources[name] = {
+            "constructed": bool(data["mix"]["sources"][name]["constructed"]),
+            "raw": s.raw,
+            "kept": s.kept,
+            "tokens": s.tokens,
+            "truncated": s.truncated,
+            "dropped": dict(sorted(s.dropped.items())),
+        }
+    if len({r["id"] for r in rows}) != len(rows):
+        raise AssertionError("record ids are not unique across the mix")
+    tasks, not_selected = _tasks(rows, tally)
+    all_drops: Counter[str] = Counter()
+    for t in tasks.values():
+        all_drops.update(t["dropped"])
+    filters = data["filters"]
+    return {
+        "mix": data["mix"]["name"],
+        "seed": seed,
+        "tokenizer": data["tokenizer"],
+        "max_tokens": data["max_tokens"],
+        "cleaning": [step for step in CLEANING_STEPS if filters[step]["enabled"]]
+        + (["truncate"] if data["truncate"] else []),
+        "tasks": tasks,
+        "total": {
+            "raw": sum(t["raw"] for t in tasks.values()),
+            "cleaned": len(rows),
+            "tokens": sum(t["tokens"] for t in tasks.values()),
+            "dropped": dict(sorted(all_drops.items())),
+        },
+        "not_selected": not_selected,
+        "sources": sources,
+        "splits": dict(splits),
+        "skipped": tally.skipped,
+    }
 
 
 def task_order(tasks: list[str]) -> list[str]:
@@ -105,6 +220,21 @@ def _markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
     return "\n".join(lines)
 
 
+def _not_selected(card: Mapping[str, Any]) -> list[str]:
+    """Markdown lines of the "not selected" section (empty when every category was selected)."""
+    if not card["not_selected"]:
+        return []
+    rows = [[label(t), n] for t, n in sorted(card["not_selected"].items())]
+    return [
+        "## Not selected (outside the total above)",
+        "",
+        "Records of categories the mix does not select (data.filters.category.keep).",
+        "",
+        _markdown_table(["task", "records"], rows),
+        "",
+    ]
+
+
 def card_markdown(card: Mapping[str, Any]) -> str:
     """The card as Markdown: Table 1 layout, sources, drops by reason, skipped lines."""
     parts = [
@@ -116,11 +246,15 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
         "## Raw -> cleaned per task type (paper Table 1 layout)",
         "",
-        "ratio = share of the cleaned tokens (as the paper's Table 1); kept = cleaned / raw; "
-        "tokens counted with the real Qwen tokenizer on the ChatML samples.",
+        "ratio = share of the cleaned tokens (as the paper's Table 1) of every row above, "
+        "self-cognition included; kept = cleaned / raw; tokens counted with the real Qwen "
+        "tokenizer on the ChatML samples. Cleaning steps that ran: "
+        + ", ".join(card["cleaning"])
+        + ".",
         "",
         _markdown_table(TABLE_COLUMNS, table1_rows(card)),
         "",
+        *_not_selected(card),
         "## Sources",
         "",
         _markdown_table(SOURCE_COLUMNS, source_rows(card)),
@@ -159,9 +293,12 @@ def card_metrics(card: Mapping[str, Any]) -> dict[str, Any]:
         metrics[f"data/{task}/raw"] = t["raw"]
         metrics[f"data/{task}/cleaned"] = t["cleaned"]
         metrics[f"data/{task}/tokens_m"] = round(t["tokens"] / 1e6, 6)
+    for task, n in card["not_selected"].items():
+        metrics[f"data/not_selected/{task}"] = n
     for name, s in card["sources"].items():
         metrics[f"data/source/{name}/raw"] = s["raw"]
         metrics[f"data/source/{name}/kept"] = s["kept"]
+        metrics[f"data/source/{name}/constructed"] = int(s["constructed"])
     for reason, count in card["total"]["dropped"].items():
         metrics[f"data/dropped/{reason}"] = count
     return metrics

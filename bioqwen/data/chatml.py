@@ -10,17 +10,25 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
+from bioqwen.checkout import CONF_DIR
 from bioqwen.data.tokenizer import IM_END, IM_START
 
 IGNORE_INDEX = -100
 
-# System prompts from the BioQwen authors' code, per language.
-DEFAULT_SYSTEM_PROMPTS = {
-    "zh": "你是千问生物智能助手，一个专注于生物领域的先进人工智能。",
-    "en": "You are BIO-QWEN, an advanced AI specializing in the field of biology.",
-}
+
+def _bioqwen_system_prompts() -> dict[str, str]:
+    """The BioQwen authors' system prompts per language, as conf/data/default.yaml sets them."""
+    conf = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "data" / "default.yaml"))
+    assert isinstance(conf, dict)
+    return {str(k): str(v) for k, v in conf["system_prompts"].items()}
+
+
+# The one copy of the prompts in code is read from the YAML (prepare takes data.system_prompts
+# from the composed config; evaluation and tests take this).
+DEFAULT_SYSTEM_PROMPTS = _bioqwen_system_prompts()
 
 Message = Mapping[str, str]
 

@@ -16,16 +16,12 @@ import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from bioqwen.data.language import detect_language
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
 
 Drop = tuple[str, str]
 FilterResult = tuple[list[Record], list[Drop]]
-
-# CJK unified ideographs (+ extension A and compatibility forms) against ASCII letters, as the
-# authors' check_lang_fast (which counted U+4E00-U+9FFF and a-z).
-_CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
-_LATIN = re.compile(r"[A-Za-z]")
 
 
 def prompt_of(record: Record) -> str:
@@ -33,19 +29,9 @@ def prompt_of(record: Record) -> str:
     return "\n".join(m["content"] for m in record["messages"] if m["role"] == "user")
 
 
-def answer_of(record: Record) -> str:
-    """The assistant side of a conversation (every assistant turn, joined)."""
-    return "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
-
-
 def conversation_of(record: Record) -> str:
     """Every turn's content, joined."""
     return "\n".join(m["content"] for m in record["messages"])
-
-
-def detect_language(text: str) -> str:
-    """'zh' when CJK characters outnumber Latin letters, else 'en'."""
-    return "zh" if len(_CJK.findall(text)) > len(_LATIN.findall(text)) else "en"
 
 
 def assign_language(records: Iterable[Record], text: str = "prompt") -> None:
@@ -55,7 +41,8 @@ def assign_language(records: Iterable[Record], text: str = "prompt") -> None:
     pick = prompt_of if text == "prompt" else conversation_of
     for record in records:
         if not record.get("lang"):
-            record["lang"] = detect_language(pick(record))
+            # A prompt without letters (numbers, symbols) defaults to English.
+            record["lang"] = detect_language(pick(record)) or "en"
 
 
 def filter_category(records: Sequence[Record], keep: Collection[str]) -> FilterResult:

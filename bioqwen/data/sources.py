@@ -122,12 +122,18 @@ def _files(path: Path, suffixes: tuple[str, ...]) -> list[tuple[Path, str]]:
     return [(path, "")]
 
 
+def crlf_to_lf(text: str) -> str:
+    """Text with CRLF line breaks as LF (files checked out on Windows carry CRLF inside cells)."""
+    return text.replace("\r\n", "\n")
+
+
 def _lines(path: Path, skip_blank: bool = True) -> Iterator[tuple[int, str | LineError]]:
-    """Yield (line number, text) for each (non-blank) line, decoding UTF-8 strictly per line."""
+    """Yield (line number, text) for each (non-blank) line, decoding UTF-8 strictly per line
+    (a byte-order mark before the first line is dropped)."""
     with open(path, "rb") as handle:
         for number, raw in enumerate(handle, start=1):
             try:
-                text = raw.decode("utf-8")
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
             except UnicodeDecodeError as err:
                 yield number, LineError("invalid_utf8", f"invalid UTF-8 at byte {err.start}")
                 continue
@@ -230,7 +236,7 @@ def _json_items(spec: SourceSpec) -> Iterator[tuple[str, str, Any | LineError]]:
     path = spec.path
     raw = path.read_bytes()
     try:
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
         yield f"{spec.name}:{line}", f"{path}:{line}", LineError("invalid_utf8", "invalid UTF-8")
@@ -348,7 +354,7 @@ def _csv_rows(
     bad: list[tuple[int, LineError]] = []
 
     if not path.is_file():
-        raise BioqwenError(f"data.mix.sources.{spec.name}: {path} does not exist")
+        raise BioqwenError(f"{path} does not exist (source {spec.name!r})")
 
     def decoded() -> Iterator[str]:
         # Blank lines are kept: a quoted CSV field may span lines.
@@ -369,7 +375,7 @@ def _csv_rows(
         if None in row.values() or None in row:
             yield reader.line_num, LineError("missing_field", "wrong number of CSV fields")
             continue
-        yield reader.line_num, row
+        yield reader.line_num, {k: crlf_to_lf(v) for k, v in row.items()}
     while bad:
         yield bad.pop(0)
 

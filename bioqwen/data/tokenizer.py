@@ -12,6 +12,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from bioqwen.errors import BioqwenError
 from bioqwen.runs import cache_root, cached_directory, file_hash
 
 ENDOFTEXT = "<|endoftext|>"
@@ -121,7 +122,9 @@ def _corpus() -> Path:
 def tokenizer_fingerprint(variant: str) -> str:
     """A content hash of a vendored Qwen tokenizer variant, without loading it (cache keys)."""
     if variant not in QWEN_VARIANTS:
-        raise ValueError(f"unknown tokenizer variant {variant!r}; expected one of {QWEN_VARIANTS}")
+        raise BioqwenError(
+            f"data.tokenizer={variant!r}: unknown tokenizer; expected one of {QWEN_VARIANTS}"
+        )
     source = _assets() / "tokenizer"
     parts = [
         source / "vocab.json",

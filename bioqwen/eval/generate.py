@@ -12,7 +12,6 @@ is installed (GPU); the default `hf` backend needs nothing beyond transformers.
 from __future__ import annotations
 
 import importlib.util
-import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -48,7 +47,7 @@ def model_source(model_cfg: Mapping[str, Any]) -> str:
     or only in `adapter/` (merge=false); an adapter directory (adapter_config.json) is loaded
     on its base model through PEFT.
     """
-    path = model_cfg.get("path")
+    path = model_cfg["path"]
     if not path:
         return resolve_model(model_cfg)
     root = Path(str(path)).expanduser()
@@ -93,10 +92,10 @@ def load_for_generation(
         return _load_vllm(model_cfg, source), tokenizer_for(model_cfg, source)
     device = pick_device(device)
     kwargs: dict[str, Any] = {
-        "dtype": _dtype(str(model_cfg.get("torch_dtype", "auto")), device),
-        "trust_remote_code": bool(model_cfg.get("trust_remote_code", False)),
+        "dtype": _dtype(str(model_cfg["torch_dtype"]), device),
+        "trust_remote_code": bool(model_cfg["trust_remote_code"]),
     }
-    attn = str(model_cfg.get("attn_implementation") or "auto")
+    attn = str(model_cfg["attn_implementation"])
     if attn != "auto":
         kwargs["attn_implementation"] = attn
     try:
@@ -142,11 +141,11 @@ def check_backend(backend: str, source: str) -> None:
 def _load_vllm(model_cfg: Mapping[str, Any], source: str) -> Any:
     from vllm import LLM
 
-    dtype = str(model_cfg.get("torch_dtype") or "auto")
+    dtype = str(model_cfg["torch_dtype"])
     return LLM(
         model=source,
         dtype="auto" if dtype == "None" else dtype,
-        trust_remote_code=bool(model_cfg.get("trust_remote_code", False)),
+        trust_remote_code=bool(model_cfg["trust_remote_code"]),
     )
 
 
@@ -184,13 +183,13 @@ def generation_kwargs(
     if tokenizer.eos_token_id is not None:
         stops.append(int(tokenizer.eos_token_id))
     gen.eos_token_id = list(dict.fromkeys(stops))
-    gen.max_new_tokens = int(settings.get("max_new_tokens", 512))
-    gen.min_new_tokens = int(settings.get("min_new_tokens", 0)) or None
-    gen.repetition_penalty = float(settings.get("repetition_penalty", 1.0))
-    gen.do_sample = bool(settings.get("do_sample", False))
+    gen.max_new_tokens = int(settings["max_new_tokens"])
+    gen.min_new_tokens = int(settings["min_new_tokens"]) or None
+    gen.repetition_penalty = float(settings["repetition_penalty"])
+    gen.do_sample = bool(settings["do_sample"])
     if gen.do_sample:
-        gen.temperature = float(settings.get("temperature", 1.0))
-        gen.top_p = float(settings.get("top_p", 1.0))
+        gen.temperature = float(settings["temperature"])
+        gen.top_p = float(settings["top_p"])
     else:
         gen.temperature, gen.top_p, gen.top_k = None, None, None
     return {"generation_config": gen}
@@ -269,10 +268,10 @@ def generate(
     With backend=vllm (`model` is a vllm.LLM) a batch of `batch_size` prompts is one vLLM call.
     """
     tokenizer.padding_side = "left"
-    batch_size = max(1, int(settings.get("batch_size", 16)))
-    vllm = settings.get("backend", "hf") == "vllm"
+    batch_size = max(1, int(settings["batch_size"]))
+    vllm = settings["backend"] == "vllm"
     kwargs = generation_kwargs(model, tokenizer, settings)
-    torch.manual_seed(int(settings.get("seed", 42)))
+    torch.manual_seed(int(settings["seed"]))
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
     results: list[Generation | None] = [None] * len(prompts)
@@ -285,7 +284,7 @@ def generate(
     for batch in iterator:
         chunk = [prompts[i] for i in batch]
         if vllm:
-            seed = int(settings.get("seed", 42))
+            seed = int(settings["seed"])
             texts, new_tokens, elapsed = _generate_vllm(
                 model, chunk, kwargs["generation_config"], seed
             )
@@ -324,8 +323,3 @@ def iteration_times(
     """Seconds per prompt generated one at a time (the authors' loop), for iteration time."""
     single = {**settings, "batch_size": 1}
     return [g.latency_s for g in generate(model, tokenizer, prompts, single, progress=False)]
-
-
-def settings_dict(settings: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON-safe copy of generation settings for the predictions log."""
-    return json.loads(json.dumps(dict(settings), default=str))

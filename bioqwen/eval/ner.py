@@ -17,10 +17,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bioqwen.errors import BioqwenError
+
 # Entity separators, tried in this order, the first one present wins: Taiyi answers separate
 # with '; ' and keep '、' and ', ' inside an entity ('足底、足背贯通性溃疡', 33 CMeEE disease
 # mentions have one); then '、' (Chinese lists); then a comma followed by a space or the
-# full-width '，' ('2,4-D' stays one chemical).
+# full-width '，' ('2,4-D' stays one chemical). Under the `response` policy (the default) the
+# separator is chosen once for the whole response, so a line holding one entity that contains
+# '、' is not split when the response separates with ';' elsewhere; `line` decides per line.
 _SEPARATORS = (
     re.compile(r"\s*(?:;|；|\|)\s*"),
     re.compile(r"\s*、\s*"),
@@ -33,6 +37,10 @@ _TYPE_LINE = re.compile(
 _BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)、])\s*(?P<item>.+)$")
 _FENCE = re.compile(r"^```[a-zA-Z]*\s*|\s*```$")
 _BRACKET = re.compile(r"[\[\]()]")
+# The conjunction before a list's last item ('breast, ovary, and colon'; '肝、肾和脾' is not
+# split on 和, but 'A、及B' leaves '及B').
+_LEADING_AND = re.compile(r"^(?:and\s+|和|及)(?=\S)")
+SEPARATOR_POLICIES = ("response", "line")
 _QUOTES = "\"'“”‘’「」『』《》`*"  # and markdown bold residue
 
 
@@ -61,15 +69,24 @@ def _clean(entity: str) -> str:
         len(text) >= 2 and text[0] in "[(" and text[-1] in "])" and not _BRACKET.search(text[1:-1])
     ):
         text = text[1:-1].strip()
-    return text.strip(_QUOTES).strip()
+    return _LEADING_AND.sub("", text.strip(_QUOTES).strip()).strip()
 
 
-def split_entities(text: str) -> list[str]:
-    """Split a line of entities on its strongest separator (';' > '、' > ', ') and clean them."""
+def strongest_separator(text: str) -> re.Pattern[str] | None:
+    """The strongest separator present in text (';' > '、' > ', '), None when there is none."""
+    return next((s for s in _SEPARATORS if s.search(text)), None)
+
+
+_PER_LINE = re.compile("")  # sentinel: choose the separator per line
+
+
+def split_entities(text: str, separator: re.Pattern[str] | None = _PER_LINE) -> list[str]:
+    """Split a line of entities on `separator` (default: the line's strongest) and clean them."""
     body = text.strip()
     if len(body) >= 2 and body[0] == "[" and body[-1] == "]":
         body = body[1:-1]
-    separator = next((s for s in _SEPARATORS if s.search(body)), None)
+    if separator is _PER_LINE:
+        separator = strongest_separator(body)
     parts = separator.split(body) if separator else [body]
     return [c for c in (_clean(p) for p in parts) if c]
 
@@ -151,7 +168,10 @@ def _decode(text: str) -> Any:
 
 
 def parse_response(
-    response: str, types: Sequence[str], aliases: Mapping[str, str] | None = None
+    response: str,
+    types: Sequence[str],
+    aliases: Mapping[str, str] | None = None,
+    separators: str = "response",
 ) -> Parsed:
     """Parse a model response (JSON, Python literal, 'Type: a; b' lines, bullets) by type.
 
@@ -159,7 +179,12 @@ def parse_response(
     lines under labels that are not scored are ignored. Bullet lists with no label belong to
     the only type when the benchmark has one. A response in which no scored label (or bullet
     of the single type) is found — prose, an empty string — is unparsable and predicts nothing.
+    `separators` is the policy: `response` (one separator for the whole response) or `line`.
     """
+    if separators not in SEPARATOR_POLICIES:
+        raise BioqwenError(
+            f"benchmark.entity_separators={separators!r}: expected one of {SEPARATOR_POLICIES}"
+        )
     index = _label_index(types, aliases or {})
     text = _FENCE.sub("", response.strip())
     if not text:
@@ -169,6 +194,7 @@ def parse_response(
         structured = _from_structure(decoded, index, types) if decoded is not None else None
         if structured is not None:
             return Parsed(structured)
+    separator = strongest_separator(text) if separators == "response" else _PER_LINE
     out: dict[str, list[str]] = {}
     recognised = False
     current: str | None = types[0] if len(types) == 1 else None
@@ -181,7 +207,8 @@ def parse_response(
                 recognised = True
                 current = label
                 # A closing sentence period is not part of the last entity.
-                _add(out, label, split_entities(typed["rest"].rstrip().rstrip(".。")))
+                rest = typed["rest"].rstrip().rstrip(".。")
+                _add(out, label, split_entities(rest, separator))
                 continue
             if not bullet:
                 # A section for a type that is not scored: its bullets must not leak into ours.
@@ -189,7 +216,7 @@ def parse_response(
                 continue
         if bullet and current is not None:
             recognised = True
-            _add(out, current, split_entities(bullet["item"]))
+            _add(out, current, split_entities(bullet["item"], separator))
     return Parsed(out, parsable=recognised)
 
 

@@ -3,7 +3,8 @@
 The NER instruction follows the Taiyi instruction data (task line, the text, then the entity
 options, e.g. '请识别以下文本中的实体：\\n{text}\\n实体类型：{types}'); the template lives in
 conf/benchmark/<name>.yaml. The system prompt is the authors' one for the benchmark language
-unless the benchmark sets its own.
+for BioQwen models (`system_prompt: bioqwen` in conf/model/), none for baselines (they are
+prompted as themselves), unless the benchmark sets one.
 """
 
 from __future__ import annotations
@@ -13,21 +14,23 @@ from typing import Any
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, prompt_text, with_system
 from bioqwen.errors import BioqwenError
-from bioqwen.eval.benchmarks import NerDocument, QaItem, entity_types
+from bioqwen.eval.gold import NerDocument, QaItem, entity_types
 
 TYPE_SEPARATORS = {"zh": "，", "en": ", "}
+# A model config's `system_prompt: bioqwen`: the BioQwen authors' prompt for the language.
+BIOQWEN = "bioqwen"
 
 
 def user_text(cfg: Mapping[str, Any], item: NerDocument | QaItem) -> str:
     """The user turn for one benchmark item (instruction + text, or the question)."""
-    template = str(cfg.get("prompt_template") or "{text}")
+    template = str(cfg["prompt_template"])
     if isinstance(item, QaItem):
         text, types = item.question, ""
     else:
-        names = cfg.get("type_names") or {}
+        names = cfg["type_names"]
         sep = TYPE_SEPARATORS.get(str(cfg["lang"]), ", ")
         types = sep.join(str(names.get(t, t)) for t in entity_types(cfg))
-        text = item.input_text(str(cfg.get("input") or "abstract"))
+        text = item.input_text(str(cfg["input"]))
     try:
         return template.format(text=text, types=types)
     except (KeyError, IndexError, ValueError) as err:
@@ -37,13 +40,27 @@ def user_text(cfg: Mapping[str, Any], item: NerDocument | QaItem) -> str:
         ) from err
 
 
-def messages_for(cfg: Mapping[str, Any], item: NerDocument | QaItem) -> list[dict[str, str]]:
-    """System (by language) and user turns for one item."""
-    lang = str(cfg["lang"])
-    system = cfg.get("system_prompt")
-    if system is None:
-        system = DEFAULT_SYSTEM_PROMPTS.get(lang)
-    return with_system([{"role": "user", "content": user_text(cfg, item)}], system)
+def system_prompt(cfg: Mapping[str, Any], model_prompt: str | None) -> str | None:
+    """The system turn for a benchmark: its own `system_prompt` when set, else the model's.
+
+    A model's `system_prompt` is `bioqwen` (the BioQwen authors' prompt in the benchmark's
+    language, conf/data/default.yaml), null (no system turn: the model's own default, from
+    its chat template) or a text used as is.
+    """
+    if cfg["system_prompt"] is not None:
+        return str(cfg["system_prompt"])
+    if model_prompt == BIOQWEN:
+        return DEFAULT_SYSTEM_PROMPTS[str(cfg["lang"])]
+    return model_prompt
+
+
+def messages_for(
+    cfg: Mapping[str, Any], item: NerDocument | QaItem, model_prompt: str | None = BIOQWEN
+) -> list[dict[str, str]]:
+    """System (see `system_prompt`) and user turns for one item."""
+    return with_system(
+        [{"role": "user", "content": user_text(cfg, item)}], system_prompt(cfg, model_prompt)
+    )
 
 
 def chat_prompt(cfg: Mapping[str, Any], item: NerDocument | QaItem) -> str:

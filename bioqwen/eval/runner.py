@@ -19,8 +19,9 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from bioqwen.data.language import detect_language
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import benchmarks, generate, language, ner, prompts, qa, scoring
+from bioqwen.eval import generate, gold, ner, prompts, qa, scoring
 
 
 @dataclass
@@ -49,7 +50,7 @@ def _generation_fields(g: generate.Generation) -> dict[str, Any]:
         "amortized_s": g.latency_s / g.batch_size,
         "batch_size": g.batch_size,
         "new_tokens": g.new_tokens,
-        "language": language.detect_language(g.text),
+        "language": detect_language(g.text),
     }
 
 
@@ -59,22 +60,26 @@ def evaluate_model(
     bench_cfg: Mapping[str, Any],
     settings: Mapping[str, Any],
     progress: bool = True,
-    bench: benchmarks.Benchmark | None = None,
+    bench: gold.Benchmark | None = None,
+    system_prompt: str | None = prompts.BIOQWEN,
 ) -> Evaluation:
-    """Generate for every benchmark item, score, and time (iteration time at batch 1)."""
+    """Generate for every benchmark item, score, and time (iteration time at batch 1).
+
+    `system_prompt` is the model config's (see prompts.system_prompt).
+    """
     if bench is None:
-        bench = benchmarks.load_benchmark(bench_cfg)
+        bench = gold.load_benchmark(bench_cfg)
     if not bench.items:
         raise BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
     chats = [
-        generate.render_prompt(tokenizer, prompts.messages_for(bench_cfg, item))
+        generate.render_prompt(tokenizer, prompts.messages_for(bench_cfg, item, system_prompt))
         for item in bench.items
     ]
     start = time.perf_counter()
     outputs = generate.generate(model, tokenizer, chats, settings, progress=progress)
     wall = time.perf_counter() - start
-    batch_size = int(settings.get("batch_size", 16))
-    n_timed = int(settings.get("iteration_time_samples", 0))
+    batch_size = int(settings["batch_size"])
+    n_timed = int(settings["iteration_time_samples"])
     if batch_size == 1:
         batch1 = [g.latency_s for g in outputs]
     elif n_timed > 0:
@@ -117,12 +122,14 @@ def evaluate_model(
             for r in records
         ]
     else:
-        aliases = {str(k): str(v) for k, v in (bench_cfg.get("type_aliases") or {}).items()}
+        aliases = gold.type_aliases(bench_cfg)
         scored = []
         csv_rows = []
-        mode = str(bench_cfg.get("input") or "abstract")
+        mode = str(bench_cfg["input"])
         for i, (doc, g, chat) in enumerate(zip(bench.items, outputs, chats, strict=True)):
-            parsed = ner.parse_response(g.text, bench.types, aliases)
+            parsed = ner.parse_response(
+                g.text, bench.types, aliases, bench_cfg["entity_separators"]
+            )
             row = scoring.PredictionRow(i + 2, doc.input_text(mode), g.text)
             scored.append(scoring.NerScored(row, doc, parsed.entities, parsed.parsable))
             csv_rows.append([row.prompt, ner.authors_result(parsed.entities, bench.types)])

@@ -8,14 +8,14 @@ is in `benchmark.data_dir`; a prompt without gold is an error naming its line.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bioqwen.checkout import in_checkout
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import benchmarks, language, ner, qa
+from bioqwen.eval import gold, language, ner, qa
 
 QA_COLUMNS = ("prompt", "answer", "response")
 NER_COLUMNS = ("prompt", "result")
@@ -36,57 +36,32 @@ class NerScored:
     """Per-row NER outcome: matched gold document, parsed entities, and parsability."""
 
     row: PredictionRow
-    document: benchmarks.NerDocument
+    document: gold.NerDocument
     entities: dict[str, list[str]] = field(default_factory=dict)
     parsable: bool = True
-
-
-def _text(cell: str | None) -> str:
-    """A cell's text with CRLF line breaks inside it restored to LF.
-
-    The authors' files reached us with every line ending CRLF (a checkout artefact), including
-    the line breaks inside quoted answers; the answers themselves had LF.
-    """
-    return (cell or "").replace("\r\n", "\n")
 
 
 def read_predictions(path: str | Path, task: str) -> list[PredictionRow]:
     """Read a predictions CSV, checking its columns for the task (QA or NER)."""
     path = Path(path)
-    if not path.exists():
+    if not path.is_file():
         raise BioqwenError(f"predictions file not found: {path}")
     required = QA_COLUMNS if task == "qa" else NER_COLUMNS
-    rows: list[PredictionRow] = []
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise BioqwenError(
-                f"{path}: a {task.upper()} predictions file needs columns {','.join(required)}; "
-                f"missing {','.join(missing)} (found {','.join(columns) or 'no header'})"
-            )
-        for row in reader:
-            # An empty cell is an empty response (scores zero), never a crash.
-            cell = row.get("response" if task == "qa" else "result") or ""
-            rows.append(
-                PredictionRow(
-                    reader.line_num,
-                    _text(row.get("prompt")),
-                    _text(cell),
-                    _text(row.get("answer")),
-                )
-            )
+    # An empty cell is an empty response (scores zero), never a crash.
+    rows = [
+        PredictionRow(line, row["prompt"], row[required[-1]], row.get("answer", ""))
+        for line, row in gold.csv_rows(path, required)
+    ]
     if not rows:
         raise BioqwenError(f"{path}: no prediction rows")
     return rows
 
 
-def gold_index(cfg: Mapping[str, Any]) -> dict[str, benchmarks.NerDocument]:
+def gold_index(cfg: Mapping[str, Any]) -> dict[str, gold.NerDocument]:
     """Gold NER documents of every split present in data_dir, by stripped prompt text."""
-    splits = benchmarks.available_splits(cfg)
-    bench = benchmarks.load_benchmark({**cfg, "limit": None}, splits)
-    index: dict[str, benchmarks.NerDocument] = {}
+    splits = gold.available_splits(cfg)
+    bench = gold.load_benchmark({**cfg, "limit": None}, splits)
+    index: dict[str, gold.NerDocument] = {}
     for doc in bench.items:
         for mode in ("abstract", "title_abstract"):
             index.setdefault(doc.input_text(mode).strip(), doc)
@@ -98,7 +73,7 @@ def score_qa_rows(rows: Sequence[PredictionRow], cfg: Mapping[str, Any]) -> dict
     hyps = [r.response for r in rows]
     refs = [r.answer for r in rows]
     metrics = qa.score_qa(hyps, refs, "char")
-    if cfg.get("word_level"):
+    if cfg["word_level"]:
         metrics.update({f"word/{k}": v for k, v in qa.score_qa(hyps, refs, "word").items()})
     metrics["n_samples"] = float(len(rows))
     metrics.update(language.fidelity_metrics(hyps, str(cfg["lang"])))
@@ -110,8 +85,8 @@ def join_ner(
 ) -> list[NerScored]:
     """Match each NER row to its gold document and parse its response; repeated prompts once."""
     index = gold_index(cfg)
-    types = benchmarks.entity_types(cfg)
-    aliases = {str(k): str(v) for k, v in (cfg.get("type_aliases") or {}).items()}
+    types = gold.entity_types(cfg)
+    aliases = gold.type_aliases(cfg)
     scored: list[NerScored] = []
     seen: set[str] = set()
     for row in rows:
@@ -121,19 +96,19 @@ def join_ner(
             excerpt = key[:80] + ("..." if len(key) > 80 else "")
             raise BioqwenError(
                 f"{source}:{row.line}: prompt has no gold document in benchmark "
-                f"{cfg.get('name')!r} ({benchmarks.resolve_dir(cfg['data_dir'])}): {excerpt!r}"
+                f"{cfg['name']!r} ({in_checkout(cfg['data_dir'])}): {excerpt!r}"
             )
         if document.id in seen:
             continue
         seen.add(document.id)
-        parsed = ner.parse_response(row.response, types, aliases)
+        parsed = ner.parse_response(row.response, types, aliases, cfg["entity_separators"])
         scored.append(NerScored(row, document, parsed.entities, parsed.parsable))
     return scored
 
 
 def ner_summary(scored: Sequence[NerScored], cfg: Mapping[str, Any]) -> dict[str, float]:
     """NER metrics over matched rows: per type P/R/F1, macro F1, balanced accuracy, rates."""
-    types = benchmarks.entity_types(cfg)
+    types = gold.entity_types(cfg)
     counts = [ner.count_document(s.document.gold, s.entities, types) for s in scored]
     metrics = ner.ner_metrics(counts, types)
     n = len(scored)

@@ -25,12 +25,12 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from bioqwen import tracking
+from bioqwen import checkout, tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import atomic_write_text, write_lineage, write_metrics
 
 log = logging.getLogger("bioqwen")
-CONF_DIR = str(Path(__file__).resolve().parents[2] / "conf")
+CONF_DIR = str(checkout.CONF_DIR)
 
 JobRun = Callable[[DictConfig], dict[str, Any]]
 
@@ -59,7 +59,7 @@ class Run:
 
 def plain(node: Any) -> dict[str, Any]:
     """A config node as plain, resolved Python containers (what the library functions take)."""
-    return OmegaConf.to_container(node, resolve=True)  # type: ignore[return-value]
+    return checkout.plain(node)  # type: ignore[no-any-return,unused-ignore]
 
 
 def run_dir() -> Path:

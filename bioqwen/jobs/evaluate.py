@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bioqwen.eval import benchmarks, generate, runner
+from bioqwen.eval import generate, gold, runner
 from bioqwen.jobs.common import job_main, log, open_run, plain
 from bioqwen.runs import atomic_write_text, file_hash
 
@@ -32,7 +32,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     name = f"evaluate-{model_cfg.get('name')}-{bench['name']}"
     tags = [f"benchmark:{bench['name']}", f"model:{model_cfg.get('name')}"]
     # Gold and model location are checked before the run opens: a typo leaves nothing behind.
-    items = benchmarks.load_benchmark(bench)
+    items = gold.load_benchmark(bench)
     source = generate.model_source(model_cfg)
     generate.check_backend(str(settings.get("backend", "hf")), source)
     with open_run(cfg, "evaluate", name=name, tags=tags) as run:
@@ -41,7 +41,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         device = getattr(model, "device", "vllm")
         log.info("evaluating %s on %s (%s)", source, bench["name"], device)
-        result = runner.evaluate_model(model, tokenizer, bench, settings, bench=items)
+        result = runner.evaluate_model(
+            model, tokenizer, bench, settings, bench=items, system_prompt=model_cfg["system_prompt"]
+        )
         atomic_write_text(run.dir / "predictions.csv", result.csv_text)
         atomic_write_text(
             run.dir / "predictions.jsonl",

@@ -8,7 +8,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import benchmarks, scoring
+from bioqwen.eval import gold, scoring
 from bioqwen.jobs.common import job_main, log, open_run, plain
 from bioqwen.runs import file_hash
 
@@ -18,8 +18,8 @@ def _gold_files(bench: dict[str, Any]) -> dict[str, str]:
     if bench["task"] != "ner":
         return {}
     return {
-        str(benchmarks.split_path(bench, s)): file_hash(benchmarks.split_path(bench, s))
-        for s in benchmarks.available_splits(bench)
+        str(gold.split_path(bench, s)): file_hash(gold.split_path(bench, s))
+        for s in gold.available_splits(bench)
     }
 
 

@@ -101,7 +101,7 @@ def benchmark_metrics(
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
 
-    from bioqwen.eval.benchmarks import load_benchmark
+    from bioqwen.eval.gold import load_benchmark
     from bioqwen.eval.runner import evaluate_model
 
     overrides = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bioqwen.data.pipeline import Prepared, prepare
-from tests.data.helpers import compose
+from tests.conftest import compose_config as compose
 
 
 @pytest.fixture(scope="session")

@@ -42,14 +42,3 @@ def write_lines(path: Path, lines: list[Any]) -> Path:
 def qa(instruction: str, output: str, input_text: str = "") -> dict[str, str]:
     """An instruction-format (MedChatZH) object."""
     return {"instruction": instruction, "input": input_text, "output": output}
-
-
-def compose(job: str, *overrides: str) -> Any:
-    """The real composed config (as tests/conftest.py's compose), for module fixtures."""
-    from hydra import compose as hydra_compose
-    from hydra import initialize_config_dir
-
-    import bioqwen.config  # noqa: F401
-
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
-        return hydra_compose(job, overrides=["tracking=disabled", *overrides])

@@ -3,7 +3,6 @@ import pytest
 from bioqwen.data.clean import (
     Deduplicator,
     assign_language,
-    detect_language,
     filter_category,
     filter_length,
     filter_medical,
@@ -27,15 +26,6 @@ def rec(rid, prompt="问题", answer="回答", task="qa", source="s", **meta):
 
 def ids(records):
     return [r["id"] for r in records]
-
-
-def test_language_is_zh_when_cjk_outnumber_latin_letters():
-    assert detect_language("翻译成英文：aspirin") == "en"  # 5 CJK < 7 letters
-    assert detect_language("翻译成英文：阿司匹林 aspirin") == "zh"  # 9 > 7
-    assert detect_language("Translate into Chinese: 阿司匹林") == "en"
-    assert detect_language("乳腺癌 BRCA") == "en"  # 3 CJK < 4 letters
-    assert detect_language("乳腺癌基因 BRCA") == "zh"
-    assert detect_language("12345") == "en"
 
 
 def test_language_detection_on_prompt_or_conversation_and_fixed_lang_kept():

@@ -5,7 +5,8 @@ from datasets import load_from_disk
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, encode
 from bioqwen.data.tokenizer import IM_END
-from tests.data.helpers import compose, qwen
+from tests.conftest import compose_config as compose
+from tests.data.helpers import qwen
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,8 @@ from bioqwen.data import pipeline
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
 from bioqwen.data.pipeline import prepare
 from bioqwen.errors import BioqwenError
-from tests.data.helpers import SAMPLES, compose, qa, write_lines
+from tests.conftest import compose_config as compose
+from tests.data.helpers import SAMPLES, qa, write_lines
 
 
 @pytest.fixture(scope="module")
@@ -78,13 +79,18 @@ def test_card_counts_add_up_per_source_and_task(sample):
     assert constructed == {"medchatzh", "self_cognition", "cmedqa2", "webmedqa", "icliniq"}
     assert card["sources"]["coig_cqia"]["dropped"]["medical_domain"] == 100
     assert {"ner", "re", "mt", "qa", "general"} <= set(card["tasks"])
-    assert card["total"]["raw"] == sum(s["raw"] for s in card["sources"].values())
+    # Table 1's total holds the selected categories only; the rest is listed apart.
+    not_selected = sum(card["not_selected"].values())
+    assert card["not_selected"] == {"tc": 7}
+    assert card["total"]["raw"] + not_selected == sum(s["raw"] for s in card["sources"].values())
+    assert "tc" not in card["tasks"]
 
 
 def test_sample_exercises_every_cleaning_step(sample, dataset):
     # (medical_keyword: the real COIG sample lines carry no medical keyword outside the
     # medical domain; tests/data/test_clean.py covers it.)
-    reasons = set(sample.card["total"]["dropped"])
+    reasons = set(sample.card["sources"]["taiyi"]["dropped"])
+    reasons |= set(sample.card["total"]["dropped"])
     assert reasons >= {
         "category_not_selected",
         "medical_domain",
@@ -104,7 +110,8 @@ def test_sample_exercises_every_cleaning_step(sample, dataset):
 
 def test_drops_file_names_every_dropped_record(sample):
     drops = [json.loads(line) for line in sample.drops_path.read_text("utf-8").splitlines()]
-    assert len(drops) == sum(sample.card["total"]["dropped"].values())
+    total = sum(sample.card["total"]["dropped"].values())
+    assert len(drops) == total + sum(sample.card["not_selected"].values())
     assert len({d["id"] for d in drops}) == len(drops)
     assert all(d["id"].startswith(d["source"] + ":") for d in drops)
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from bioqwen.eval import generate
+from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
+from bioqwen.eval import generate, gold, prompts
 
 BASELINES = {
     "qwen2_5_1_5b_instruct": "Qwen/Qwen2.5-1.5B-Instruct",
@@ -32,3 +33,25 @@ def test_baseline_config_resolves_to_its_hub_id(compose, name: str, hub_id: str)
 def test_taiyi_remote_code_is_opt_in(compose) -> None:
     cfg = compose("evaluate", "model=taiyi")
     assert cfg.model.trust_remote_code is False
+
+
+@pytest.mark.parametrize("name", sorted(BASELINES))
+def test_a_baseline_is_prompted_as_itself_not_as_bioqwen(compose, name: str) -> None:
+    cfg = compose("evaluate", f"model={name}", "benchmark=icliniq", "benchmark.limit=1")
+    bench = OmegaConf.to_container(cfg.benchmark, resolve=True)
+    (item,) = gold.load_benchmark(bench).items  # type: ignore[arg-type]
+    messages = prompts.messages_for(bench, item, cfg.model.system_prompt)  # type: ignore[arg-type]
+    assert [m["role"] for m in messages] == ["user"]  # the model's own default system turn
+
+
+@pytest.mark.parametrize("name", ["tiny", "qwen2_0_5b", "qwen2_5_1_5b", "qwen1_5_1_8b"])
+def test_bioqwen_models_get_the_authors_prompt_and_a_config_may_set_its_own(
+    compose, name: str
+) -> None:
+    cfg = compose("evaluate", f"model={name}", "benchmark=webmedqa", "benchmark.limit=1")
+    bench = OmegaConf.to_container(cfg.benchmark, resolve=True)
+    (item,) = gold.load_benchmark(bench).items  # type: ignore[arg-type]
+    system = prompts.messages_for(bench, item, cfg.model.system_prompt)[0]  # type: ignore[arg-type]
+    assert system == {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]}
+    own = prompts.messages_for(bench, item, "You are a careful physician.")  # type: ignore[arg-type]
+    assert own[0]["content"] == "You are a careful physician."

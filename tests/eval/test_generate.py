@@ -10,14 +10,27 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
+from bioqwen.checkout import plain
 from bioqwen.data.tokenizer import IM_END
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import generate
+from tests.conftest import compose_config
+
+
+def _model(name: str, path: str) -> dict:
+    """A real composed model config (conf/model/tiny.yaml) pointed at a directory."""
+    model = plain(compose_config("evaluate", "model=tiny").model)
+    return {**model, "name": name, "path": path, "tiny": None}
+
+
+def _settings(**overrides: Any) -> dict:
+    """conf/generation/greedy.yaml with overrides."""
+    return {**plain(compose_config("evaluate").generation), **overrides}
 
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir: Path) -> tuple[Any, Any]:
-    return generate.load_for_generation({"name": "tiny", "path": str(tiny_model_dir)}, "cpu")
+    return generate.load_for_generation(_model("tiny", str(tiny_model_dir)), "cpu")
 
 
 PROMPTS = [
@@ -30,7 +43,7 @@ PROMPTS = [
 
 def test_batched_left_padded_equals_one_at_a_time(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
-    settings = {"max_new_tokens": 6, "batch_size": 3}
+    settings = _settings(max_new_tokens=6, batch_size=3)
     batched = generate.generate(model, tok, PROMPTS, settings, progress=False)
     single = generate.generate(model, tok, PROMPTS, {**settings, "batch_size": 1}, progress=False)
     assert tok.padding_side == "left"
@@ -41,7 +54,7 @@ def test_batched_left_padded_equals_one_at_a_time(tiny: tuple[Any, Any]) -> None
 
 def test_stops_at_im_end(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
-    kwargs = generate.generation_kwargs(model, tok, {"max_new_tokens": 4})
+    kwargs = generate.generation_kwargs(model, tok, _settings(max_new_tokens=4))
     gen = kwargs["generation_config"]
     assert tok.convert_tokens_to_ids(IM_END) in gen.eos_token_id
     assert gen.pad_token_id == tok.pad_token_id and gen.do_sample is False
@@ -59,13 +72,13 @@ def test_response_is_cut_at_the_first_stop_token(
         return torch.cat([input_ids, torch.tensor([tail] * input_ids.shape[0])], dim=1)
 
     monkeypatch.setattr(model, "generate", fake_generate)
-    (out,) = generate.generate(model, tok, PROMPTS[:1], {"max_new_tokens": 8}, progress=False)
+    (out,) = generate.generate(model, tok, PROMPTS[:1], _settings(max_new_tokens=8), progress=False)
     assert out.text == "ab cd" and out.new_tokens == len(words)
 
 
 def test_sampling_is_seeded(tiny: tuple[Any, Any]) -> None:
     model, tok = tiny
-    sampling = {"do_sample": True, "temperature": 0.3, "top_p": 0.9, "seed": 7, "max_new_tokens": 5}
+    sampling = _settings(do_sample=True, temperature=0.3, top_p=0.9, seed=7, max_new_tokens=5)
     first = generate.generate(model, tok, PROMPTS, sampling, progress=False)
     second = generate.generate(model, tok, PROMPTS, sampling, progress=False)
     assert [g.text for g in first] == [g.text for g in second]
@@ -110,11 +123,9 @@ def test_adapter_directory_loads_on_its_base(tmp_path: Path, tiny_model_dir: Pat
     (tmp_path / "adapter" / "config.json").unlink(missing_ok=True)
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (tmp_path / "adapter" / name).write_bytes((tiny_model_dir / name).read_bytes())
-    model, tok = generate.load_for_generation(
-        {"name": "a", "path": str(tmp_path / "adapter")}, "cpu"
-    )
+    model, tok = generate.load_for_generation(_model("a", str(tmp_path / "adapter")), "cpu")
     assert type(model).__name__.startswith("Peft")
-    (out,) = generate.generate(model, tok, PROMPTS[:1], {"max_new_tokens": 3}, progress=False)
+    (out,) = generate.generate(model, tok, PROMPTS[:1], _settings(max_new_tokens=3), progress=False)
     assert out.new_tokens <= 3
 
 
@@ -173,12 +184,10 @@ def test_vllm_backend_gets_the_same_prompts_stops_and_greedy_settings(
 
     monkeypatch.setitem(sys.modules, "vllm", _FakeVllm)
     monkeypatch.setattr(generate.importlib.util, "find_spec", lambda name: object())
-    llm, tok = generate.load_for_generation(
-        {"name": "tiny", "path": str(tiny_model_dir)}, backend="vllm"
-    )
+    llm, tok = generate.load_for_generation(_model("tiny", str(tiny_model_dir)), backend="vllm")
     assert llm.kwargs["model"] == str(tiny_model_dir)
     _FakeVllm.calls.clear()
-    settings = {"backend": "vllm", "max_new_tokens": 7, "batch_size": 2, "seed": 3}
+    settings = _settings(backend="vllm", max_new_tokens=7, batch_size=2, seed=3)
     outs = generate.generate(llm, tok, PROMPTS, settings, progress=False)
     assert [o.text for o in outs] == ["echo"] * 3 and [o.new_tokens for o in outs] == [2, 2, 2]
     assert sorted(p for prompts, _ in _FakeVllm.calls for p in prompts) == sorted(PROMPTS)
@@ -211,8 +220,8 @@ def test_pad_token_without_embedding_falls_back_to_eos(
     tok.add_special_tokens({"additional_special_tokens": extra})
     tok.pad_token = extra[-1]
     tok.save_pretrained(model_dir)
-    model, tok = generate.load_for_generation({"name": "b", "path": str(model_dir)}, "cpu")
+    model, tok = generate.load_for_generation(_model("b", str(model_dir)), "cpu")
     assert model.get_input_embeddings().weight.shape[0] == rows
     assert tok.pad_token == tok.eos_token
-    outs = generate.generate(model, tok, PROMPTS, {"max_new_tokens": 3}, progress=False)
+    outs = generate.generate(model, tok, PROMPTS, _settings(max_new_tokens=3), progress=False)
     assert len(outs) == 3 and all(o.new_tokens <= 3 for o in outs)

@@ -6,6 +6,7 @@ import ast
 
 import pytest
 
+from bioqwen.errors import BioqwenError
 from bioqwen.eval.ner import (
     TypeCounts,
     authors_result,
@@ -86,11 +87,15 @@ def test_json_object_and_code_fence() -> None:
 
 def test_type_lines_with_chinese_punctuation_and_aliases() -> None:
     text = "疾病：感染; 坏疽病变；糖尿病足\n药物：阿司匹林、布洛芬\n部位：足"
-    parsed = parse_response(text, ["Disease", "Drug"], {"疾病": "Disease", "药物": "Drug"})
+    aliases = {"疾病": "Disease", "药物": "Drug"}
+    parsed = parse_response(text, ["Disease", "Drug"], aliases, separators="line")
     assert parsed.entities == {
         "Disease": ["感染", "坏疽病变", "糖尿病足"],
         "Drug": ["阿司匹林", "布洛芬"],
     }
+    # One separator per response (the default): ';' is used, so '、' stays inside an entity.
+    whole = parse_response(text, ["Disease", "Drug"], aliases)
+    assert whole.entities["Drug"] == ["阿司匹林、布洛芬"]
 
 
 def test_commas_split_only_when_followed_by_space() -> None:
@@ -124,7 +129,9 @@ def test_prose_and_empty_are_unparsable() -> None:
 def test_semicolons_win_over_enumeration_commas_inside_entities() -> None:
     # Taiyi's answer format ('; ' between entities) keeps '、' and ', ' inside one entity.
     text = "疾病：足底、足背贯通性溃疡; 坏疽\n药物：阿司匹林、布洛芬"
-    parsed = parse_response(text, ["Disease", "Drug"], {"疾病": "Disease", "药物": "Drug"})
+    parsed = parse_response(
+        text, ["Disease", "Drug"], {"疾病": "Disease", "药物": "Drug"}, separators="line"
+    )
     assert parsed.entities == {
         "Disease": ["足底、足背贯通性溃疡", "坏疽"],
         "Drug": ["阿司匹林", "布洛芬"],
@@ -150,3 +157,43 @@ def test_plain_json_list_belongs_to_the_only_type() -> None:
     assert not parse_response('["colon cancer"]', TYPES).parsable  # which type is unknown
     empty = parse_response("[]", TYPES)
     assert empty.parsable and empty.entities == {}
+
+
+# --- separator policy (issue 8 item 6), on real Taiyi-format responses --------------------------
+
+# Verbatim assistant turns of Taiyi NER records (samples/taiyi/, the example file):
+# one entity per type line, '; ' between entities, '、' inside an entity.
+TAIYI_RESPONSES = [
+    "部位：足\n疾病：感染; 坏疽病变; 糖尿病足\n程度：0~5级\n",
+    "临床表现：多发性脓灶; 蜂窝织炎; 窦道; 坏疽; 脓性分泌物较多; 感染病灶已侵犯深部肌肉组织; "
+    "足或趾皮肤灶性干性坏疽; 感染延肌间隙扩大; 足底、足背贯通性溃疡\n程度：2级\n",
+]
+TAIYI_TYPES = ["Disease", "Symptom"]
+TAIYI_ALIASES = {"疾病": "Disease", "临床表现": "Symptom"}
+
+
+def test_taiyi_responses_split_on_semicolons_and_keep_enumeration_inside_entities() -> None:
+    first, second = (parse_response(r, TAIYI_TYPES, TAIYI_ALIASES) for r in TAIYI_RESPONSES)
+    assert first.entities == {"Disease": ["感染", "坏疽病变", "糖尿病足"]}
+    assert second.entities["Symptom"][-1] == "足底、足背贯通性溃疡"
+    assert len(second.entities["Symptom"]) == 9
+
+
+def test_separator_is_chosen_once_per_response() -> None:
+    # The Disease line holds one entity with '、'; the response separates with ';' elsewhere.
+    response = "疾病：足底、足背贯通性溃疡\n临床表现：麻木; 皮温凉\n"
+    parsed = parse_response(response, TAIYI_TYPES, TAIYI_ALIASES)
+    assert parsed.entities == {"Disease": ["足底、足背贯通性溃疡"], "Symptom": ["麻木", "皮温凉"]}
+    per_line = parse_response(response, TAIYI_TYPES, TAIYI_ALIASES, separators="line")
+    assert per_line.entities["Disease"] == ["足底", "足背贯通性溃疡"]
+
+
+def test_leading_conjunction_of_a_list_is_not_part_of_the_entity() -> None:
+    parsed = parse_response("Disease: cancer of breast, ovary, and colon", ["Disease"])
+    assert parsed.entities == {"Disease": ["cancer of breast", "ovary", "colon"]}
+    assert split_entities("肝炎、及肝硬化、和胃炎") == ["肝炎", "肝硬化", "胃炎"]
+
+
+def test_unknown_separator_policy_names_the_key() -> None:
+    with pytest.raises(BioqwenError, match=r"benchmark\.entity_separators='word'"):
+        parse_response("Disease: a", ["Disease"], separators="word")

@@ -9,7 +9,7 @@ from omegaconf import OmegaConf
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import benchmarks, prompts
+from bioqwen.eval import gold, prompts
 
 
 def _bench(compose, name: str, *overrides: str) -> dict[str, Any]:
@@ -19,7 +19,7 @@ def _bench(compose, name: str, *overrides: str) -> dict[str, Any]:
 
 def test_cmeee_prompt_is_taiyi_style_chinese(compose) -> None:
     cfg = _bench(compose, "cmeee")
-    (doc,) = benchmarks.load_benchmark(cfg).items
+    (doc,) = gold.load_benchmark(cfg).items
     messages = prompts.messages_for(cfg, doc)
     assert messages[0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]}
     assert messages[1]["content"] == f"请识别以下文本中的实体：\n{doc.text}\n实体类型：疾病，药物"
@@ -27,7 +27,7 @@ def test_cmeee_prompt_is_taiyi_style_chinese(compose) -> None:
 
 def test_bc5cdr_prompt_lists_types_and_uses_abstract_only(compose) -> None:
     cfg = _bench(compose, "bc5cdr")
-    (doc,) = benchmarks.load_benchmark(cfg).items
+    (doc,) = gold.load_benchmark(cfg).items
     user = prompts.messages_for(cfg, doc)[1]["content"]
     assert user.endswith("\nEntity types: chemical, disease")
     assert doc.text in user and doc.title not in user
@@ -37,7 +37,7 @@ def test_bc5cdr_prompt_lists_types_and_uses_abstract_only(compose) -> None:
 
 def test_qa_question_is_the_user_turn_and_chatml_ends_with_assistant(compose) -> None:
     cfg = _bench(compose, "icliniq")
-    (item,) = benchmarks.load_benchmark(cfg).items
+    (item,) = gold.load_benchmark(cfg).items
     messages = prompts.messages_for(cfg, item)
     assert messages == [
         {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["en"]},
@@ -48,7 +48,7 @@ def test_qa_question_is_the_user_turn_and_chatml_ends_with_assistant(compose) ->
 
 def test_bad_template_names_the_key(compose) -> None:
     cfg = _bench(compose, "webmedqa", "benchmark.prompt_template='{question}'")
-    (item,) = benchmarks.load_benchmark(cfg).items
+    (item,) = gold.load_benchmark(cfg).items
     with pytest.raises(BioqwenError, match=r"benchmark\.prompt_template"):
         prompts.user_text(cfg, item)
 
@@ -57,9 +57,9 @@ def test_cmeee_extra_class_needs_only_the_type_override(compose) -> None:
     from bioqwen.eval import ner
 
     cfg = _bench(compose, "cmeee", "+benchmark.types.sym=Symptom")
-    (doc,) = benchmarks.load_benchmark(cfg).items
+    (doc,) = gold.load_benchmark(cfg).items
     assert prompts.user_text(cfg, doc).endswith("实体类型：疾病，药物，临床表现")
-    assert benchmarks.entity_types(cfg) == ["Disease", "Drug", "Symptom"]
+    assert gold.entity_types(cfg) == ["Disease", "Drug", "Symptom"]
     aliases = cfg["type_aliases"]
     parsed = ner.parse_response(
         "临床表现：头痛; 乏力\n身体：头", ["Disease", "Drug", "Symptom"], aliases

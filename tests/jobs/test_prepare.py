@@ -1,36 +1,19 @@
-"""`bioqwen prepare` through the real console script."""
+"""`bioqwen prepare` through the real CLI (a subprocess, as a user runs it)."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from bioqwen.data import card as card_module
 from bioqwen.tracking import read_offline_run
-from tests.data.helpers import ROOT, qa, write_lines
-
-BIOQWEN = str(Path(sys.executable).with_name("bioqwen"))
+from tests.conftest import cli
+from tests.data.helpers import qa, write_lines
 
 
 def run(tmp_path, *overrides, cache=None):
-    env = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path)}
-    return subprocess.run(
-        [
-            BIOQWEN,
-            "prepare",
-            f"hydra.run.dir={tmp_path / 'run'}",
-            f"data.cache_dir={cache or tmp_path / 'cache'}",
-            *overrides,
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=300,
-    )
+    """`bioqwen prepare` into tmp_path/run with a private cache (or the given one)."""
+    cache_dir = cache or tmp_path / "cache"
+    return cli("prepare", f"data.cache_dir={cache_dir}", *overrides, run_dir=tmp_path / "run")
 
 
 def test_cached_sample_mix_run_holds_card_drops_lineage_and_the_wandb_tables(

@@ -11,7 +11,7 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import benchmarks
+from bioqwen.eval import gold, ner_gold
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/fixtures/eval"
@@ -23,7 +23,7 @@ def _bench(compose: Callable[..., DictConfig], name: str, *overrides: str) -> di
 
 
 def test_ncbi_all_splits_792_unique_and_every_class_is_disease(compose) -> None:
-    bench = benchmarks.load_benchmark(_bench(compose, "ncbi"))
+    bench = gold.load_benchmark(_bench(compose, "ncbi"))
     assert len(bench.items) == 792  # 593 + 100 + 100 entries, PMID 8528200 twice in train
     assert [bench.items[0].split, bench.items[-1].split] == ["train", "dev"]
     assert bench.types == ["Disease"]
@@ -36,22 +36,22 @@ def test_ncbi_all_splits_792_unique_and_every_class_is_disease(compose) -> None:
 
 def test_ncbi_classes_map_through_the_config(compose) -> None:
     cfg = _bench(compose, "ncbi", "benchmark.splits=[test]")
-    by_id = {d.id: d for d in benchmarks.load_benchmark(cfg).items}
+    by_id = {d.id: d for d in gold.load_benchmark(cfg).items}
     # Modifier, DiseaseClass, SpecificDisease and CompositeMention mentions are all Disease.
     assert {"copper toxicosis", "inherited disorder", "Wilson disease"} <= by_id["9949209"].gold[
         "Disease"
     ]
     assert "breast and/or ovarian cancer" in by_id["9774970"].gold["Disease"]
     # A class left out of `types` is not gold.
-    only_specific = benchmarks.load_benchmark({**cfg, "types": {"SpecificDisease": "Disease"}})
-    gold = {d.id: d for d in only_specific.items}["9949209"].gold["Disease"]
-    assert "inherited disorder" not in gold and "Wilson disease" in gold
+    only_specific = gold.load_benchmark({**cfg, "types": {"SpecificDisease": "Disease"}})
+    mentions = {d.id: d for d in only_specific.items}["9949209"].gold["Disease"]
+    assert "inherited disorder" not in mentions and "Wilson disease" in mentions
 
 
 def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(compose) -> None:
     cfg = _bench(compose, "bc5cdr", "benchmark.splits=[test]")
-    assert benchmarks.split_path(cfg, "test").name == "CDR_TestSet.BioC.xml"
-    bench = benchmarks.load_benchmark(cfg)
+    assert gold.split_path(cfg, "test").name == "CDR_TestSet.BioC.xml"
+    bench = gold.load_benchmark(cfg)
     assert len(bench.items) == 500
     by_id = {d.id: d for d in bench.items}
     # Composite 'end-stage or malignant liver disease': IndividualMention 'end-stage liver
@@ -66,8 +66,8 @@ def test_bc5cdr_prefers_bioc_and_takes_first_chunk_of_discontinuous_mentions(com
 
 def test_bc5cdr_all_splits_1500_and_pubtator_matches_bioc(compose) -> None:
     cfg = _bench(compose, "bc5cdr")
-    bioc = benchmarks.load_benchmark({**cfg, "format": "bioc"}).items
-    pubtator = benchmarks.load_benchmark({**cfg, "format": "pubtator"}).items
+    bioc = gold.load_benchmark({**cfg, "format": "bioc"}).items
+    pubtator = gold.load_benchmark({**cfg, "format": "pubtator"}).items
     assert len(bioc) == 1500  # the paper scored all 1,500 abstracts
     assert [d.split for d in bioc[::500]] == ["train", "test", "dev"]
     assert [d.id for d in bioc] == [d.id for d in pubtator]
@@ -81,9 +81,9 @@ def test_bc5cdr_all_splits_1500_and_pubtator_matches_bioc(compose) -> None:
 
 def test_split_selection_is_configurable(compose) -> None:
     ncbi = _bench(compose, "ncbi", "benchmark.splits=[test]")
-    assert len(benchmarks.load_benchmark(ncbi).items) == 100
+    assert len(gold.load_benchmark(ncbi).items) == 100
     bc5cdr = _bench(compose, "bc5cdr", "benchmark.splits=[dev,test]")
-    items = benchmarks.load_benchmark(bc5cdr).items
+    items = gold.load_benchmark(bc5cdr).items
     assert len(items) == 1000 and items[0].split == "dev" and items[-1].split == "test"
 
 
@@ -95,7 +95,7 @@ def test_pubtator_composite_first_chunk_from_individual_mentions(tmp_path: Path)
         "end-stage liver disease|malignant liver disease\n1\tCID\tD9\tD1\n\n",
         encoding="utf-8",
     )
-    (doc,) = benchmarks.read_pubtator(path, "test", {"Disease": "Disease"})
+    (doc,) = ner_gold.read_pubtator(path, "test", {"Disease": "Disease"})
     assert doc.gold["Disease"] == {
         "end-stage or malignant liver disease",
         "end-stage",
@@ -104,7 +104,7 @@ def test_pubtator_composite_first_chunk_from_individual_mentions(tmp_path: Path)
 
 
 def test_cmeee_type_mapping_and_unscored_types(compose) -> None:
-    bench = benchmarks.load_benchmark(_bench(compose, "cmeee", "benchmark.limit=200"))
+    bench = gold.load_benchmark(_bench(compose, "cmeee", "benchmark.limit=200"))
     assert len(bench.items) == 200 and bench.types == ["Disease", "Drug"]
     raw = json.loads((ROOT / "samples/benchmarks/cmeee/CMeEE_dev.json").read_text("utf-8"))[:200]
     expected_dis = sum(len({e["entity"] for e in r["entities"] if e["type"] == "dis"}) for r in raw)
@@ -115,26 +115,26 @@ def test_cmeee_type_mapping_and_unscored_types(compose) -> None:
 def test_cmeee_file_without_gold_is_an_error(tmp_path: Path) -> None:
     (tmp_path / "CMeEE_test.json").write_text('[{"text": "无标注"}]', encoding="utf-8")
     with pytest.raises(BioqwenError, match="record 0 has no 'entities'"):
-        benchmarks.read_cmeee(tmp_path / "CMeEE_test.json", "test", {"dis": "Disease"})
+        ner_gold.read_cmeee(tmp_path / "CMeEE_test.json", "test", {"dis": "Disease"})
 
 
 def test_missing_gold_file_names_it(compose, tmp_path: Path) -> None:
     cfg = _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}")
     with pytest.raises(BioqwenError, match=r"gold file not found: .*NCBItrainset_corpus.txt"):
-        benchmarks.load_benchmark(cfg)
+        gold.load_benchmark(cfg)
     with pytest.raises(BioqwenError, match="no gold file found for benchmark 'ncbi'"):
-        benchmarks.available_splits(cfg)
+        gold.available_splits(cfg)
 
 
 def test_unknown_split_and_reader(compose) -> None:
     with pytest.raises(BioqwenError, match="no file for split 'valid'"):
-        benchmarks.load_benchmark(_bench(compose, "ncbi", "benchmark.splits=[valid]"))
+        gold.load_benchmark(_bench(compose, "ncbi", "benchmark.splits=[valid]"))
     with pytest.raises(BioqwenError, match=r"benchmark\.reader='nope'"):
-        benchmarks.load_benchmark(_bench(compose, "ncbi", "benchmark.reader=nope"))
+        gold.load_benchmark(_bench(compose, "ncbi", "benchmark.reader=nope"))
 
 
 def test_paper_csv_reader(compose) -> None:
-    bench = benchmarks.load_benchmark(_bench(compose, "webmedqa"))
+    bench = gold.load_benchmark(_bench(compose, "webmedqa"))
     assert len(bench.items) == 50 and bench.task == "qa" and bench.lang == "zh"
     assert bench.items[0].question.startswith("云南现在治疗白癜风")
     assert all("\r" not in i.answer for i in bench.items)
@@ -142,7 +142,7 @@ def test_paper_csv_reader(compose) -> None:
 
 def test_cmedqa2_reader_on_constructed_fixture(compose) -> None:
     cfg = _bench(compose, "cmedqa2", f"benchmark.data_dir={FIXTURES / 'cmedqa2'}")
-    items = benchmarks.load_benchmark(cfg).items
+    items = gold.load_benchmark(cfg).items
     assert [(i.question, i.answer) for i in items] == [
         ("孩子发烧三天了怎么办？", "建议及时就医，查血常规，多喝水。"),
         ("高血压患者可以喝咖啡吗？", "少量饮用一般没有问题，但应监测血压。"),
@@ -158,7 +158,7 @@ def test_webmedqa_raw_reader_takes_positive_answers(compose) -> None:
         f"benchmark.data_dir={FIXTURES / 'webmedqa'}",
         "benchmark.files.test=medQA.test.txt",
     )
-    items = benchmarks.load_benchmark(cfg).items
+    items = gold.load_benchmark(cfg).items
     assert [i.answer for i in items] == [
         "您还是需要慢慢调养的，平时要多吃新鲜果蔬。",
         "先冷敷，抬高患肢，必要时拍片检查。",
@@ -174,7 +174,7 @@ def test_icliniq_raw_reader(compose) -> None:
         "benchmark.files.test=iCliniq.json",
         "benchmark.limit=1",
     )
-    (item,) = benchmarks.load_benchmark(cfg).items
+    (item,) = gold.load_benchmark(cfg).items
     assert item.question.startswith("Hi doctor, I have had a dry cough")
     assert item.answer.startswith("Hi. A dry cough")
 
@@ -186,7 +186,7 @@ def test_bc5cdr_auto_falls_back_to_pubtator_and_joins_only_present_splits(
 
     shutil.copy(ROOT / "samples/benchmarks/bc5cdr/CDR_TestSet.PubTator.txt", tmp_path)
     cfg = _bench(compose, "bc5cdr", f"benchmark.data_dir={tmp_path}")
-    assert benchmarks.available_splits(cfg) == ["test"]
-    assert benchmarks.split_path(cfg, "test").name == "CDR_TestSet.PubTator.txt"
+    assert gold.available_splits(cfg) == ["test"]
+    assert gold.split_path(cfg, "test").name == "CDR_TestSet.PubTator.txt"
     with pytest.raises(BioqwenError, match=r"gold file not found: .*CDR_TrainingSet\.PubTator"):
-        benchmarks.load_benchmark(cfg)  # evaluation reads the configured splits, all of them
+        gold.load_benchmark(cfg)  # evaluation reads the configured splits, all of them

@@ -1,72 +1,21 @@
-"""`bioqwen score` and `bioqwen evaluate` through the real CLI (subprocesses, tiny model)."""
+"""`bioqwen evaluate` through the real CLI (subprocesses, tiny model)."""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from bioqwen.tracking import read_offline_run
-from tests.eval.known_answers import ROOT, WEBMEDQA, WEBMEDQA_KNOWN
+from tests.conftest import FIXTURES, cli
+from tests.jobs.conftest import wandb_summary
 
-# The installed console script, as a user runs it.
-BIOQWEN = [str(Path(sys.executable).parent / "bioqwen")]
-FIXTURES = ROOT / "tests/fixtures/eval"
-
-
-def _wandb_run(run_dir: Path) -> Path:
-    (run,) = (run_dir / "wandb").glob("offline-run-*")
-    return run
-
-
-def _run(*args: str, run_dir: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*BIOQWEN, *args, f"hydra.run.dir={run_dir}"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-
-
-def test_score_cli_reproduces_webmedqa_and_prints_metrics_last(tmp_path: Path) -> None:
-    run_dir = tmp_path / "score"
-    proc = _run("score", "benchmark=webmedqa", f"predictions={WEBMEDQA}", run_dir=run_dir)
-    assert proc.returncode == 0, proc.stderr
-    printed = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert printed == json.loads((run_dir / "metrics.json").read_text())
-    assert {k: round(printed[k], 3) for k in WEBMEDQA_KNOWN} == WEBMEDQA_KNOWN
-    assert (run_dir / "lineage.json").exists()
-    summary = read_offline_run(_wandb_run(run_dir))["summary"]
-    assert {k: summary[k] for k in printed} == printed
-
-
-def test_score_cli_bad_input_exits_nonzero_naming_the_problem(tmp_path: Path) -> None:
-    bad = FIXTURES / "qa_predictions_bad_columns.csv"
-    proc = _run(
-        "score", "benchmark=webmedqa", f"predictions={bad}", "tracking=disabled", run_dir=tmp_path
-    )
-    assert proc.returncode == 2
-    assert (
-        "qa_predictions_bad_columns.csv" in proc.stderr and "missing prompt,response" in proc.stderr
-    )
-    assert not (tmp_path / "metrics.json").exists() and not (tmp_path / "config.yaml").exists()
-    proc = _run("score", "benchmark=nope", f"predictions={bad}", run_dir=tmp_path / "x")
-    assert proc.returncode != 0 and "benchmark/nope" in proc.stderr
-    unmatched = FIXTURES / "ner_predictions_unmatched.csv"
-    proc = _run(
-        "score", "benchmark=ncbi", f"predictions={unmatched}", "tracking=disabled", run_dir=tmp_path
-    )
-    assert proc.returncode == 2 and "ner_predictions_unmatched.csv:2" in proc.stderr
+EVAL_FIXTURES = FIXTURES / "eval"
 
 
 def test_evaluate_tiny_ncbi_end_to_end_and_rescore(tmp_path: Path) -> None:
     run_dir = tmp_path / "eval"
-    proc = _run(
+    proc = cli(
         "evaluate",
         "model=tiny",
         "benchmark=ncbi",
@@ -91,11 +40,11 @@ def test_evaluate_tiny_ncbi_end_to_end_and_rescore(tmp_path: Path) -> None:
     assert records[0]["chat_prompt"].endswith("<|im_start|>assistant\n")
     # The W&B summary holds the same numbers as metrics.json, iteration time included, and
     # the run logged a table of sample predictions.
-    summary = read_offline_run(_wandb_run(run_dir))["summary"]
+    summary = wandb_summary(run_dir)
     assert {k: summary[k] for k in metrics} == metrics
     assert summary["predictions/_type"] == "table-file" and summary["predictions/nrows"] == 3
     # The predictions CSV is in the authors' format: `score` re-joins it and agrees.
-    rescored = _run(
+    rescored = cli(
         "score",
         "benchmark=ncbi",
         f"predictions={run_dir / 'predictions.csv'}",
@@ -114,7 +63,7 @@ def test_evaluate_accepts_a_training_run_dir_as_model(tmp_path: Path, tiny_model
     run.mkdir()
     (run / "lineage.json").write_text('{"job": "train"}')
     (run / "merged").symlink_to(tiny_model_dir, target_is_directory=True)
-    proc = _run(
+    proc = cli(
         "evaluate",
         f"model={run}",
         "benchmark=webmedqa",
@@ -132,7 +81,7 @@ def test_evaluate_accepts_a_training_run_dir_as_model(tmp_path: Path, tiny_model
 
 
 def test_evaluate_missing_gold_exits_before_opening_a_run(tmp_path: Path) -> None:
-    proc = _run(
+    proc = cli(
         "evaluate",
         "model=tiny",
         "benchmark=cmedqa2",

@@ -1,0 +1,46 @@
+"""Where the checkout lies (conf/, samples/) and how a config node becomes plain Python.
+
+A leaf anyone may import: the one place that finds the checkout root and the one
+config-to-dict helper (a mandatory value left unset becomes a BioqwenError naming its key).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import MissingMandatoryValue
+
+from bioqwen.errors import BioqwenError
+
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = ROOT / "conf"
+
+
+def plain(node: Any, prefix: str = "", hint: str = "") -> Any:
+    """A config node as plain, resolved Python containers (what the library functions take).
+
+    `prefix` names the node in the error raised for a mandatory value left unset (`???`),
+    `hint` says how to set it.
+    """
+    if isinstance(node, DictConfig | ListConfig):
+        try:
+            return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+        except MissingMandatoryValue as err:
+            key = str(err.full_key)
+            if prefix and not key.startswith(prefix + "."):
+                key = f"{prefix}.{key}"
+            how = hint or "`???` in the composed config"
+            raise BioqwenError(f"{key} is not set: {how}") from err
+    return json.loads(json.dumps(node, default=str))
+
+
+def in_checkout(path: str | Path) -> Path:
+    """A path as given when it exists (or is absolute), else relative to the checkout root."""
+    given = Path(path).expanduser()
+    if given.is_absolute() or given.exists():
+        return given
+    candidate = ROOT / given
+    return candidate if candidate.exists() else given
