@@ -57,19 +57,31 @@ def model_spec(entry: str) -> dict[str, Any]:
         raise BioqwenError(f"models: {text} is a file, not a model directory or a .gguf file")
     if path.is_dir():
         generate.model_source({"path": str(path)})  # raises naming what is missing
-        return {"name": _label(path), "path": str(path)}
+        return {**_conf_model("tiny"), "tiny": None, "name": _label(path), "path": str(path)}
     if (CONF_MODELS / f"{text}.yaml").exists():
-        cfg = OmegaConf.to_container(OmegaConf.load(CONF_MODELS / f"{text}.yaml"), resolve=True)
-        assert isinstance(cfg, dict)
-        cfg.pop("defaults", None)
-        return {str(k): v for k, v in cfg.items()}
+        return _conf_model(text)
     if HUB_ID.match(text):
         _check_hub_cache(text)
-        return {"name": text, "hub_id": text}
+        return {**_conf_model("tiny"), "tiny": None, "name": text, "hub_id": text}
     raise BioqwenError(
         f"models: {text}: no such file or directory, and not a model name in conf/model/ "
         "or a hub id (owner/name)"
     )
+
+
+def _conf_model(name: str) -> dict[str, Any]:
+    """conf/model/<name>.yaml on its schema, as Hydra composes it for the other jobs.
+
+    A directory or hub id takes the settings of the default model (as `evaluate model.path=`
+    does) with the tiny-model block removed.
+    """
+    from bioqwen.config import ModelConfig
+
+    node = OmegaConf.load(CONF_MODELS / f"{name}.yaml")
+    node.pop("defaults", None)
+    cfg = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ModelConfig), node))
+    assert isinstance(cfg, dict)
+    return {str(k): v for k, v in cfg.items()}
 
 
 def _label(path: Path) -> str:

@@ -6,9 +6,15 @@ from types import SimpleNamespace
 
 from bioqwen.chat.app import build_app, short_source, stats_line
 from bioqwen.chat.session import Answer
+from bioqwen.jobs.common import plain
+from tests.conftest import compose_config
 
 EXAMPLES = [{"label": "QA · en", "prompt": "What is HIV?"}]
-SETTINGS = {"max_new_tokens": 8, "do_sample": False, "temperature": 0.7, "top_p": 0.8}
+# The chat job's composed generation settings, shortened for CPU.
+SETTINGS = {
+    **plain(compose_config("chat").generation),
+    **{"max_new_tokens": 8, "do_sample": False, "temperature": 0.7, "top_p": 0.8},
+}
 
 
 def test_page_shows_the_template_warning_and_one_column_per_model():

@@ -12,9 +12,15 @@ from bioqwen.chat import session
 from bioqwen.chat.cli import run_terminal
 from bioqwen.chat.conversation import Conversation, fidelity, fidelity_note
 from bioqwen.errors import BioqwenError
+from bioqwen.jobs.common import plain
+from tests.conftest import compose_config
 
 SYSTEM = {"zh": "系统提示", "en": "System prompt."}
-SETTINGS = {"max_new_tokens": 12, "do_sample": True, "temperature": 1.0, "top_p": 1.0}
+# The chat job's composed generation settings, shortened for CPU.
+SETTINGS = {
+    **plain(compose_config("chat").generation),
+    **{"max_new_tokens": 12, "do_sample": True, "temperature": 1.0, "top_p": 1.0},
+}
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +34,8 @@ def _conversation(models, tmp_path: Path) -> Conversation:
 
 def test_entries_are_checked_before_loading(tmp_path, chat_models, monkeypatch):
     run_dir = chat_models[2]
-    assert session.model_spec(str(run_dir)) == {"name": "run-tiny-c", "path": str(run_dir)}
+    spec = session.model_spec(str(run_dir))
+    assert (spec["name"], spec["path"], spec["tiny"]) == ("run-tiny-c", str(run_dir), None)
     assert session.model_spec("tiny")["tiny"]["hidden_size"] == 64  # a conf/model name
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("x")
