@@ -46,8 +46,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         reward.check_lineage(out, reward.lineage_of(scorer))
         done, good_bytes = reward.read_scores(out, ids)
     pending = [i for i, rid in enumerate(ids) if rid not in done]
-    order = reward.plan(scorer, [ids[i] for i in pending], [texts[i] for i in pending])
-    order = [pending[j] for j in order]
+    batches = reward.plan(
+        scorer,
+        [ids[i] for i in pending],
+        [texts[i] for i in pending],
+        int(cfg.batch_size),
+        int(cfg.max_batch_tokens),
+    )
+    batches = [[pending[j] for j in batch] for batch in batches]
     tokens = records.token_counts(scored, data["tokenizer"])
     comprehension = records.comprehension_records(data, list(cfg.balance.tasks))
     comprehension_tokens = sum(records.token_counts(comprehension, data["tokenizer"]).values())
@@ -79,7 +85,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             with open(out, "r+b") as handle:  # drop the line a kill tore in half
                 handle.truncate(good_bytes)
         reward.write_lineage(out, scorer, records=len(ids))
-        new = reward.score_into(scorer, out, ids, texts, order, int(cfg.batch_size), done=len(done))
+        new = reward.score_into(scorer, out, ids, texts, batches, done=len(done))
         scores, _ = reward.read_scores(out, ids)  # the file exactly as prepare will read it
         threshold = float(cfg.threshold)
         rows, metrics = analysis.threshold_table(

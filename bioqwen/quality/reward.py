@@ -19,7 +19,7 @@ from typing import Any
 
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
-from bioqwen.quality.records import chunks, fill, lengths
+from bioqwen.quality.records import fill, lengths
 from bioqwen.runs import atomic_write_json, read_json, stable_hash
 
 LINEAGE_SUFFIX = ".lineage.json"
@@ -208,9 +208,12 @@ def texts_of(records: Sequence[Record], template: str) -> list[str]:
     return [fill(template, r, "scorer.template") for r in records]
 
 
-def plan(scorer: Scorer, ids: Sequence[str], texts: Sequence[str]) -> list[int]:
-    """Indices in scoring order: longest first, so batches pad little and an out-of-memory
-    batch shows up in the first minute; every text is tokenized once here (bad ones named)."""
+def plan(
+    scorer: Scorer, ids: Sequence[str], texts: Sequence[str], batch_size: int, max_tokens: int
+) -> list[list[int]]:
+    """Batches of indices, longest records first, so a batch pads little and an out-of-memory
+    batch shows in the first minute; a batch holds at most batch_size records and at most
+    max_tokens tokens once padded. Every text is tokenized here once (a bad one is named)."""
     counts = lengths(
         scorer.tokenizer,
         ids,
@@ -219,7 +222,15 @@ def plan(scorer: Scorer, ids: Sequence[str], texts: Sequence[str]) -> list[int]:
         truncation=True,
         max_length=scorer.max_length,
     )
-    return sorted(range(len(ids)), key=lambda i: -counts[i])
+    batches: list[list[int]] = []
+    for i in sorted(range(len(ids)), key=lambda i: -counts[i]):
+        # Sorted longest first: the batch's first record sets its padded length.
+        last = batches[-1] if batches else []
+        if 0 < len(last) < batch_size and (len(last) + 1) * counts[last[0]] <= max_tokens:
+            last.append(i)
+        else:
+            batches.append([i])
+    return batches
 
 
 def score_texts(scorer: Scorer, texts: Sequence[str]) -> list[float]:
@@ -245,20 +256,21 @@ def score_into(
     path: Path,
     ids: Sequence[str],
     texts: Sequence[str],
-    order: Sequence[int],
-    batch_size: int,
+    batches: Sequence[Sequence[int]],
     done: int = 0,
 ) -> int:
-    """Score texts[order] in batches, appending `{"id", "score"}` lines to path after each
+    """Score the planned batches of texts, appending `{"id", "score"}` lines to path after each
     batch (flushed and fsync'ed); returns how many were scored."""
     from tqdm import tqdm
 
     scored = 0
     with (
         open(path, "a", encoding="utf-8") as out,
-        tqdm(total=done + len(order), initial=done, desc="score-data", unit=" rec") as bar,
+        tqdm(
+            total=done + sum(map(len, batches)), initial=done, desc="score-data", unit=" rec"
+        ) as bar,
     ):
-        for batch in chunks(order, batch_size):
+        for batch in batches:
             values = score_texts(scorer, [texts[i] for i in batch])
             for i, value in zip(batch, values, strict=True):
                 if not math.isfinite(value):

@@ -19,6 +19,8 @@ from bioqwen.jobs.common import execute
 from bioqwen.tracking import read_offline_run
 from tests.conftest import ROOT, compose_config
 
+# How the tests run a command as a user would (a process of its own, from the checkout root).
+PROCESS = {"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300}
 FIGURES = ["fig3a_scores_before", "fig3b_scores_after", "fig3c_pca_encoder", "fig3d_pca_decoder"]
 RECORDS = 28  # lines of samples/medchatzh/MedChatZH_train.sample.jsonl
 
@@ -79,28 +81,15 @@ def test_killed_run_resumes_without_rescoring(
     env = {k: v for k, v in os.environ.items() if k not in ("WANDB_MODE", "WANDB_SERVICE")}
     env["WANDB_MODE"] = "offline"
     script = str(Path(__file__).with_name("kill_after_batch.py"))
-    killed = subprocess.run(
-        [sys.executable, script, *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    killed = subprocess.run([sys.executable, script, *args], env=env, **PROCESS)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     first = _scores(run / "scores.jsonl")
     assert len(first) == 4 and not (run / "metrics.json").exists()
     with open(run / "scores.jsonl", "a", encoding="utf-8") as handle:
         handle.write('{"id": "medchatzh:9", "sco')  # a line torn by the kill: not trusted
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "bioqwen.cli", "score-data", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [sys.executable, "-m", "bioqwen.cli", "score-data", *args]
+    resumed = subprocess.run(command, env=env, **PROCESS)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads((run / "metrics.json").read_text())
     assert (metrics["quality/scored_before"], metrics["quality/scored_now"]) == (4, RECORDS - 4)

@@ -43,7 +43,7 @@ def test_decoder_reads_full_length_and_names_a_record_too_long(
 ) -> None:
     decoder = _embedder(tiny_model_dir, "decoder", tmp_path, None)
     decoder.check(["short"], ["头痛怎么办"])
-    with pytest.raises(BioqwenError, match="record medchatzh:7: .* tokens, more than"):
+    with pytest.raises(BioqwenError, match=r"record medchatzh:7: \d+ tokens, more than"):
         decoder.check(["short", "medchatzh:7"], ["头痛怎么办", LONG * 2])
 
 

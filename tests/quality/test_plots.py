@@ -20,7 +20,9 @@ def test_histograms_count_every_score(tmp_path: Path) -> None:
     scores = [1.0, 2.79, 2.8, 2.81, 3.5]
     edges = plots.bin_edges(scores, 2.8, 10)
     before = plots.histogram(scores, edges, 2.8, "before", tmp_path / "a.png")
-    after = plots.histogram([s for s in scores if s >= 2.8], edges, 2.8, "after", tmp_path / "b.png")
+    after = plots.histogram(
+        [s for s in scores if s >= 2.8], edges, 2.8, "after", tmp_path / "b.png"
+    )
     assert sum(before) == 5 and sum(after) == 3
     below = [c for c, right in zip(after, edges[1:], strict=True) if right <= 2.8 + 1e-9]
     assert sum(below) == 0  # no kept score lands in a bar left of the threshold

@@ -45,12 +45,18 @@ def test_batched_sorted_scores_equal_one_at_a_time(
     records = _sample_records(tmp_path)
     ids = [r["id"] for r in records]
     texts = reward.texts_of(records, TEMPLATE)
-    order = reward.plan(scorer, ids, texts)
-    encoded = scorer.tokenizer([texts[i] for i in order], truncation=True, max_length=512)
-    lengths = [len(x) for x in encoded["input_ids"]]
+    batches = reward.plan(scorer, ids, texts, batch_size=8, max_tokens=2048)
+    order = [i for batch in batches for i in batch]
+    assert sorted(order) == list(range(len(ids)))
+    encoded = scorer.tokenizer(texts, truncation=True, max_length=512)["input_ids"]
+    lengths = [len(encoded[i]) for i in order]
     assert lengths == sorted(lengths, reverse=True) and lengths[0] > 3 * lengths[-1]
+    for batch in batches:  # within both budgets, or a lone record
+        padded = len(batch) * max(len(encoded[i]) for i in batch)
+        assert len(batch) <= 8 and (padded <= 2048 or len(batch) == 1)
+    assert max(map(len, batches)) == 8
     out = tmp_path / "scores.jsonl"
-    assert reward.score_into(scorer, out, ids, texts, order, batch_size=8) == len(ids)
+    assert reward.score_into(scorer, out, ids, texts, batches) == len(ids)
     batched, _ = reward.read_scores(out, ids)
     single = dict(zip(ids, reward.authors_loop(scorer, texts), strict=True))
     assert len(set(single.values())) > len(ids) // 2  # the rewards really differ per record
@@ -76,7 +82,7 @@ def test_record_that_fails_to_encode_is_named(qwen_scorer_dir: Path, tmp_path: P
     scorer = reward.load_scorer(_spec(qwen_scorer_dir), reward.pick_device("cpu"))
     ids = [r["id"] for r in records]
     with pytest.raises(BioqwenError, match="record medchatzh:2: the scorer's tokenizer"):
-        reward.plan(scorer, ids, reward.texts_of(records, TEMPLATE))
+        reward.plan(scorer, ids, reward.texts_of(records, TEMPLATE), 8, 4096)
 
 
 @pytest.mark.parametrize(
