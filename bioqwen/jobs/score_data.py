@@ -11,6 +11,7 @@ behind; re-running into the same run directory resumes the score file.
 from __future__ import annotations
 
 import random
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
@@ -58,16 +59,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     comprehension = records.comprehension_records(data, list(cfg.balance.tasks))
     comprehension_tokens = sum(records.token_counts(comprehension, data["tokenizer"]).values())
     embedders: dict[str, Embedder] = {}
-    sample = sorted(
-        random.Random(int(cfg.seed)).sample(
-            range(len(ids)), min(len(ids), int(cfg.embeddings.max_records))
-        )
-    )
-    sample_ids = [ids[i] for i in sample]
-    sample_texts = [
-        records.fill(str(cfg.embeddings.text), scored[i], "embeddings.text") for i in sample
-    ]
+    sample_ids: list[str] = []
+    sample_texts: list[str] = []
     if cfg.embeddings.enabled:
+        size = min(len(ids), int(cfg.embeddings.max_records))
+        sample = sorted(random.Random(int(cfg.seed)).sample(range(len(ids)), size))
+        sample_ids = [ids[i] for i in sample]
+        text = str(cfg.embeddings.text)
+        sample_texts = [records.fill(text, scored[i], "embeddings.text") for i in sample]
         for role in ("encoder", "decoder"):
             spec = plain(cfg.embeddings[role])
             embedders[role] = Embedder(spec, f"embeddings.{role}", device, cache_root())
@@ -78,7 +77,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         cfg,
         "score_data",
         name=f"score-data-{mix}",
-        tags=[f"mix:{mix}", f"scorer:{cfg.scorer.name}"],
+        tags=[f"mix:{mix}", f"scorer:{Path(scorer.identity['name']).name}"],
         resume=out.exists(),
     ) as run:
         if out.exists() and out.stat().st_size > good_bytes:
