@@ -29,7 +29,7 @@ def threshold_table(
     grid = thresholds.candidates(**settings["thresholds"])
     ratio = float(settings["balance"]["ratio"])
     rows = thresholds.table(scores, tokens, grid, chosen, comprehension_tokens, ratio)
-    atomic_write_json(directory / "thresholds.json", rows)
+    atomic_write_json(directory / thresholds.TABLE_FILE, rows)
     atomic_write_text(directory / "thresholds.md", thresholds.markdown(rows))
     at = next(r for r in rows if "chosen" in r["mark"])
     metrics = {

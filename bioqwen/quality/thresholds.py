@@ -8,9 +8,12 @@ closest to `ratio` x the comprehension (NER + RE + MT) tokens.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+TABLE_FILE = "thresholds.json"  # written by score-data beside scores.jsonl
 COLUMNS = [
     "threshold",
     "records",
@@ -102,3 +105,12 @@ def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
             cells = [f"**{c}**" if c else c for c in cells]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def beside(score_file: str | Path) -> list[dict[str, Any]] | None:
+    """The table score-data wrote next to a score file (its run directory), if there is one."""
+    path = Path(score_file).with_name(TABLE_FILE)
+    if not path.is_file():
+        return None
+    rows = json.loads(path.read_text(encoding="utf-8"))
+    return rows if isinstance(rows, list) else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from bioqwen.quality import thresholds
@@ -38,3 +41,10 @@ def test_balance_follows_the_ratio_and_needs_comprehension_data() -> None:
 def test_a_scored_record_without_tokens_is_an_error() -> None:
     with pytest.raises(ValueError, match="no token count"):
         thresholds.table({"a": 3.0}, {}, [2.0], 2.8)
+
+
+def test_the_card_finds_the_table_beside_a_score_file(tmp_path: Path) -> None:
+    rows = thresholds.table({"a": 3.0}, {"a": 5}, [2.0, 3.5], 2.8)
+    (tmp_path / thresholds.TABLE_FILE).write_text(json.dumps(rows), encoding="utf-8")
+    assert thresholds.beside(tmp_path / "scores.jsonl") == rows
+    assert thresholds.beside(tmp_path / "elsewhere" / "scores.jsonl") is None
