@@ -7,7 +7,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any
 
-from bioqwen.data.clean import answer_of, filter_category, prompt_of
+from bioqwen.data.clean import filter_category, prompt_of
 from bioqwen.data.sources import Record, SourceSpec, read_source
 from bioqwen.errors import BioqwenError
 
@@ -58,10 +58,15 @@ def comprehension_records(data: Mapping[str, Any], tasks: Sequence[str]) -> list
     return [r for r in records if r["task"] in set(tasks)]
 
 
+def response_of(record: Record) -> str:
+    """The assistant side of a conversation (every assistant turn, joined)."""
+    return "\n".join(m["content"] for m in record["messages"] if m["role"] == "assistant")
+
+
 def fill(template: str, record: Record, key: str) -> str:
     """The template with {query} and {response} taken from the record (config key for errors)."""
     try:
-        return template.format(query=prompt_of(record), response=answer_of(record))
+        return template.format(query=prompt_of(record), response=response_of(record))
     except (KeyError, IndexError, ValueError) as err:
         raise BioqwenError(
             f"{key}={template!r}: only {{query}} and {{response}} may appear ({err!r})"
@@ -102,7 +107,7 @@ def token_counts(records: Sequence[Record], variant: str) -> dict[str, int]:
     from bioqwen.data.tokenizer import load_qwen_tokenizer
 
     ids = [r["id"] for r in records]
-    texts = [f"{prompt_of(r)}\n{answer_of(r)}" for r in records]
+    texts = [f"{prompt_of(r)}\n{response_of(r)}" for r in records]
     counts = lengths(
         load_qwen_tokenizer(variant), ids, texts, "the Qwen tokenizer", add_special_tokens=False
     )

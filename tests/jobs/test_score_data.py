@@ -19,6 +19,9 @@ from bioqwen.jobs.common import execute
 from bioqwen.tracking import read_offline_run
 from tests.conftest import ROOT, compose_config
 
+# The quality step's tiny models (scorer, encoder, decoder) as fixtures.
+pytest_plugins = ["tests.quality.models"]
+
 # How the tests run a command as a user would (a process of its own, from the checkout root).
 PROCESS = {"cwd": ROOT, "capture_output": True, "text": True, "timeout": 300}
 FIGURES = ["fig3a_scores_before", "fig3b_scores_after", "fig3c_pca_encoder", "fig3d_pca_decoder"]

@@ -15,6 +15,9 @@ from bioqwen.quality.reward import pick_device
 
 LONG = "发热咳嗽三天，需要去医院吗？" * 200  # far over 512 tokens of the small BPE
 
+# The quality step's tiny models (scorer, encoder, decoder) as fixtures.
+pytest_plugins = ["tests.quality.models"]
+
 
 def _embedder(path: Path, kind: str, cache: Path, max_length: int | None) -> Embedder:
     spec: dict[str, Any] = {

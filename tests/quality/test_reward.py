@@ -14,6 +14,9 @@ from bioqwen.quality.records import read_records
 
 TEMPLATE = "Human:{query}\n\nAssistant:{response}"
 
+# The quality step's tiny models (scorer, encoder, decoder) as fixtures.
+pytest_plugins = ["tests.quality.models"]
+
 
 def _spec(path: Path, **extra: object) -> dict[str, object]:
     return {

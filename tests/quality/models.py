@@ -1,4 +1,4 @@
-"""Tiny randomly initialised models of each kind the quality step loads, built once per session:
+"""Fixtures: tiny random models of each kind the quality step loads, built once per session:
 a Qwen2 and a BERT reward model (one output), a BERT encoder; the decoder is the tiny Qwen2."""
 
 from __future__ import annotations
