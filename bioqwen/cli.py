@@ -12,6 +12,7 @@ JOBS = {
     "score": "bioqwen.jobs.score",
     "report": "bioqwen.jobs.report",
     "chat": "bioqwen.jobs.chat",
+    "score-data": "bioqwen.jobs.score_data",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)
