@@ -1,9 +1,9 @@
 """The sweep summary: one line per point, a heatmap and the loss curves, in the sweep directory.
 
-`SweepSummary` is a Hydra callback (conf/hydra/callbacks/sweep.yaml) that calls
-`render_sweep` when a multirun ends and logs the table and figures as one W&B run in the
-sweep's group. `render_sweep` works on any sweep directory, so the report job (and offline
-users) can redo it later. Each point is read from its run directory only: Hydra's
+The sweep callback (bioqwen.sweeps.callback) calls `render_sweep` when a multirun ends and
+`log_to_wandb` logs the table and figures as one W&B run in the sweep's group.
+`render_sweep` works on any sweep directory, so the report job (and offline users) can redo
+it later. Each point is read from its run directory only: Hydra's
 `.hydra/overrides.yaml`, the job's `status.json` and `metrics.json`, and the W&B run file's
 history (`bioqwen.tracking.read_offline_run`).
 """
@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bioqwen import tracking
@@ -229,31 +228,3 @@ def log_to_wandb(tracking_cfg: dict[str, Any], files: SweepFiles, sweep_dir: Pat
         }
     )
     tracker.finish()
-
-
-class SweepSummary(Callback):
-    """Hydra callback: at the end of a multirun, summarise the sweep directory."""
-
-    def __init__(
-        self,
-        metric: str = "eval/loss",
-        x: str = "stage.learning_rate",
-        y: str = "method.lora.r",
-        fail_fast: bool = False,
-        objective: str = "eval/loss",
-    ) -> None:
-        # fail_fast and objective are read by each point (bioqwen.sweeps.point.settings).
-        self.metric, self.x, self.y = metric, x, y
-
-    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
-        """Write the summary files and log them to W&B."""
-        sweep_dir = Path(str(config.hydra.sweep.dir))
-        files = render_sweep(sweep_dir, self.metric, self.x, self.y)
-        failed = sum(row[files.columns.index("status")] != "ok" for row in files.rows)
-        if failed:
-            log.warning(
-                "%d of %d sweep points failed: see %s", failed, len(files.rows), files.markdown
-            )
-        log.info("sweep summary: %s", files.markdown)
-        if "tracking" in config:
-            log_to_wandb(OmegaConf.to_container(config.tracking, resolve=True), files, sweep_dir)  # type: ignore[arg-type]
