@@ -2,15 +2,16 @@
 
 A point that fails records `status.json` (`failed` + a one-line reason) in its run directory
 and returns, so the other points still run and the sweep summary can show it; with
-`hydra.callbacks.sweep.fail_fast=true` it raises as a single run would. The settings live in
-the sweep callback's config (conf/hydra/callbacks/sweep.yaml) because they describe the sweep,
-not the job.
+`hydra.callbacks.sweep.fail_fast=true` it ends the whole sweep with that one line (exit 2).
+The settings live in the sweep callback's config (conf/hydra/callbacks/sweep.yaml) because
+they describe the sweep, not the job.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import time
 from collections.abc import Callable
@@ -107,11 +108,19 @@ def one_line(err: BaseException) -> str:
     return first if isinstance(err, BioqwenError) else f"{type(err).__name__}: {first}"
 
 
-def write_status(directory: Path, status: str, wall_time_s: float, reason: str = "") -> None:
+def write_status(directory: Path, status: str, started: float, reason: str = "") -> None:
     """Record how a point ended in <run dir>/status.json (read by the sweep summary)."""
+    ended = time.time()
     atomic_write_json(
         directory / STATUS_FILE,
-        {"status": status, "reason": reason, "wall_time_s": round(wall_time_s, 3)},
+        {
+            "status": status,
+            "reason": reason,
+            "wall_time_s": round(ended - started, 3),
+            "started": started,  # epoch seconds: which points ran at the same time
+            "ended": ended,
+            "pid": os.getpid(),
+        },
     )
 
 
@@ -119,17 +128,19 @@ def run_point(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
     """Run a point's job; record ok/failed; a failure returns None unless fail_fast."""
     from hydra.core.hydra_config import HydraConfig
 
+    from bioqwen.errors import BioqwenError
+
     directory = Path(HydraConfig.get().runtime.output_dir)
-    started = time.monotonic()
+    started = time.time()
     try:
         metrics = call()
     except Exception as err:
-        write_status(directory, "failed", time.monotonic() - started, one_line(err))
-        if settings().fail_fast:
-            raise
+        write_status(directory, "failed", started, one_line(err))
+        if settings().fail_fast:  # the job's entry point prints it and exits: no later point runs
+            raise BioqwenError(f"sweep point {directory}: {one_line(err)}") from err
         log.error("sweep point %s failed: %s", directory, one_line(err), exc_info=err)
         return None
-    write_status(directory, "ok", time.monotonic() - started)
+    write_status(directory, "ok", started)
     return metrics
 
 
