@@ -34,7 +34,7 @@ def test_existing_keys_and_config_groups_pass(train_cfg: DictConfig) -> None:
             "data/mix=sample",
             "+extra.key=1,2",
             "hydra.sweeper.max_batch_size=2",
-        ],  # fmt: skip
+        ],
     )
 
 
@@ -70,12 +70,12 @@ def test_an_optuna_params_key_is_checked_too() -> None:
     cfg = compose_with_hydra("hydra/sweeper=optuna_lr_lora")
     with open_dict(cfg):
         cfg.hydra.sweeper.params["stage.lr"] = "interval(0.1, 0.2)"  # as a YAML file would
-    with pytest.raises(SweepError, match="'stage.lr'"):
+    with pytest.raises(SweepError, match=r"'stage\.lr'"):
         check_sweep(cfg)
 
 
 def test_slurm_needs_a_partition() -> None:
-    with pytest.raises(SweepError, match="hydra.launcher.partition is not set"):
+    with pytest.raises(SweepError, match=r"hydra\.launcher\.partition is not set"):
         check_launcher(compose_with_hydra("hydra/launcher=slurm").hydra.launcher)
     with pytest.raises(SweepError, match="partition"):  # the plugin's own config, unset too
         check_launcher(compose_with_hydra("hydra/launcher=submitit_slurm").hydra.launcher)
