@@ -51,6 +51,8 @@ def check_keys(config: DictConfig, overrides: Sequence[str]) -> None:
 
 def check_optuna(params: Sequence[str]) -> None:
     """Each Optuna search-space entry parses into a valid distribution."""
+    # optuna's storage layer logs every alembic plugin at INFO when first imported
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
 
     for override in _parsed(params):
