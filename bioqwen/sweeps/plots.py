@@ -12,6 +12,7 @@ import matplotlib
 matplotlib.use("Agg")  # files only; no display on clusters
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 MISSING = "(unset)"
 
@@ -47,6 +48,17 @@ def _tick(value: Any) -> str:
         return MISSING if value is None else str(value)
 
 
+def value_format(values: np.ndarray) -> str:
+    """A %-format with enough decimals to tell the finite values apart (at least 4 digits)."""
+    finite = values[np.isfinite(values)]
+    spread = float(finite.max() - finite.min()) if finite.size > 1 else 0.0
+    scale = float(np.abs(finite).max()) if finite.size else 1.0
+    if spread <= 0 or scale <= 0:
+        return "%.4g"
+    decimals = max(0, math.ceil(-math.log10(spread)) + 1, 3 - math.floor(math.log10(scale)))
+    return f"%.{min(decimals, 8)}f"
+
+
 def heatmap(
     points: Sequence[PlotPoint], metric: str, x: str, y: str, path: Path, title: str = ""
 ) -> Path:
@@ -70,8 +82,9 @@ def heatmap(
     ax.set_facecolor("#dddddd")  # cells without a value
     finite = grid[np.isfinite(grid)]
     middle = float(finite.mean()) if finite.size else 0.0
+    fmt = value_format(grid)
     for (row, col), value in np.ndenumerate(grid):
-        text = f"{value:.4g}" if np.isfinite(value) else ("failed" if failed[row, col] else "n/a")
+        text = fmt % value if np.isfinite(value) else ("failed" if failed[row, col] else "n/a")
         if failed[row, col] and np.isfinite(value):
             text += f"\n({failed[row, col]} failed)"
         dark = np.isfinite(value) and value > middle
@@ -82,7 +95,7 @@ def heatmap(
     ax.set_ylabel(y)
     several = " (best of the points in a cell)" if runs.max() > 1 else ""
     ax.set_title(title or f"{metric}{several}")
-    fig.colorbar(image, ax=ax, label=f"{metric} (lower is better)", format="%.4g")
+    fig.colorbar(image, ax=ax, label=f"{metric} (lower is better)", format=fmt)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -121,6 +134,7 @@ def loss_curves(
             )
         else:
             ax.legend(fontsize="small")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(key)
         ax.set_title(key)

@@ -7,10 +7,12 @@ import json
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 import yaml
 
 from bioqwen import tracking
+from bioqwen.sweeps.plots import value_format
 from bioqwen.sweeps.summary import (
     CURVES,
     HEATMAP,
@@ -105,3 +107,10 @@ def test_best_eval_loss_comes_from_the_wandb_history(tmp_path: Path) -> None:
 def test_empty_directory_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="no sweep points"):
         render_sweep(tmp_path)
+
+
+def test_heatmap_labels_tell_close_values_apart() -> None:
+    fmt = value_format(np.array([[6.94353, 6.94101], [np.nan, 6.94349]]))
+    labels = {fmt % v for v in (6.94353, 6.94101, 6.94349)}
+    assert len(labels) == 3  # 4 significant digits would print 6.944 twice
+    assert value_format(np.array([2.5, np.nan])) == "%.4g"
