@@ -50,13 +50,13 @@ def _tick(value: Any) -> str:
 
 def value_format(values: np.ndarray) -> str:
     """A %-format with enough decimals to tell the finite values apart (at least 4 digits)."""
-    finite = values[np.isfinite(values)]
-    spread = float(finite.max() - finite.min()) if finite.size > 1 else 0.0
-    scale = float(np.abs(finite).max()) if finite.size else 1.0
-    if spread <= 0 or scale <= 0:
+    finite = np.unique(values[np.isfinite(values)])
+    gaps = np.diff(finite)
+    scale = float(np.abs(finite).max()) if finite.size else 0.0
+    if not gaps.size or scale <= 0:
         return "%.4g"
-    decimals = max(0, math.ceil(-math.log10(spread)) + 1, 3 - math.floor(math.log10(scale)))
-    return f"%.{min(decimals, 8)}f"
+    decimals = max(math.ceil(-math.log10(float(gaps.min()))), 3 - math.floor(math.log10(scale)))
+    return f"%.{min(max(decimals, 0), 8)}f"
 
 
 def heatmap(
