@@ -43,7 +43,7 @@ def _sort_key(value: Any) -> tuple[int, float, str]:
 
 def _tick(value: Any) -> str:
     try:
-        return f"{float(value):g}"
+        return f"{float(value):.4g}"
     except (TypeError, ValueError):
         return MISSING if value is None else str(value)
 
@@ -84,7 +84,7 @@ def heatmap(
     middle = float(finite.mean()) if finite.size else 0.0
     fmt = value_format(grid)
     for (row, col), value in np.ndenumerate(grid):
-        text = fmt % value if np.isfinite(value) else ("failed" if failed[row, col] else "n/a")
+        text = fmt % value if np.isfinite(value) else ("failed" if failed[row, col] else "no point")
         if failed[row, col] and np.isfinite(value):
             text += f"\n({failed[row, col]} failed)"
         dark = np.isfinite(value) and value > middle
@@ -113,33 +113,27 @@ def loss_curves(
     """Every point's curves of `keys` against the training step, one panel per key."""
     fig, axes = plt.subplots(1, len(keys), figsize=(6.5 * len(keys), 4.5), squeeze=False)
     colors = plt.colormaps["tab10"]
+    legend: dict[str, Any] = {}  # label -> line, once per point for the whole figure
     for ax, key in zip(axes[0], keys, strict=True):
-        drawn = 0
         for i, p in enumerate(points):
             steps, values = _series(p.history, key)
-            if not steps:
-                continue
-            style = "-" if p.ok else ":"
-            label = p.label if p.ok else f"{p.label} (failed)"
-            ax.plot(steps, values, style, marker=".", color=colors(i % 10), label=label)
-            drawn += 1
-        if not drawn:
-            ax.text(
-                0.5,
-                0.5,
-                f"no {key} history\n(W&B tracking disabled?)",
-                ha="center",
-                va="center",
-                transform=ax.transAxes,
-            )
-        else:
-            ax.legend(fontsize="small")
+            if steps:
+                label = p.label if p.ok else f"{p.label} (failed)"
+                style = "-" if p.ok else ":"
+                (legend[label],) = ax.plot(steps, values, style, marker=".", color=colors(i % 10))
+        if not any(_series(p.history, key)[0] for p in points):
+            ax.text(0.5, 0.5, f"no {key} history\n(W&B tracking disabled?)", ha="center",
+                    va="center", transform=ax.transAxes)  # fmt: skip
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.ticklabel_format(axis="y", useOffset=False)
         ax.set_xlabel("optimizer step")
         ax.set_ylabel(key)
         ax.set_title(key)
         ax.grid(alpha=0.3)
-    fig.tight_layout()
+    rows = math.ceil(len(legend) / 2)
+    if legend:  # below the panels, so that no label hides a curve
+        fig.legend(legend.values(), legend.keys(), loc="lower center", ncol=2, fontsize="small")
+    fig.tight_layout(rect=(0, min(0.06 * rows + 0.02, 0.5) if legend else 0, 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path

@@ -123,8 +123,14 @@ def read_sweep(sweep_dir: str | Path) -> list[Point]:
     points = [read_point(d) for d in sorted(found, key=_order)]
     swept = varying_keys(points)
     for p in points:
-        p.label = ", ".join(f"{k}={p.overrides.get(k, '-')}" for k in swept) or p.dir.name
+        p.label = ", ".join(f"{_short_key(k)}={_cell(p.overrides.get(k, '-'))}" for k in swept)
+        p.label = p.label or p.dir.name
     return points
+
+
+def _short_key(key: str) -> str:
+    """`method.lora.r` -> `lora.r`: enough to tell the swept keys apart in a legend."""
+    return ".".join(key.split(".")[-2:])
 
 
 def varying_keys(points: list[Point]) -> list[str]:
@@ -149,11 +155,16 @@ def summary_table(points: list[Point]) -> tuple[list[str], list[list[Any]]]:
 
 
 def _cell(value: Any) -> str:
+    """A Markdown cell: losses to 6 digits (close points differ late), long sampled values short."""
     if value is None:
         return ""
     if isinstance(value, float):
-        return f"{value:.4g}"
-    return str(value).replace("|", "\\|")
+        return f"{value:.6g}"
+    text = str(value)
+    try:
+        return f"{float(text):.4g}" if len(text) > 10 else text.replace("|", "\\|")
+    except ValueError:
+        return text.replace("|", "\\|")
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,7 @@ def test_axis_value_falls_back_to_the_composed_config(sweep: Path) -> None:
     point = read_sweep(sweep)[0]
     assert point.value("method.lora.r") == "4"  # swept: the override
     assert point.value("stage.max_steps") is None
-    assert read_sweep(sweep)[0].label == "method.lora.r=4, stage.learning_rate=1e-4"
+    assert read_sweep(sweep)[0].label == "lora.r=4, stage.learning_rate=1e-4"
 
 
 def test_best_eval_loss_comes_from_the_wandb_history(tmp_path: Path) -> None:
