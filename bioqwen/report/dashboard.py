@@ -96,7 +96,9 @@ def build_report(spec: DashboardSpec) -> Any:
         blocks += [wr.H2(text="Paper tables")]
         blocks += [wr.MarkdownBlock(text=f"### {t}\n\n{md}") for t, md in spec.tables.items()]
     if spec.sweep_markdown:
-        blocks += [wr.H2(text="Sweep summary"), wr.MarkdownBlock(text=spec.sweep_markdown)]
+        # Its figures are files next to it: the W&B table and images come from the sweep run.
+        text = "\n".join(x for x in spec.sweep_markdown.splitlines() if not x.startswith("!["))
+        blocks += [wr.H2(text="Sweep summary"), wr.MarkdownBlock(text=text)]
     return wr.Report(
         entity=spec.entity,
         project=spec.project,

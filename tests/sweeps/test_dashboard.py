@@ -14,7 +14,7 @@ SPEC = DashboardSpec(
     groups=["sweep-multirun-train-1", "tiny-qlora-sample"],
     benchmark_metric="ncbi/f1",
     tables={"Table 3": "| model | F1 |\n|---|---|\n| BioQwen | 0.5 |"},
-    sweep_markdown="# Sweep multirun/train/1\n\n4 points, 4 ok, 0 failed",
+    sweep_markdown="# Sweep 1\n\n4 points, 4 ok, 0 failed\n\n![heatmap](sweep_heatmap.png)",
 )
 # Both views show only the chosen groups' runs (wandb-workspaces keeps filters as this string).
 GROUP_FILTER = f'Metric("Group") in {list(SPEC.groups)!r}'
@@ -45,6 +45,7 @@ def test_report_sections_panels_and_run_filter() -> None:
     assert tables == ["sweep/summary"]
     markdown = [b.text for b in report.blocks if isinstance(b, wr.MarkdownBlock)]
     assert "| BioQwen | 0.5 |" in markdown[0] and "4 points, 4 ok" in markdown[1]
+    assert "sweep_heatmap.png" not in markdown[1]  # a local file W&B cannot show
 
 
 def test_workspace_sections_and_run_filter() -> None:
