@@ -123,7 +123,8 @@ class SweepCallback(Callback):
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the summary files and log them to W&B."""
         sweep_dir = Path(str(config.hydra.sweep.dir))
-        files = render_sweep(sweep_dir, self.metric, self.x, self.y)
+        group = OmegaConf.select(config, "tracking.group", default=None)
+        files = render_sweep(sweep_dir, self.metric, self.x, self.y, group)
         failed = sum(row[files.columns.index("status")] != "ok" for row in files.rows)
         if failed:
             log.warning("%d of %d sweep points failed: %s", failed, len(files.rows), files.markdown)

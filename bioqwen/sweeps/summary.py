@@ -184,8 +184,10 @@ def render_sweep(
     metric: str = "eval/loss",
     x: str = "stage.learning_rate",
     y: str = "method.lora.r",
+    group: str | None = None,
 ) -> SweepFiles:
-    """Write sweep_summary.md/.csv, the heatmap of `metric` over x by y and the loss curves."""
+    """Write sweep_summary.md/.csv, the heatmap of `metric` over x by y and the loss curves
+    (`group`: the sweep's W&B group when tracking.group named one)."""
     sweep_dir = Path(sweep_dir)
     points = read_sweep(sweep_dir)
     if not points:
@@ -201,7 +203,7 @@ def render_sweep(
         f"# Sweep {sweep_dir}",
         "",
         f"{len(points)} points, {len(points) - failed} ok, {failed} failed; "
-        f"W&B group `{sweep_group(sweep_dir)}`.",
+        f"W&B group `{group or sweep_group(sweep_dir)}`.",
         "",
         "| " + " | ".join(columns[:-2]) + " |",  # overrides and run dir: in the CSV
         "|" + "---|" * (len(columns) - 2),

@@ -114,3 +114,13 @@ def test_heatmap_labels_tell_close_values_apart() -> None:
     labels = {fmt % v for v in (6.94353, 6.94101, 6.94349)}
     assert len(labels) == 3  # 4 significant digits would print 6.944 twice
     assert value_format(np.array([2.5, np.nan])) == "%.4g"
+
+
+def test_the_summary_names_the_sweep_group(sweep: Path) -> None:
+    render_sweep(sweep)
+    assert (
+        f"W&B group `sweep-{str(sweep).strip('/').replace('/', '-')}`"
+        in (sweep / SUMMARY_MD).read_text()
+    )
+    render_sweep(sweep, group="lr-study")  # tracking.group=lr-study named it
+    assert "W&B group `lr-study`" in (sweep / SUMMARY_MD).read_text()
