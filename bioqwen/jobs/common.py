@@ -9,6 +9,9 @@ A job module defines `run(cfg) -> metrics` and exposes `main = job_main("<job>",
   `bioqwen: error: ...` line and exit status 2, and prints the metrics as the last stdout line.
 - `execute(run, cfg, directory)` runs the same function outside Hydra's runtime (the pipeline
   job composes each step's config and names its run directory).
+- Under `-m` (a Hydra multirun) each point joins the sweep's W&B group with its overrides as
+  tags and config, a failing point is recorded and the others go on, and the entry point
+  returns the sweep's objective to the sweeper (bioqwen.sweeps.point).
 """
 
 from __future__ import annotations
@@ -84,13 +87,19 @@ def open_run(
 ) -> Iterator[Run]:
     """Save the resolved config, start tracking (continuing the directory's W&B run when
     resuming), and always close the tracker: as failed when the block raises."""
+    from bioqwen.sweeps import point
+
     directory = directory or run_dir()
     directory.mkdir(parents=True, exist_ok=True)
     atomic_write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+    config = plain(cfg)
+    sweep = point.labels()
+    if sweep is not None:  # a multirun point: one group for the sweep, its overrides as tags
+        group, tags, config = sweep.group, [*(tags or []), *sweep.tags], {**config, **sweep.config}
     tracker = tracking.start(
         cfg.tracking,
         directory,
-        plain(cfg),
+        config,
         job,
         name=name,
         group=group,
@@ -128,11 +137,16 @@ def job_main(job: str, run: JobRun) -> Callable[[], None]:
     import hydra
 
     import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
+    from bioqwen.sweeps import point
 
     @hydra.main(config_path=CONF_DIR, config_name=job, version_base="1.3")
-    def main(cfg: DictConfig) -> None:
-        metrics = report_user_errors(lambda: run(cfg))
-        print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str), flush=True)
+    def main(cfg: DictConfig) -> float | None:
+        multirun = point.in_multirun()
+        call = (lambda: point.run_point(lambda: run(cfg))) if multirun else (lambda: run(cfg))
+        metrics = report_user_errors(call)
+        if metrics is not None:
+            print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str), flush=True)
+        return point.objective(metrics) if multirun else None
 
     main.__doc__ = f"Entry point of `bioqwen {job}`."
     return main

@@ -1,0 +1,134 @@
+"""The Hydra callback of a bioqwen sweep (conf/hydra/callbacks/sweep.yaml).
+
+- before any point runs: the swept keys exist, Optuna's search space is valid, a SLURM
+  launcher names its partition; otherwise one `bioqwen: error:` line, exit 2, nothing written
+  (Hydra turns a callback's exception into a warning, so the check exits itself);
+- when a point starts under the submitit local launcher: one GPU of `gpus` per point;
+- when the sweep ends: sweep_summary.md/.csv, the heatmap and the loss curves in the sweep
+  directory, and the same as a W&B run in the sweep's group.
+
+Hydra only loads launcher and sweeper plugins from the `hydra_plugins` package, so bioqwen's
+checks on them live here rather than in subclasses of the plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig, OmegaConf
+
+from bioqwen.sweeps import SweepError
+from bioqwen.sweeps.summary import log_to_wandb, render_sweep
+
+log = logging.getLogger("bioqwen.sweeps")
+
+_ABSENT = object()
+
+
+def _parsed(overrides: Sequence[str]) -> list[Any]:
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    return OverridesParser.create().parse_overrides(list(overrides))
+
+
+def check_keys(config: DictConfig, overrides: Sequence[str]) -> None:
+    """Every swept key (not a `+key`, not a config group) exists in the composed config."""
+    for override in _parsed(overrides):
+        key = override.key_or_group
+        if override.is_add() or override.is_delete() or "/" in key or override.package:
+            continue
+        if key in config.hydra.runtime.choices:  # `model=a,b` sweeps a config group
+            continue
+        if OmegaConf.select(config, key, default=_ABSENT) is _ABSENT:
+            raise SweepError(f"swept key {key!r} does not exist in the {config.job} config")
+
+
+def check_optuna(params: Sequence[str]) -> None:
+    """Each Optuna search-space entry parses into a valid distribution."""
+    # optuna's storage layer logs every alembic plugin at INFO when first imported
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
+
+    for override in _parsed(params):
+        try:
+            create_optuna_distribution_from_override(override)
+        except Exception as err:
+            raise SweepError(
+                f"Optuna search space {override.input_line!r}: {err or type(err).__name__}"
+            ) from err
+
+
+def check_launcher(launcher: DictConfig) -> None:
+    """A SLURM launcher names its partition."""
+    if str(launcher.get("_target_", "")).endswith("SlurmLauncher") and not launcher.get(
+        "partition"
+    ):
+        raise SweepError(
+            "hydra.launcher.partition is not set: pass hydra.launcher.partition=<name> "
+            "(`sinfo -s` lists the cluster's partitions)"
+        )
+
+
+def check_sweep(config: DictConfig) -> None:
+    """Everything a sweep's setup can get wrong, before any point runs."""
+    hydra = config.hydra
+    check_launcher(hydra.launcher)
+    task = [str(o) for o in hydra.overrides.task]
+    params = [f"{k}={v}" for k, v in (hydra.sweeper.get("params") or {}).items()]
+    check_keys(config, [*task, *params])
+    if str(hydra.sweeper.get("_target_", "")).endswith("OptunaSweeper"):
+        check_optuna([*params, *(o for o in task if not o.startswith("hydra."))])
+
+
+def point_gpu(job_num: int, gpus: Sequence[int]) -> str:
+    """The CUDA_VISIBLE_DEVICES of point `job_num` when points share out `gpus` in turn."""
+    return str(gpus[job_num % len(gpus)])
+
+
+class SweepCallback(Callback):
+    """Checks a sweep before it starts, places its points, summarises it at the end."""
+
+    def __init__(
+        self,
+        metric: str = "eval/loss",
+        x: str = "stage.learning_rate",
+        y: str = "method.lora.r",
+        gpus: Sequence[int] = (),
+        fail_fast: bool = False,
+        objective: str = "eval/loss",
+    ) -> None:
+        # fail_fast and objective are read by each point (bioqwen.sweeps.point.settings).
+        self.metric, self.x, self.y = metric, x, y
+        self.gpus = [int(g) for g in gpus]
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Stop with one error line when the sweep's setup is wrong."""
+        try:
+            check_sweep(config)
+        except SweepError as err:
+            print(f"bioqwen: error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
+        """Under submitit_local, give this point its own GPU (each point is its own process)."""
+        if self.gpus and "submitit" in str(config.hydra.launcher.get("_target_", "")):
+            os.environ["CUDA_VISIBLE_DEVICES"] = point_gpu(int(config.hydra.job.num), self.gpus)
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        """Write the summary files and log them to W&B."""
+        sweep_dir = Path(str(config.hydra.sweep.dir))
+        group = OmegaConf.select(config, "tracking.group", default=None)
+        files = render_sweep(sweep_dir, self.metric, self.x, self.y, group)
+        failed = sum(row[files.columns.index("status")] != "ok" for row in files.rows)
+        if failed:
+            log.warning("%d of %d sweep points failed: %s", failed, len(files.rows), files.markdown)
+        log.info("sweep summary: %s", files.markdown)
+        if "tracking" in config:
+            tracking_cfg = OmegaConf.to_container(config.tracking, resolve=True)
+            log_to_wandb(tracking_cfg, files, sweep_dir)  # type: ignore[arg-type]

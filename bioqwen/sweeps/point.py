@@ -1,0 +1,156 @@
+"""One point of a Hydra multirun: its W&B labels, its status file, its objective.
+
+A point that fails records `status.json` (`failed` + a one-line reason) in its run directory
+and returns, so the other points still run and the sweep summary can show it; with
+`hydra.callbacks.sweep.fail_fast=true` it ends the whole sweep with that one line (exit 2).
+The settings live in the sweep callback's config (conf/hydra/callbacks/sweep.yaml) because
+they describe the sweep, not the job.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bioqwen.runs import atomic_write_json
+
+log = logging.getLogger("bioqwen.sweeps")
+
+STATUS_FILE = "status.json"
+CALLBACK_KEY = "sweep"  # hydra.callbacks.<key>: the sweep's settings
+TAG_LIMIT = 64  # W&B rejects longer tags
+GROUP_LIMIT = 128  # W&B's limit on a group name
+
+
+@dataclass(frozen=True)
+class PointSettings:
+    """How a multirun treats its points (hydra.callbacks.sweep.*)."""
+
+    fail_fast: bool = False
+    objective: str = "eval/loss"
+
+
+@dataclass(frozen=True)
+class PointLabels:
+    """What a point's W&B run carries: the sweep's group, its overrides as tags and config."""
+
+    group: str
+    tags: list[str]
+    config: dict[str, Any]
+
+
+def in_multirun() -> bool:
+    """Whether this process runs a point of a Hydra multirun."""
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+
+
+def settings() -> PointSettings:
+    """This multirun's point settings (defaults when the sweep callback is not configured)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    node = HydraConfig.get().callbacks.get(CALLBACK_KEY) or {}
+    return PointSettings(
+        fail_fast=bool(node.get("fail_fast", False)),
+        objective=str(node.get("objective", PointSettings.objective)),
+    )
+
+
+def sweep_group(sweep_dir: str | Path) -> str:
+    """The W&B group of a sweep: `sweep-` + its directory, one name per sweep."""
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(sweep_dir)).strip("-.")
+    return f"sweep-{slug}"[-GROUP_LIMIT:]
+
+
+def split_override(override: str) -> tuple[str, str]:
+    """`+a.b=1` -> ("a.b", "1")."""
+    key, _, value = override.partition("=")
+    return key.lstrip("+~"), value
+
+
+def labels() -> PointLabels | None:
+    """This point's W&B group, tags and config; None outside a multirun."""
+    if not in_multirun():
+        return None
+    from hydra.core.hydra_config import HydraConfig
+
+    hydra = HydraConfig.get()
+    overrides = [str(o) for o in hydra.overrides.task]
+    group = sweep_group(hydra.sweep.dir)
+    return PointLabels(
+        group=group,
+        tags=[o[:TAG_LIMIT] for o in overrides],
+        config={
+            "sweep": {
+                "group": group,
+                "num": int(hydra.job.num),
+                "overrides": dict(split_override(o) for o in overrides),
+            }
+        },
+    )
+
+
+def one_line(err: BaseException) -> str:
+    """An exception as one summary line: its message's first line, typed when not a user error."""
+    from bioqwen.errors import BioqwenError
+
+    text = str(err).strip().splitlines()
+    first = text[0] if text else ""
+    return first if isinstance(err, BioqwenError) else f"{type(err).__name__}: {first}"
+
+
+def write_status(directory: Path, status: str, started: float, reason: str = "") -> None:
+    """Record how a point ended in <run dir>/status.json (read by the sweep summary)."""
+    ended = time.time()
+    atomic_write_json(
+        directory / STATUS_FILE,
+        {
+            "status": status,
+            "reason": reason,
+            "wall_time_s": round(ended - started, 3),
+            "started": started,  # epoch seconds: which points ran at the same time
+            "ended": ended,
+            "pid": os.getpid(),
+        },
+    )
+
+
+def run_point(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+    """Run a point's job; record ok/failed; a failure returns None unless fail_fast."""
+    from hydra.core.hydra_config import HydraConfig
+
+    from bioqwen.errors import BioqwenError
+
+    directory = Path(HydraConfig.get().runtime.output_dir)
+    started = time.time()
+    try:
+        metrics = call()
+    except Exception as err:
+        write_status(directory, "failed", started, one_line(err))
+        if settings().fail_fast:  # the job's entry point prints it and exits: no later point runs
+            raise BioqwenError(f"sweep point {directory}: {one_line(err)}") from err
+        log.error("sweep point %s failed: %s", directory, one_line(err), exc_info=err)
+        return None
+    write_status(directory, "ok", started)
+    return metrics
+
+
+def objective(metrics: dict[str, Any] | None) -> float | None:
+    """The value a sweeper optimises (the metric named by hydra.callbacks.sweep.objective)."""
+    if metrics is None:
+        return None
+    name = settings().objective
+    value = metrics.get(name)
+    if not isinstance(value, int | float) or math.isnan(value):
+        log.warning("objective %s missing from this point's metrics", name)
+        return None
+    return float(value)

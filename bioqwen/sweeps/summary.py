@@ -1,0 +1,243 @@
+"""The sweep summary: one line per point, a heatmap and the loss curves, in the sweep directory.
+
+The sweep callback (bioqwen.sweeps.callback) calls `render_sweep` when a multirun ends and
+`log_to_wandb` logs the table and figures as one W&B run in the sweep's group.
+`render_sweep` works on any sweep directory, so the report job (and offline users) can redo
+it later. Each point is read from its run directory only: Hydra's
+`.hydra/overrides.yaml`, the job's `status.json` and `metrics.json`, and the W&B run file's
+history (`bioqwen.tracking.read_offline_run`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from bioqwen import tracking
+from bioqwen.runs import METRICS_FILE, atomic_write_text, read_json
+from bioqwen.sweeps import plots
+from bioqwen.sweeps.point import STATUS_FILE, split_override, sweep_group
+
+log = logging.getLogger("bioqwen.sweeps")
+
+SUMMARY_MD, SUMMARY_CSV = "sweep_summary.md", "sweep_summary.csv"
+HEATMAP, CURVES = "sweep_heatmap.png", "sweep_loss_curves.png"
+OPTUNA_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
+# Summary column -> metrics.json key (the train job's names).
+METRIC_COLUMNS = {
+    "final_eval_loss": "eval/loss",
+    "tokens_per_s": "perf/run_tokens_per_s",
+    "step_time_s": "perf/run_step_time_s",
+}
+
+
+@dataclass
+class Point:
+    """One point of a sweep as its run directory records it."""
+
+    dir: Path
+    overrides: dict[str, str]
+    status: str
+    reason: str
+    metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    wall_time_s: float | None
+    config: DictConfig = field(repr=False)
+    label: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """Whether the point finished."""
+        return self.status == "ok"
+
+    def value(self, key: str) -> Any:
+        """A config value of this point: its override, else its composed config's value."""
+        if key in self.overrides:
+            return self.overrides[key]
+        return OmegaConf.select(self.config, key, default=None, throw_on_resolution_failure=False)
+
+    def metric(self, key: str) -> float | None:
+        """A numeric final metric, or None."""
+        value = self.metrics.get(key)
+        return float(value) if isinstance(value, int | float) and not math.isnan(value) else None
+
+    def best(self, key: str) -> float | None:
+        """The lowest value of `key` over the logged history and the final metrics."""
+        seen = [float(row[key]) for row in self.history if isinstance(row.get(key), int | float)]
+        final = self.metric(key)
+        seen += [final] if final is not None else []
+        return min(seen) if seen else None
+
+
+def _history(directory: Path) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    runs = [p for p in directory.glob("wandb/*run-*") if p.is_dir() and not p.is_symlink()]
+    for run in sorted(runs, key=lambda p: p.stat().st_mtime):
+        try:
+            rows += tracking.read_offline_run(run)["history"]
+        except (ValueError, OSError) as err:  # a run file still being written, or foreign
+            log.warning("cannot read W&B history under %s: %s", run, err)
+    return rows
+
+
+def read_point(directory: Path) -> Point:
+    """Read one point's run directory."""
+    hydra_dir = directory / ".hydra"
+    overrides = OmegaConf.load(hydra_dir / "overrides.yaml")
+    config_file = hydra_dir / "config.yaml"
+    config = OmegaConf.load(config_file) if config_file.is_file() else OmegaConf.create()
+    assert isinstance(config, DictConfig)  # a job's composed config is a mapping
+    metrics = read_json(directory / METRICS_FILE) if (directory / METRICS_FILE).is_file() else {}
+    if (directory / STATUS_FILE).is_file():
+        status = read_json(directory / STATUS_FILE)
+    elif metrics:
+        status = {"status": "ok"}
+    else:
+        status = {"status": "failed", "reason": "no status.json: killed, or still running"}
+    return Point(
+        dir=directory,
+        overrides=dict(split_override(str(o)) for o in overrides),
+        status=str(status["status"]),
+        reason=str(status.get("reason", "")),
+        metrics=metrics,
+        history=_history(directory),
+        wall_time_s=status.get("wall_time_s", metrics.get("train/runtime_s")),
+        config=config,
+    )
+
+
+def _order(directory: Path) -> tuple[int, str]:
+    return (int(directory.name), "") if directory.name.isdigit() else (1 << 30, directory.name)
+
+
+def read_sweep(sweep_dir: str | Path) -> list[Point]:
+    """Every point under a sweep directory (a dir with .hydra/overrides.yaml), in job order."""
+    found = [p.parent.parent for p in Path(sweep_dir).glob("*/.hydra/overrides.yaml")]
+    points = [read_point(d) for d in sorted(found, key=_order)]
+    swept = varying_keys(points)
+    for p in points:
+        p.label = ", ".join(f"{_short_key(k)}={_cell(p.overrides.get(k, '-'))}" for k in swept)
+        p.label = p.label or p.dir.name
+    return points
+
+
+def _short_key(key: str) -> str:
+    """`method.lora.r` -> `lora.r`: enough to tell the swept keys apart in a legend."""
+    return ".".join(key.split(".")[-2:])
+
+
+def varying_keys(points: list[Point]) -> list[str]:
+    """The override keys whose values differ between points (the swept axes)."""
+    keys = sorted({k for p in points for k in p.overrides})
+    return [k for k in keys if len({p.overrides.get(k) for p in points}) > 1]
+
+
+def summary_table(points: list[Point]) -> tuple[list[str], list[list[Any]]]:
+    """The summary's columns and one row per point."""
+    swept = varying_keys(points)
+    measured = ["final_eval_loss", "best_eval_loss", "tokens_per_s", "step_time_s", "wall_time_s"]
+    columns = ["point", *swept, "status", "reason", *measured, "overrides", "run_dir"]
+    rows = []
+    for p in points:
+        values = {name: p.metric(key) for name, key in METRIC_COLUMNS.items()}
+        values.update(best_eval_loss=p.best("eval/loss"), wall_time_s=p.wall_time_s)
+        overrides = " ".join(f"{k}={v}" for k, v in p.overrides.items())
+        head = [p.dir.name, *(p.overrides.get(k) for k in swept), p.status, p.reason]
+        rows.append([*head, *(values[m] for m in measured), overrides, str(p.dir)])
+    return columns, rows
+
+
+def _cell(value: Any) -> str:
+    """A Markdown cell: losses to 6 digits (close points differ late), long sampled values short."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    text = str(value)
+    try:
+        return f"{float(text):.4g}" if len(text) > 10 else text.replace("|", "\\|")
+    except ValueError:
+        return text.replace("|", "\\|")
+
+
+@dataclass(frozen=True)
+class SweepFiles:
+    """What render_sweep wrote, and the table it holds."""
+
+    markdown: Path
+    csv: Path
+    heatmap: Path
+    curves: Path
+    columns: list[str]
+    rows: list[list[Any]]
+
+
+def render_sweep(
+    sweep_dir: str | Path,
+    metric: str = "eval/loss",
+    x: str = "stage.learning_rate",
+    y: str = "method.lora.r",
+    group: str | None = None,
+) -> SweepFiles:
+    """Write sweep_summary.md/.csv, the heatmap of `metric` over x by y and the loss curves
+    (`group`: the sweep's W&B group when tracking.group named one)."""
+    sweep_dir = Path(sweep_dir)
+    points = read_sweep(sweep_dir)
+    if not points:
+        raise FileNotFoundError(f"{sweep_dir}: no sweep points (no */.hydra/overrides.yaml)")
+    columns, rows = summary_table(points)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([columns, *rows])
+    csv_path = atomic_write_text(sweep_dir / SUMMARY_CSV, buffer.getvalue())
+    heat = plots.heatmap(points, metric, x, y, sweep_dir / HEATMAP)
+    curves = plots.loss_curves(points, sweep_dir / CURVES)
+    failed = sum(not p.ok for p in points)
+    lines = [
+        f"# Sweep {sweep_dir}",
+        "",
+        f"{len(points)} points, {len(points) - failed} ok, {failed} failed; "
+        f"W&B group `{group or sweep_group(sweep_dir)}`.",
+        "",
+        "| " + " | ".join(columns[:-2]) + " |",  # overrides and run dir: in the CSV
+        "|" + "---|" * (len(columns) - 2),
+        *("| " + " | ".join(_cell(v) for v in row[:-2]) + " |" for row in rows),
+        "",
+    ]
+    if (sweep_dir / OPTUNA_RESULTS).is_file():
+        best = OmegaConf.load(sweep_dir / OPTUNA_RESULTS)
+        assert isinstance(best, DictConfig)
+        lines += [f"Optuna best value {best.get('best_value')} at {best.get('best_params')}", ""]
+    lines += [f"![{metric} over {x} x {y}]({HEATMAP})", "", f"![loss curves]({CURVES})", ""]
+    md_path = atomic_write_text(sweep_dir / SUMMARY_MD, "\n".join(lines))
+    return SweepFiles(md_path, csv_path, heat, curves, columns, rows)
+
+
+def log_to_wandb(tracking_cfg: dict[str, Any], files: SweepFiles, sweep_dir: Path) -> None:
+    """Log the summary table and figures as one W&B run (job `sweep`) in the sweep's group."""
+    tracker = tracking.start(
+        tracking_cfg,
+        sweep_dir,
+        {"sweep_dir": str(sweep_dir)},
+        "sweep",
+        name=f"{sweep_group(sweep_dir)}-summary",
+        group=sweep_group(sweep_dir),
+    )
+    if not tracker.enabled:
+        return
+    import wandb
+
+    tracker.table("sweep/summary", files.columns, files.rows)
+    tracker.log(
+        {
+            "sweep/heatmap": wandb.Image(str(files.heatmap)),
+            "sweep/loss_curves": wandb.Image(str(files.curves)),
+        }
+    )
+    tracker.finish()

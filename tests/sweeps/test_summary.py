@@ -1,0 +1,126 @@
+"""The sweep summary read back from run directories: table, failures, heatmap, curves."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import matplotlib.image
+import numpy as np
+import pytest
+import yaml
+
+from bioqwen import tracking
+from bioqwen.sweeps.plots import value_format
+from bioqwen.sweeps.summary import (
+    CURVES,
+    HEATMAP,
+    SUMMARY_CSV,
+    SUMMARY_MD,
+    read_sweep,
+    render_sweep,
+)
+
+
+def make_point(
+    sweep: Path, num: int, overrides: list[str], metrics: dict | None, status: dict | None
+) -> Path:
+    """A point directory as Hydra and the job leave it."""
+    directory = sweep / str(num)
+    (directory / ".hydra").mkdir(parents=True)
+    (directory / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    config = {"stage": {"learning_rate": 2e-4}, "method": {"lora": {"r": 64}}}
+    (directory / ".hydra" / "config.yaml").write_text(yaml.safe_dump(config))
+    if metrics is not None:
+        (directory / "metrics.json").write_text(json.dumps(metrics))
+    if status is not None:
+        (directory / "status.json").write_text(json.dumps(status))
+    return directory
+
+
+def ok(loss: float) -> tuple[dict, dict]:
+    metrics = {"eval/loss": loss, "perf/run_tokens_per_s": 1000.0, "perf/run_step_time_s": 0.5}
+    return metrics, {"status": "ok", "reason": "", "wall_time_s": 12.0}
+
+
+@pytest.fixture
+def sweep(tmp_path: Path) -> Path:
+    """2 learning rates x 2 ranks: three finished (one of them without status), one failed."""
+    make_point(tmp_path, 0, ["model=tiny", "stage.learning_rate=1e-4", "method.lora.r=4"], *ok(3.0))
+    make_point(tmp_path, 1, ["model=tiny", "stage.learning_rate=1e-4", "method.lora.r=8"], *ok(2.5))
+    failed = {"status": "failed", "reason": "method.lora.r=-1: must be > 0", "wall_time_s": 1.0}
+    make_point(
+        tmp_path, 2, ["model=tiny", "stage.learning_rate=3e-4", "method.lora.r=4"], None, failed
+    )
+    make_point(
+        tmp_path, 3, ["model=tiny", "stage.learning_rate=3e-4", "method.lora.r=8"], ok(2.0)[0], None
+    )
+    return tmp_path
+
+
+def test_render_sweep_writes_one_line_per_point(sweep: Path) -> None:
+    files = render_sweep(sweep)
+    with open(sweep / SUMMARY_CSV) as handle:
+        rows = list(csv.DictReader(handle))
+    assert [r["point"] for r in rows] == ["0", "1", "2", "3"]
+    # Only the keys that vary are columns of their own; model=tiny stays in `overrides`.
+    assert "model" not in rows[0] and rows[0]["overrides"].startswith("model=tiny")
+    assert [r["method.lora.r"] for r in rows] == ["4", "8", "4", "8"]
+    assert [r["status"] for r in rows] == ["ok", "ok", "failed", "ok"]
+    assert rows[2]["reason"] == "method.lora.r=-1: must be > 0"
+    assert [r["final_eval_loss"] for r in rows] == ["3.0", "2.5", "", "2.0"]
+    assert rows[0]["tokens_per_s"] == "1000.0" and rows[0]["wall_time_s"] == "12.0"
+    assert rows[3]["run_dir"] == str(sweep / "3")
+    markdown = (sweep / SUMMARY_MD).read_text()
+    assert "4 points, 3 ok, 1 failed" in markdown
+    assert "| 2 | 4 | 3e-4 | failed | method.lora.r=-1: must be > 0 |" in markdown
+    assert f"]({HEATMAP})" in markdown and f"]({CURVES})" in markdown
+    for png in (files.heatmap, files.curves):
+        assert matplotlib.image.imread(png).shape[2] == 4  # a real RGBA PNG
+
+
+def test_point_without_status_or_metrics_is_failed(sweep: Path) -> None:
+    make_point(sweep, 4, ["model=tiny", "stage.learning_rate=1e-3", "method.lora.r=4"], None, None)
+    point = read_sweep(sweep)[-1]
+    assert point.status == "failed" and "killed" in point.reason
+
+
+def test_axis_value_falls_back_to_the_composed_config(sweep: Path) -> None:
+    point = read_sweep(sweep)[0]
+    assert point.value("method.lora.r") == "4"  # swept: the override
+    assert point.value("stage.max_steps") is None
+    assert read_sweep(sweep)[0].label == "lora.r=4, stage.learning_rate=1e-4"
+
+
+def test_best_eval_loss_comes_from_the_wandb_history(tmp_path: Path) -> None:
+    directory = make_point(tmp_path, 0, ["stage.learning_rate=1e-4"], *ok(2.5))
+    tracker = tracking.start({"mode": "offline"}, directory, {}, "train")
+    for step, loss in enumerate([3.0, 2.0, 2.5], start=1):
+        tracker.log({"eval/loss": loss, "train/loss": loss + 0.1}, step=step)
+    tracker.finish()
+    (point,) = read_sweep(tmp_path)
+    assert [row["eval/loss"] for row in point.history] == [3.0, 2.0, 2.5]
+    assert point.best("eval/loss") == 2.0 and point.metric("eval/loss") == 2.5
+
+
+def test_empty_directory_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match="no sweep points"):
+        render_sweep(tmp_path)
+
+
+def test_heatmap_labels_tell_close_values_apart() -> None:
+    fmt = value_format(np.array([[6.94353, 6.94101], [np.nan, 6.94349]]))
+    labels = {fmt % v for v in (6.94353, 6.94101, 6.94349)}
+    assert len(labels) == 3  # 4 significant digits would print 6.944 twice
+    assert value_format(np.array([2.5, np.nan])) == "%.4g"
+
+
+def test_the_summary_names_the_sweep_group(sweep: Path) -> None:
+    render_sweep(sweep)
+    assert (
+        f"W&B group `sweep-{str(sweep).strip('/').replace('/', '-')}`"
+        in (sweep / SUMMARY_MD).read_text()
+    )
+    render_sweep(sweep, group="lr-study")  # tracking.group=lr-study named it
+    assert "W&B group `lr-study`" in (sweep / SUMMARY_MD).read_text()
