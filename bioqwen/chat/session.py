@@ -77,7 +77,8 @@ def _conf_model(name: str) -> dict[str, Any]:
     """
     from bioqwen.config import ModelConfig
 
-    node = OmegaConf.load(CONF_MODELS / f"{name}.yaml")
+    node = OmegaConf.to_container(OmegaConf.load(CONF_MODELS / f"{name}.yaml"))
+    assert isinstance(node, dict)
     node.pop("defaults", None)
     cfg = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ModelConfig), node))
     assert isinstance(cfg, dict)
