@@ -9,7 +9,6 @@ report the job exits 2 with one line.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
@@ -19,10 +18,11 @@ from omegaconf import DictConfig
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs import score
 from bioqwen.jobs.common import CONF_DIR, execute, job_main, log, open_run, plain, run_dir
-from bioqwen.report import authors, document, plots, published, runs, tables, wandb_runs
+from bioqwen.report import authors, document, inputs, plots, published, runs, tables
 from bioqwen.runs import file_hash
 
 SOURCES = ("runs", "wandb")
+PUBLISH = ("none", "wandb")
 
 
 def _compose_score(overrides: list[str]) -> DictConfig:
@@ -67,40 +67,19 @@ def score_authors(cfg: DictConfig, directory: Path) -> tuple[list[Any], list[run
     return records, skipped
 
 
-def collect(cfg: DictConfig, directory: Path) -> tuple[list[runs.RunRecord], list[runs.Skipped]]:
-    """The runs to report on (directories or W&B), with the ones that cannot be used."""
-    rep = cfg.report
-    found: Sequence[runs.RunRecord | runs.Skipped]
-    if rep.source == "wandb":
-        found = wandb_runs.fetch_runs(
-            str(cfg.tracking.project), cfg.tracking.get("entity"), rep.group, int(rep.history_rows)
-        )
-    else:
-        found = [runs.read_run_dir(p) for p in runs.find_run_dirs(str(rep.runs), [directory])]
-    records: list[runs.RunRecord] = []
-    skipped = [s for s in found if isinstance(s, runs.Skipped)]
-    for record in [r for r in found if isinstance(r, runs.RunRecord)]:
-        if record.job == "report" or (rep.group and not runs.in_group(record, str(rep.group))):
-            continue
-        if not record.metrics:
-            skipped.append(runs.Skipped(record.path, "no metrics (a failed or unfinished run)"))
-            continue
-        records.append(record)
-    return records, skipped
+def publish(cfg: DictConfig, filled: list[tables.Table], sweeps_markdown: str) -> None:
+    """report.publish=wandb: the W&B Report and workspace of these runs (online)."""
+    from bioqwen.report import dashboard
 
-
-def _log_to_wandb(run: Any, filled: list[tables.Table], figures: list[Path]) -> None:
-    """The long tables and the figures in the report's W&B run."""
-    if not run.tracker.enabled:
-        return
-    import wandb
-
-    for table in filled:
-        rows = [[None if v == tables.MISSING else v for v in r] for r in tables.long_rows(table)]
-        # Precision cells are text among numbers: a mixed-type table.
-        data = wandb.Table(columns=list(tables.LONG_COLUMNS), data=rows, allow_mixed_types=True)
-        run.tracker.log({f"tables/{table.spec.name}": data})
-    run.tracker.log({f"figures/{f.stem}": wandb.Image(str(f)) for f in figures})
+    spec = dashboard.DashboardSpec(
+        entity=str(cfg.tracking.entity),
+        project=str(cfg.tracking.project),
+        groups=[str(cfg.report.group)] if cfg.report.group else [],
+        tables={table.spec.title: tables.to_markdown(table) for table in filled},
+        sweep_markdown=sweeps_markdown or None,
+    )
+    report_url, workspace_url = dashboard.publish(spec)
+    log.info("published the W&B report %s and workspace %s", report_url, workspace_url)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -108,15 +87,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     rep = cfg.report
     if rep.source not in SOURCES:
         raise BioqwenError(f"report.source={rep.source!r}: expected one of {', '.join(SOURCES)}")
+    if rep.publish not in PUBLISH:
+        raise BioqwenError(f"report.publish={rep.publish!r}: expected one of {', '.join(PUBLISH)}")
+    if rep.publish == "wandb" and not cfg.tracking.entity:
+        raise BioqwenError("report.publish=wandb needs tracking.entity=<your W&B entity>")
     if cfg.authors_results and not Path(str(cfg.authors_results)).is_dir():
         raise BioqwenError(f"authors_results={cfg.authors_results}: not a directory")
     specs = published.load_tables([str(name) for name in rep.tables])
+    sweep_dirs = inputs.check_sweeps([str(d) for d in rep.sweeps])
     directory = run_dir()
-    records, skipped = collect(cfg, directory)
+    records, skipped = inputs.collect(plain(rep), plain(cfg.tracking), directory)
     if cfg.authors_results:
         scored, missed = score_authors(cfg, directory)
         records, skipped = records + scored, skipped + missed
-    if not records:
+    if not records and not sweep_dirs:
         where = f"report.runs={rep.runs}" if rep.source == "runs" else "the W&B project"
         group = f" in group {rep.group}" if rep.group else ""
         given = "" if cfg.authors_results else "; no authors_results given"
@@ -133,15 +117,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         figures = (
             plots.draw_all(run.dir / "figures", filled, records, labels) if rep.figures else []
         )
+        sweeps_md = inputs.render_sweeps(sweep_dirs, run.dir, plain(rep.sweep))
         document.write_runs(run.dir, records, skipped)
-        document.write_markdown(run.dir, filled, figures, records, skipped, str(rep.runs))
-        _log_to_wandb(run, filled, figures)
+        document.write_markdown(
+            run.dir, filled, figures, records, skipped, str(rep.runs), sweeps_md
+        )
+        document.log_to_tracker(run.tracker, filled, figures)
+        if rep.publish == "wandb":
+            publish(cfg, filled, sweeps_md)
         run.lineage(
             runs=[r.path for r in records],
+            sweeps=[str(d) for d in sweep_dirs],
             skipped={s.path: s.reason for s in skipped},
             published={p.name: file_hash(p) for p in sorted(published.PAPER_DIR.glob("*.yaml"))},
         )
         metrics = document.summary(filled, records, skipped, figures)
+        metrics["report/sweeps"] = len(sweep_dirs)
         run.finish(metrics)
         log.info("report: %d runs, %d skipped: %s", len(records), len(skipped), run.dir)
     return metrics

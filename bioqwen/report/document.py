@@ -44,8 +44,10 @@ def write_markdown(
     records: Sequence[RunRecord],
     skipped: Sequence[Skipped],
     source: str,
+    sweeps: str = "",
 ) -> Path:
-    """report.md: every table (ours / paper / difference), the figures, the runs and the skips."""
+    """report.md: every table (ours / paper / difference), the figures, the sweeps (Markdown
+    from bioqwen.sweeps), the runs and the skips."""
     parts = [
         "# bioqwen report: ours beside the paper",
         "",
@@ -62,9 +64,25 @@ def write_markdown(
     if figures:
         parts += ["## Figures", ""]
         parts += [f"![{f.stem}](figures/{f.name})" for f in figures] + [""]
+    if sweeps:
+        parts += ["## Sweeps", "", sweeps]
     if skipped:
         parts += ["## Skipped", ""] + [f"- `{s.path}`: {s.reason}" for s in skipped] + [""]
     return atomic_write_text(directory / "report.md", "\n".join(parts))
+
+
+def log_to_tracker(tracker: Any, filled: Sequence[t.Table], figures: Sequence[Path]) -> None:
+    """The long tables and the figures in the report's W&B run."""
+    if not tracker.enabled:
+        return
+    import wandb
+
+    for table in filled:
+        rows = [[None if v == t.MISSING else v for v in r] for r in t.long_rows(table)]
+        # Precision cells are text among numbers: a mixed-type table.
+        data = wandb.Table(columns=list(t.LONG_COLUMNS), data=rows, allow_mixed_types=True)
+        tracker.log({f"tables/{table.spec.name}": data})
+    tracker.log({f"figures/{f.stem}": wandb.Image(str(f)) for f in figures})
 
 
 def summary(

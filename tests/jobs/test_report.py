@@ -86,7 +86,7 @@ def test_unknown_files_and_broken_runs_are_listed_not_fatal(
         s["path"]: s["reason"] for s in json.loads((out / "runs.json").read_text())["skipped"]
     }
     assert "unknown file name" in skipped[str(unknown)]
-    assert "needs columns prompt,result" in skipped[str(unreadable)]
+    assert "missing column(s) result" in skipped[str(unreadable)]
     assert "no metrics.json" in skipped[str(broken)]
     assert "## Skipped" in (out / "report.md").read_text("utf-8")
 
