@@ -1,0 +1,152 @@
+"""Experiments: the step list of `bioqwen pipeline`, what a step's inputs hash to, and the
+experiment.json ledger that decides whether a step runs, resumes or is skipped.
+
+An experiment (conf/experiment/, `# @package _global_`) carries an `experiment:` block (name,
+table, row, tags) and `pipeline.steps`, each a job name with overrides and `inputs` naming the
+upstream steps whose run directories it takes. A step's input hash covers its resolved config
+(without the keys that only label it: experiment, tracking, resume) and the outputs of its
+upstream steps (their metrics.json and lineage.json), so a change anywhere upstream reruns it.
+A leaf module: it imports only bioqwen.errors and bioqwen.runs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bioqwen.errors import BioqwenError
+from bioqwen.runs import LINEAGE_FILE, METRICS_FILE, atomic_write_json, read_json, stable_hash
+
+RECORD_FILE = "experiment.json"
+# Keys that name or track a step without changing what it computes.
+LABEL_KEYS = ("experiment", "tracking", "resume")
+STEP_KEYS = {"name", "job", "overrides", "inputs"}
+# The keys an experiment may set: a typo in an experiment file must not pass silently.
+ALLOWED = {
+    "experiment": {"name", "table", "row", "tags"},
+    "pipeline": {"root", "dir", "data_root", "common", "steps", "overrides"},
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step: a job run with overrides, taking upstream run directories as config keys."""
+
+    name: str
+    job: str
+    overrides: tuple[str, ...] = ()
+    # config key -> "<step>" of this experiment or "<experiment>:<step>" of another one
+    inputs: Mapping[str, str] = field(default_factory=dict)
+
+    def external(self) -> dict[str, tuple[str, str]]:
+        """Inputs from other experiments: config key -> (experiment, step)."""
+        out = {}
+        for key, ref in self.inputs.items():
+            experiment, sep, step = ref.rpartition(":")
+            if sep:
+                out[key] = (experiment, step)
+        return out
+
+
+def check_experiment(cfg: Mapping[str, Any], where: str) -> None:
+    """Reject keys an experiment file may not set (the pipeline config has no schema)."""
+    for section, allowed in ALLOWED.items():
+        unknown = sorted(set(cfg[section]) - allowed)
+        if unknown:
+            raise BioqwenError(
+                f"{where}: unknown key {section}.{unknown[0]} (known: {sorted(allowed)})"
+            )
+
+
+def parse_steps(spec: Iterable[Mapping[str, Any]], jobs: Iterable[str], where: str) -> list[Step]:
+    """Validate pipeline.steps: known jobs and fields, unique names, inputs from earlier steps."""
+    known_jobs, steps, seen = set(jobs), [], set()
+    for index, item in enumerate(spec):
+        label = f"{where}: pipeline.steps[{index}]"
+        unknown = sorted(set(item) - STEP_KEYS)
+        if unknown or "name" not in item or "job" not in item:
+            raise BioqwenError(
+                f"{label}: needs name and job, may have overrides and inputs ({unknown})"
+            )
+        step = Step(
+            name=str(item["name"]),
+            job=str(item["job"]),
+            overrides=tuple(str(o) for o in item.get("overrides") or ()),
+            inputs={str(k): str(v) for k, v in (item.get("inputs") or {}).items()},
+        )
+        if step.job not in known_jobs:
+            raise BioqwenError(f"{label}: unknown job {step.job!r} (jobs: {sorted(known_jobs)})")
+        if step.name in seen or "/" in step.name:
+            raise BioqwenError(f"{label}: step name {step.name!r} is repeated or contains '/'")
+        local = {k: v for k, v in step.inputs.items() if k not in step.external()}
+        for key, ref in local.items():
+            if ref not in seen:
+                raise BioqwenError(f"{label}: input {key}={ref!r} names no earlier step")
+        seen.add(step.name)
+        steps.append(step)
+    if not steps:
+        raise BioqwenError(f"{where}: pipeline.steps is empty")
+    return steps
+
+
+def available(experiment_dir: Path) -> list[str]:
+    """Experiment configs usable with `bioqwen pipeline` (those with an `experiment:` block)."""
+    names = []
+    for path in sorted(experiment_dir.rglob("*.yaml")):
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        if isinstance(loaded, dict) and "experiment" in loaded:
+            names.append(path.relative_to(experiment_dir).with_suffix("").as_posix())
+    return names
+
+
+def config_hash(config: Mapping[str, Any]) -> str:
+    """Hash of a step's resolved config without the keys that only label it."""
+    return stable_hash({k: v for k, v in config.items() if k not in LABEL_KEYS})
+
+
+def output_hash(run_dir: Path) -> str:
+    """Hash of what a finished step produced, as downstream steps see it."""
+    return stable_hash(
+        {
+            name: read_json(run_dir / name)
+            for name in (METRICS_FILE, LINEAGE_FILE)
+            if (run_dir / name).exists()
+        }
+    )
+
+
+class Ledger:
+    """experiment.json: every step's status, input hashes and run directory."""
+
+    def __init__(self, directory: Path, experiment: Mapping[str, Any], steps: list[str]) -> None:
+        self.path = Path(directory) / RECORD_FILE
+        previous = read_json(self.path).get("steps", {}) if self.path.exists() else {}
+        # In the experiment's order; steps it no longer lists are dropped from the record.
+        self.steps: dict[str, dict[str, Any]] = {s: previous.get(s, {}) for s in steps}
+        self.experiment = dict(experiment)
+
+    def plan(self, step: Step, digest: str, run_dir: Path, resumable: bool) -> str:
+        """What to do with a step: skip (done, same inputs), resume, rerun (changed or failed
+        without a checkpoint; the old run directory is replaced) or run (never started)."""
+        entry = self.steps.get(step.name, {})
+        same = entry.get("hash") == digest
+        if same and entry.get("status") == "done" and (run_dir / METRICS_FILE).exists():
+            return "skip"
+        if same and resumable:
+            return "resume"
+        return "rerun" if run_dir.exists() else "run"
+
+    def update(self, step: Step, **fields: Any) -> None:
+        """Record fields of a step (status, hash, inputs, run_dir, error) and save at once."""
+        entry = self.steps.setdefault(step.name, {})
+        entry.update(fields, job=step.job, updated=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        self.save()
+
+    def save(self) -> None:
+        """Write experiment.json atomically."""
+        atomic_write_json(self.path, {"experiment": self.experiment, "steps": self.steps})
