@@ -6,23 +6,40 @@ table, row, tags) and `pipeline.steps`, each a job name with overrides and `inpu
 upstream steps whose run directories it takes. A step's input hash covers its resolved config
 (without the keys that only label it: experiment, tracking, resume) and the outputs of its
 upstream steps (their metrics.json and lineage.json), so a change anywhere upstream reruns it.
-A leaf module: it imports only bioqwen.errors and bioqwen.runs.
+`plan` composes every step's config with Hydra's compose API before anything runs, so a
+misspelled key stops an experiment with nothing written. Imports only leaf modules.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
+import bioqwen.config  # noqa: F401  (registers the job schemas the steps compose from)
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import LINEAGE_FILE, METRICS_FILE, atomic_write_json, read_json, stable_hash
 
+CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+EXPERIMENTS = CONF_DIR / "experiment"
 RECORD_FILE = "experiment.json"
+# What the pipeline says (and counts) per step action.
+SAY = {
+    "skip": "skipped, config and upstream outputs unchanged",
+    "resume": "resuming the interrupted run from its newest checkpoint",
+    "rerun": "rerunning (config or upstream changed, or the last attempt failed)",
+    "run": "running",
+}
 # Keys that name or track a step without changing what it computes.
 LABEL_KEYS = ("experiment", "tracking", "resume")
 STEP_KEYS = {"name", "job", "overrides", "inputs"}
@@ -98,7 +115,10 @@ def available(experiment_dir: Path) -> list[str]:
     """Experiment configs usable with `bioqwen pipeline` (those with an `experiment:` block)."""
     names = []
     for path in sorted(experiment_dir.rglob("*.yaml")):
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            raise BioqwenError(f"{path}: malformed YAML: {' '.join(str(err).split())}") from err
         if isinstance(loaded, dict) and "experiment" in loaded:
             names.append(path.relative_to(experiment_dir).with_suffix("").as_posix())
     return names
@@ -150,3 +170,112 @@ class Ledger:
     def save(self) -> None:
         """Write experiment.json atomically."""
         atomic_write_json(self.path, {"experiment": self.experiment, "steps": self.steps})
+
+
+# ---------------------------------------------------------------------------------------------
+# Composing the steps
+
+
+@contextmanager
+def hydra_context() -> Iterator[None]:
+    """Hydra's compose API inside the running app, or on conf/ when called outside one."""
+    if GlobalHydra.instance().is_initialized():
+        yield
+        return
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield
+
+
+def compose_config(job: str, overrides: list[str], where: str) -> DictConfig:
+    """A job's primary config with overrides; a composition error is one line naming `where`."""
+    try:
+        return compose(job, overrides=overrides)
+    except (HydraException, OmegaConfBaseException) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        raise BioqwenError(f"{where}: {' '.join(lines[:2])}") from err
+
+
+def _plain(node: Any) -> Any:
+    return OmegaConf.to_container(node, resolve=True)
+
+
+def step_config(
+    cfg: DictConfig, step: Step, inputs: Mapping[str, Path], extra: tuple[str, ...] = ()
+) -> DictConfig:
+    """Compose one step's config and label it with the experiment (block, W&B group and tags)."""
+    name = str(cfg.experiment.name)
+    overrides = [
+        *cfg.pipeline.common.get(step.job, []),
+        *step.overrides,
+        *(f"{key}='{path}'" for key, path in inputs.items()),
+        *cfg.pipeline.overrides.get(step.job, []),
+        *extra,
+    ]
+    step_cfg = compose_config(step.job, overrides, f"experiment {name}, step {step.name}")
+    with open_dict(step_cfg):
+        step_cfg.experiment = {**_plain(cfg.experiment), "step": step.name}
+        tags = [*cfg.tracking.tags, *cfg.experiment.tags, f"step:{step.name}"]
+        labels = {"group": name, "tags": tags}
+        step_cfg.tracking = OmegaConf.merge(step_cfg.tracking, _plain(cfg.tracking), labels)
+    return step_cfg
+
+
+def sub_experiment(cfg: DictConfig, name: str) -> DictConfig:
+    """Another experiment's config, sharing this run's root, data, extra overrides and tracking."""
+    if name not in available(EXPERIMENTS):
+        raise BioqwenError(
+            f"experiment {cfg.experiment.name}: no experiment {name!r} to take inputs from"
+        )
+    sub = compose_config("pipeline", [f"+experiment={name}"], f"experiment {name}")
+    for key in ("pipeline.root", "pipeline.data_root", "pipeline.overrides", "tracking"):
+        OmegaConf.update(sub, key, OmegaConf.select(cfg, key), merge=False)
+    return sub
+
+
+@dataclass
+class Plan:
+    """An experiment's steps with their run directories and composed configs, nothing run yet."""
+
+    cfg: DictConfig
+    steps: list[Step]
+    dirs: dict[str, Path]  # "<step>" and "<experiment>:<step>" -> run directory
+    configs: dict[str, DictConfig]
+    subs: list[Plan]  # the experiments this one takes inputs from, planned the same way
+
+    def inputs(self, step: Step) -> dict[str, Path]:
+        """The run directories a step takes, by config key."""
+        return {key: self.dirs[ref] for key, ref in step.inputs.items()}
+
+
+def plan(cfg: DictConfig, jobs: Iterable[str], stack: tuple[str, ...] = ()) -> Plan:
+    """Validate an experiment (and those it takes inputs from) and compose every step's config."""
+    name = str(cfg.experiment.name)
+    if name in stack:
+        raise BioqwenError(f"experiment {name} takes inputs from itself: {' -> '.join(stack)}")
+    check_experiment(cfg, f"experiment {name}")
+    steps = parse_steps(cfg.pipeline.steps, jobs, f"experiment {name}")
+    others = sorted({ref[0] for s in steps for ref in s.external().values()})
+    subs = [plan(sub_experiment(cfg, other), jobs, (*stack, name)) for other in others]
+    dirs = {s.name: Path(str(cfg.pipeline.dir)) / s.name for s in steps}
+    for other, sub in zip(others, subs, strict=True):
+        dirs.update({f"{other}:{s.name}": sub.dirs[s.name] for s in sub.steps})
+    todo = Plan(cfg, steps, dirs, {}, subs)
+    for step in steps:
+        missing = [ref for ref in step.inputs.values() if ref not in dirs]
+        if missing:
+            raise BioqwenError(f"experiment {name}, step {step.name}: no step {missing[0]!r}")
+        todo.configs[step.name] = step_config(cfg, step, todo.inputs(step))
+    return todo
+
+
+def check_command_line(argv: list[str]) -> None:
+    """Name a missing or unknown experiment (listing the known ones); reject bad overrides."""
+    names = available(EXPERIMENTS)
+    chosen = [a.split("=", 1)[1] for a in argv if a.lstrip("+").startswith("experiment=")]
+    if not chosen or chosen[-1] not in names:
+        given = f"unknown experiment {chosen[-1]!r}" if chosen else "no experiment given"
+        raise BioqwenError(f"{given}: use +experiment=<name>, one of: {', '.join(names)}")
+    with hydra_context():
+        compose_config(
+            "pipeline", [a for a in argv if not a.startswith(("hydra.", "-"))], "bioqwen pipeline"
+        )
