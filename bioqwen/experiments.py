@@ -277,5 +277,7 @@ def check_command_line(argv: list[str]) -> None:
         raise BioqwenError(f"{given}: use +experiment=<name>, one of: {', '.join(names)}")
     with hydra_context():
         compose_config(
-            "pipeline", [a for a in argv if not a.startswith(("hydra.", "-"))], "bioqwen pipeline"
+            "pipeline",
+            [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "-"))],
+            "bioqwen pipeline",
         )

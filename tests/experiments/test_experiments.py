@@ -70,7 +70,7 @@ def test_paper_experiments_cover_tables_2_and_3() -> None:
         "Qwen2.5-Instruct 1.5B",
         "Qwen1.5-Chat 1.8B",
     }
-    assert rows["supplementary"] == {"Gemma2 2B", "SmolLM2 1.7B", "Llama3.2 1B"}
+    assert rows[None] == {"Gemma2 2B", "SmolLM2 1.7B", "Llama3.2 1B"}
 
 
 def test_stage_2_starts_from_the_stage_1_experiment() -> None:
