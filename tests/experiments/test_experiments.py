@@ -150,7 +150,7 @@ def test_ledger_decides_per_step(tmp_path: Path) -> None:
 
 
 def test_command_line_names_unknown_experiments_and_keys() -> None:
-    with pytest.raises(BioqwenError, match="unknown experiment 'dmeo'.*one of: demo"):
+    with pytest.raises(BioqwenError, match=r"unknown experiment 'dmeo'.*one of: demo"):
         experiments.check_command_line(["+experiment=dmeo"])
     with pytest.raises(BioqwenError, match="no experiment given"):
         experiments.check_command_line(["tracking=disabled"])

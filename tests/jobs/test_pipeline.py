@@ -15,7 +15,11 @@ from bioqwen.tracking import read_offline_run
 
 STEPS = ["prepare", "train-stage1", "train-stage2", "evaluate-ncbi", "evaluate-webmedqa"]
 TRAIN = '["stage.max_steps=2","stage.save_steps=1","stage.eval_steps=0","stage.logging_steps=1"]'
-EVALUATE = ["benchmark.limit=1", "generation.max_new_tokens=4", "generation.iteration_time_samples=0"]
+EVALUATE = [
+    "benchmark.limit=1",
+    "generation.max_new_tokens=4",
+    "generation.iteration_time_samples=0",
+]
 
 RunCli = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -63,7 +67,10 @@ def test_demo_experiment_runs_skips_restarts_and_resumes(tmp_path: Path, run_cli
         assert tracked["config"]["experiment"]["name"] == "demo"
     stage2 = json.loads((demo / "train-stage2" / "lineage.json").read_text())
     assert Path(stage2["init_from"]) == (demo / "train-stage1").resolve()
-    assert stage2["data"]["hash"] == json.loads((demo / "prepare/lineage.json").read_text())["data_hash"]
+    assert (
+        stage2["data"]["hash"]
+        == json.loads((demo / "prepare/lineage.json").read_text())["data_hash"]
+    )
     evaluated = json.loads((demo / "evaluate-ncbi" / "lineage.json").read_text())
     assert evaluated["model"] == str(demo / "train-stage2" / "merged")
 
@@ -108,7 +115,10 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, run_cli: RunCli) -> No
     assert "unknown experiment 'dmeo'" in line and "paper/bioqwen_1_8b_stage2" in line
     for bad, named in [
         ("pipeline.nope=1", "pipeline.nope"),
-        ("pipeline.overrides.train=['stage.lr=1']", "step train-stage1: Could not override 'stage.lr'"),
+        (
+            "pipeline.overrides.train=['stage.lr=1']",
+            "step train-stage1: Could not override 'stage.lr'",
+        ),
     ]:
         proc = run_cli("pipeline", "+experiment=demo", f"pipeline.root={tmp_path}", bad)
         assert proc.returncode == 2, proc.stderr[-2000:]
