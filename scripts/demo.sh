@@ -16,20 +16,25 @@ start=$SECONDS
 
 $BQ pipeline +experiment=demo "+hydra.job_logging.loggers.bitsandbytes.level=ERROR" "$@"
 
-printf '\n== training loss per logged optimizer step (W&B history)\n'
+printf '\n== training loss per logged optimizer step (trainer state of the last checkpoint)\n'
 $PY - "$DIR" <<'PY'
+import json
 import sys
 from pathlib import Path
 
-from bioqwen.tracking import read_offline_run
-
 for stage in ("train-stage1", "train-stage2"):
-    runs = sorted(Path(sys.argv[1], stage).glob("wandb/offline-run-*"), key=lambda p: p.stat().st_mtime)
-    # Step rows carry the learning rate; the end-of-training row holds the mean loss instead.
-    rows = [r for run in runs for r in read_offline_run(run)["history"] if "train/learning_rate" in r]
-    if rows:
-        first, last = rows[0], rows[-1]
-        print(f"{stage}: step {first['_step']} {first['train/loss']:.3f} -> step {last['_step']} {last['train/loss']:.3f}")
+    states = sorted(
+        Path(sys.argv[1], stage).glob("checkpoints/checkpoint-*/trainer_state.json"),
+        key=lambda p: int(p.parent.name.split("-")[1]),
+    )
+    if states:
+        log = [r for r in json.loads(states[-1].read_text())["log_history"] if "loss" in r]
+        evals = [f"{r['eval_loss']:.3f}" for r in json.loads(states[-1].read_text())["log_history"] if "eval_loss" in r]
+        first, last = log[0], log[-1]
+        print(
+            f"{stage}: step {first['step']} {first['loss']:.3f} -> step {last['step']} {last['loss']:.3f}"
+            f" (validation loss: {', '.join(evals)})"
+        )
 PY
 
 if $PY -c "import sys; from bioqwen.cli import JOBS; sys.exit('report' not in JOBS)"; then
