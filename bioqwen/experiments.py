@@ -147,7 +147,9 @@ class Ledger:
         self.path = Path(directory) / RECORD_FILE
         previous = read_json(self.path).get("steps", {}) if self.path.exists() else {}
         # In the experiment's order; steps it no longer lists are dropped from the record.
-        self.steps: dict[str, dict[str, Any]] = {s: previous.get(s, {}) for s in steps}
+        self.steps: dict[str, dict[str, Any]] = {
+            s: previous.get(s, {"status": "pending"}) for s in steps
+        }
         self.experiment = dict(experiment)
 
     def plan(self, step: Step, digest: str, run_dir: Path, resumable: bool) -> str:
