@@ -33,7 +33,7 @@ $(STAMP): requirements.lock pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-demo: setup ## run the main job end to end on the tiny model and shipped samples (W&B offline)
+demo: setup ## the demo experiment via `bioqwen pipeline` (tiny model, samples, W&B offline), then `bioqwen report`; reruns skip unchanged steps
 	bash scripts/demo.sh
 
 test: setup ## run the test suite (fast tests; slow and gpu tests are deselected)

@@ -13,6 +13,7 @@ JOBS = {
     "report": "bioqwen.jobs.report",
     "chat": "bioqwen.jobs.chat",
     "score-data": "bioqwen.jobs.score_data",
+    "pipeline": "bioqwen.jobs.pipeline",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

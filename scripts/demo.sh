@@ -1,35 +1,44 @@
 #!/usr/bin/env bash
-# The main job end to end on the embedded default: tiny Qwen2-architecture model, shipped
-# samples, W&B offline (run files under each run directory; `wandb sync <dir>` uploads later).
-#   prepare -> train stage 1 -> train stage 2 (from stage 1) -> evaluate (NCBI) -> score (webMedQA)
+# `make demo`: the demo experiment (conf/experiment/demo.yaml) through `bioqwen pipeline`:
+#   prepare the shipped samples -> train stage 1 -> stage 2 -> evaluate (NCBI, webMedQA)
+# on the tiny model, W&B offline (run files under each step's run directory), then
+# `bioqwen report` on the experiment. A second run skips every unchanged step; extra arguments
+# go to the pipeline (e.g. `bash scripts/demo.sh tracking=disabled`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BQ=.venv/bin/bioqwen
-OUT=${DEMO_DIR:-runs/demo}
-rm -rf "$OUT"
-step() { printf '\n== %s\n' "$*"; }
+PY=.venv/bin/python
+DIR=runs/experiments/demo
+# Keep the terminal to the pipeline's step lines and the trainer's progress: no per-map bars
+# from datasets, no deprecation notices, no bitsandbytes notice about optional CPU kernels.
+export HF_DATASETS_DISABLE_PROGRESS_BARS=1 PYTHONWARNINGS=ignore::FutureWarning
+start=$SECONDS
 
-step "prepare the sample mix (data card = paper Table 1 layout)"
-$BQ prepare data/mix=sample hydra.run.dir="$OUT/prepare"
-cat "$OUT/prepare/data_card.md"
+$BQ pipeline +experiment=demo "+hydra.job_logging.loggers.bitsandbytes.level=ERROR" "$@"
 
-step "train stage 1 (tiny model, sample mix, the paper's QLoRA settings, 12 steps on CPU)"
-$BQ train +experiment=train_demo stage=stage1 hydra.run.dir="$OUT/train-stage1"
+printf '\n== training loss per logged optimizer step (trainer state of the last checkpoint)\n'
+$PY - "$DIR" <<'PY'
+import json
+import sys
+from pathlib import Path
 
-step "train stage 2 from the merged stage-1 model"
-$BQ train +experiment=train_demo stage=stage2 stage.init_from="$OUT/train-stage1" \
-  hydra.run.dir="$OUT/train-stage2"
+for stage in ("train-stage1", "train-stage2"):
+    states = sorted(
+        Path(sys.argv[1], stage).glob("checkpoints/checkpoint-*/trainer_state.json"),
+        key=lambda p: int(p.parent.name.split("-")[1]),
+    )
+    if states:
+        log = [r for r in json.loads(states[-1].read_text())["log_history"] if "loss" in r]
+        evals = [f"{r['eval_loss']:.3f}" for r in json.loads(states[-1].read_text())["log_history"] if "eval_loss" in r]
+        first, last = log[0], log[-1]
+        print(
+            f"{stage}: step {first['step']} {first['loss']:.3f} -> step {last['step']} {last['loss']:.3f}"
+            f" (validation loss: {', '.join(evals)})"
+        )
+PY
 
-step "evaluate the stage-2 model on NCBI disease (4 abstracts)"
-$BQ evaluate model.path="$OUT/train-stage2/merged" benchmark=ncbi benchmark.limit=4 \
-  hydra.run.dir="$OUT/evaluate-ncbi"
-
-step "score the authors' released webMedQA predictions (reproduces the published metrics)"
-$BQ score benchmark=webmedqa \
-  predictions=samples/benchmarks/webmedqa/BioQwen-1.8B-qa-webmedqa.csv \
-  hydra.run.dir="$OUT/score-webmedqa"
-
-step "run directories"
-for d in "$OUT"/*/; do
-  printf '%-28s %s\n' "$(basename "$d")" "$(ls "$d" | tr '\n' ' ')"
-done
+if $PY -c "import sys; from bioqwen.cli import JOBS; sys.exit('report' not in JOBS)"; then
+  printf '\n== report\n'
+  $BQ report report.group=demo
+fi
+printf '\n== demo finished in %d s; experiment record: %s/experiment.json\n' $((SECONDS - start)) "$DIR"
