@@ -7,6 +7,8 @@ config-to-dict helper (a mandatory value left unset becomes a BioqwenError namin
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +46,18 @@ def in_checkout(path: str | Path) -> Path:
         return given
     candidate = ROOT / given
     return candidate if candidate.exists() else given
+
+
+@contextmanager
+def hydra_context() -> Iterator[None]:
+    """Hydra's compose API inside a running app (its search path), or on conf/ outside one."""
+    from hydra import initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+
+    import bioqwen.config  # noqa: F401  (registers the schemas the primary configs extend)
+
+    if GlobalHydra.instance().is_initialized():
+        yield
+        return
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        yield

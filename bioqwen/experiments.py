@@ -13,24 +13,21 @@ misspelled key stops an experiment with nothing written. Imports only leaf modul
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose, initialize_config_dir
-from hydra.core.global_hydra import GlobalHydra
+from hydra import compose
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-import bioqwen.config  # noqa: F401  (registers the job schemas the steps compose from)
+from bioqwen.checkout import CONF_DIR, hydra_context, plain
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import LINEAGE_FILE, METRICS_FILE, atomic_write_json, read_json, stable_hash
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = CONF_DIR / "experiment"
 RECORD_FILE = "experiment.json"
 # What the pipeline says (and counts) per step action.
@@ -178,16 +175,6 @@ class Ledger:
 # Composing the steps
 
 
-@contextmanager
-def hydra_context() -> Iterator[None]:
-    """Hydra's compose API inside the running app, or on conf/ when called outside one."""
-    if GlobalHydra.instance().is_initialized():
-        yield
-        return
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-        yield
-
-
 def compose_config(job: str, overrides: list[str], where: str) -> DictConfig:
     """A job's primary config with overrides; a composition error is one line naming `where`."""
     try:
@@ -195,10 +182,6 @@ def compose_config(job: str, overrides: list[str], where: str) -> DictConfig:
     except (HydraException, OmegaConfBaseException) as err:
         lines = [line.strip() for line in str(err).splitlines() if line.strip()]
         raise BioqwenError(f"{where}: {' '.join(lines[:2])}") from err
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True)
 
 
 def step_config(
@@ -215,10 +198,10 @@ def step_config(
     ]
     step_cfg = compose_config(step.job, overrides, f"experiment {name}, step {step.name}")
     with open_dict(step_cfg):
-        step_cfg.experiment = {**_plain(cfg.experiment), "step": step.name}
+        step_cfg.experiment = {**plain(cfg.experiment), "step": step.name}
         tags = [*cfg.tracking.tags, *cfg.experiment.tags, f"step:{step.name}"]
         labels = {"group": name, "tags": tags}
-        step_cfg.tracking = OmegaConf.merge(step_cfg.tracking, _plain(cfg.tracking), labels)
+        step_cfg.tracking = OmegaConf.merge(step_cfg.tracking, plain(cfg.tracking), labels)
     return step_cfg
 
 

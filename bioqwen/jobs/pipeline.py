@@ -20,6 +20,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from bioqwen import experiments
+from bioqwen.checkout import hydra_context
 from bioqwen.cli import JOBS
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import JobRun, execute, job_main, log, plain, report_user_errors
@@ -37,7 +38,7 @@ def entry(job: str) -> JobRun:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Run the experiment's steps (and first the experiments they take inputs from)."""
-    with experiments.hydra_context():
+    with hydra_context():
         return run_plan(experiments.plan(cfg, JOBS))
 
 

@@ -9,15 +9,15 @@ report the job exits 2 with one line.
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
+from bioqwen.checkout import hydra_context
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs import score
-from bioqwen.jobs.common import CONF_DIR, execute, job_main, log, open_run, plain, run_dir
+from bioqwen.jobs.common import execute, job_main, log, open_run, plain, run_dir
 from bioqwen.report import authors, document, inputs, plots, published, runs, tables
 from bioqwen.runs import file_hash
 
@@ -27,12 +27,9 @@ PUBLISH = ("none", "wandb")
 
 def _compose_score(overrides: list[str]) -> DictConfig:
     """The score job's config as `bioqwen score <overrides>` would compose it."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
+    from hydra import compose
 
-    inside_app = GlobalHydra.instance().is_initialized()
-    scope = nullcontext() if inside_app else initialize_config_dir(CONF_DIR, version_base="1.3")
-    with scope:
+    with hydra_context():
         return compose("score", overrides=overrides)
 
 

@@ -21,7 +21,6 @@ from bioqwen.sweeps import SweepError
 
 PROGRAM = "bioqwen"
 ARGS = "${args_no_hyphens}"  # W&B's macro for the swept values as key=value
-CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 
 
 @dataclass(frozen=True)
@@ -77,13 +76,13 @@ def expand(sweep: SweepFile) -> list[list[str]]:
 
 def compose_all(sweep: SweepFile) -> int:
     """Compose the job's config for every combination (a renamed key fails here); the count."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
     from hydra.errors import HydraException
 
-    import bioqwen.config  # noqa: F401  (registers the schemas)
+    from bioqwen.checkout import hydra_context
 
     combinations = expand(sweep)
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with hydra_context():
         for overrides in combinations:
             try:
                 compose(sweep.job, overrides=[*sweep.fixed, *overrides])

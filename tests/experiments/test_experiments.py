@@ -10,6 +10,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bioqwen import experiments
+from bioqwen.checkout import hydra_context
 from bioqwen.cli import JOBS
 from bioqwen.config import ModelConfig
 from bioqwen.errors import BioqwenError
@@ -24,7 +25,7 @@ HAS_QUANTIZATION = "quantization" in ModelConfig.__dataclass_fields__
 
 def plan_of(name: str, *overrides: str) -> experiments.Plan:
     cfg = compose_config("pipeline", f"+experiment={name}", *overrides)
-    with experiments.hydra_context():
+    with hydra_context():
         return experiments.plan(cfg, JOBS)
 
 
