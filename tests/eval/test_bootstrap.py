@@ -91,9 +91,7 @@ def test_qa_point_metrics_from_the_statistics_equal_the_scorer(compose) -> None:
     assert scores.sample.columns["rouge-l"][3] == pytest.approx(100 * per_item[3].values[-1])
 
 
-def test_paired_p_value_of_a_file_against_itself_and_a_worse_copy(
-    compose, tmp_path: Path
-) -> None:
+def test_paired_p_value_of_a_file_against_itself_and_a_worse_copy(compose, tmp_path: Path) -> None:
     bench = _bench(compose, "webmedqa")
     same = scoring.score_file(WEBMEDQA, bench, RESAMPLING, compare=WEBMEDQA)
     assert same["bleu-1/p_value"] == 1.0 and same["compare/bleu-1"] == same["bleu-1"]
