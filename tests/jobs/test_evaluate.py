@@ -138,15 +138,10 @@ def test_killed_evaluation_resumes_without_regenerating_finished_batches(tmp_pat
     assert cli("evaluate", *RESUME_ARGS, run_dir=reference).returncode == 0
     killed = tmp_path / "killed"
     script = str(Path(__file__).with_name("kill_after_batch.py"))
+    # A job of its own W&B service, as from the command line (see tests/train/test_resume.py).
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
-    done = subprocess.run(
-        [sys.executable, script, "2", *RESUME_ARGS, f"hydra.run.dir={killed}"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    command = [sys.executable, script, "2", *RESUME_ARGS, f"hydra.run.dir={killed}"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
     journal = _records(killed)
     assert len(journal) == 4 and not (killed / "metrics.json").exists()  # two batches of two
