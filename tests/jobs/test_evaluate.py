@@ -137,7 +137,7 @@ def test_killed_evaluation_resumes_without_regenerating_finished_batches(tmp_pat
     reference = tmp_path / "reference"
     assert cli("evaluate", *RESUME_ARGS, run_dir=reference).returncode == 0
     killed = tmp_path / "killed"
-    script = str(Path(__file__).with_name("kill_after_batch.py"))
+    script = str(Path(__file__).with_name("kill_after_eval_batch.py"))
     # A job of its own W&B service, as from the command line (see tests/train/test_resume.py).
     env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     command = [sys.executable, script, "2", *RESUME_ARGS, f"hydra.run.dir={killed}"]

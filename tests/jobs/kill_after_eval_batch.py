@@ -1,6 +1,6 @@
 """Run `bioqwen evaluate`, SIGKILL-ing this process right after N batches reach the journal.
 
-usage: python tests/jobs/kill_after_batch.py N <hydra overrides...>
+usage: python tests/jobs/kill_after_eval_batch.py N <hydra overrides...>
 A real hard kill (no cleanup, no atexit), at a known point, so the test is deterministic.
 """
 
