@@ -323,6 +323,7 @@ class BenchmarkConfig:
     prompt_template: str = "{text}"
     system_prompt: str | None = None  # None: the model's (model.system_prompt)
     word_level: bool = False  # QA: also report word-level metrics under word/<metric>
+    questions_from: str | None = None  # an authors' prediction CSV: evaluate exactly its items
 
 
 @dataclass
@@ -344,6 +345,15 @@ class GenerationSettings:
 
 
 @dataclass
+class BootstrapConfig:
+    """Bootstrap intervals and paired tests over documents/questions (conf/bootstrap/)."""
+
+    resamples: int = 1000  # 0: no intervals
+    confidence: float = 0.95
+    seed: int = 0
+
+
+@dataclass
 class EvaluateJobConfig:
     """`bioqwen evaluate`."""
 
@@ -355,6 +365,8 @@ class EvaluateJobConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     device: str = "auto"  # auto | cpu | cuda
     table_rows: int = 50  # sample predictions logged as a W&B table
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    resume: bool = False  # continue the run directory's predictions.jsonl
 
 
 @dataclass
@@ -363,8 +375,10 @@ class ScoreJobConfig:
 
     job: str = "score"
     predictions: str = MISSING
+    compare: str | None = None  # another predictions file of the same items: paired p-values
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 
 def register() -> None:

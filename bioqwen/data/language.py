@@ -26,6 +26,8 @@ _NAME_FOLDS: dict[str, str | None] = {
     "MASCULINE": None,
     "IDEOGRAPHIC": "CJK",
 }
+# Letterlike and mathematical alphanumeric symbols are notation (ℵ0, Ⅎ), never another script.
+_SYMBOL_BLOCKS = ((0x2100, 0x214F), (0x1D400, 0x1D7FF))
 
 
 @lru_cache(maxsize=4096)
@@ -33,6 +35,7 @@ def script_of(char: str) -> str | None:
     """Script of a letter (first word of its Unicode name after NFKC), None if not a letter."""
     if not unicodedata.category(char).startswith("L"):
         return None
+    symbol = any(low <= ord(char) <= high for low, high in _SYMBOL_BLOCKS)
     # NFKC maps letter-like symbols to the letters they stand for (Å -> Å, ℓ -> l, Ω -> Ω).
     folded = unicodedata.normalize("NFKC", char)
     char = folded[0] if len(folded) == 1 else char
@@ -42,7 +45,8 @@ def script_of(char: str) -> str | None:
     words = name.split()
     if words[0] in ("FULLWIDTH", "HALFWIDTH") and len(words) > 1:
         words = words[1:]
-    return _NAME_FOLDS.get(words[0], words[0])
+    script = _NAME_FOLDS.get(words[0], words[0])
+    return None if symbol and script not in EXPECTED_SCRIPTS else script
 
 
 def detect_language(text: str) -> str | None:

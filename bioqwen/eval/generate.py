@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -262,36 +262,51 @@ def generate(
     prompts: Sequence[str],
     settings: Mapping[str, Any],
     progress: bool = True,
+    done: Mapping[int, Generation] | None = None,
+    on_batch: Callable[[list[int], list[Generation]], None] | None = None,
 ) -> list[Generation]:
     """Generate a response per prompt in length-sorted, left-padded batches (input order kept).
 
     With backend=vllm (`model` is a vllm.LLM) a batch of `batch_size` prompts is one vLLM call.
+    `done` holds generations of an earlier, interrupted call by prompt index: a batch all of
+    whose prompts are done is not generated again. `on_batch` receives each generated batch's
+    new results. Batches depend only on the prompts, and each is seeded with `seed` + its
+    position, so a resumed run generates the same batches with the same randomness.
     """
     tokenizer.padding_side = "left"
     batch_size = max(1, int(settings["batch_size"]))
     vllm = settings["backend"] == "vllm"
     kwargs = generation_kwargs(model, tokenizer, settings)
-    torch.manual_seed(int(settings["seed"]))
+    done = done or {}
     lengths = [len(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     order = sorted(range(len(prompts)), key=lambda i: lengths[i], reverse=True)
-    results: list[Generation | None] = [None] * len(prompts)
+    results: list[Generation | None] = [done.get(i) for i in range(len(prompts))]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    iterator: Any = batches
-    if progress and len(batches) > 1:
+    todo = [(k, b) for k, b in enumerate(batches) if any(i not in done for i in b)]
+    iterator: Any = todo
+    if progress and len(todo) > 1:
         from tqdm import tqdm
 
-        iterator = tqdm(batches, desc="generate", unit="batch")
-    for batch in iterator:
+        iterator = tqdm(todo, desc="generate", unit="batch")
+    for position, batch in iterator:
         chunk = [prompts[i] for i in batch]
+        seed = int(settings["seed"]) + position
+        torch.manual_seed(seed)
         if vllm:
-            seed = int(settings["seed"])
             texts, new_tokens, elapsed = _generate_vllm(
                 model, chunk, kwargs["generation_config"], seed
             )
         else:
             texts, new_tokens, elapsed = _generate_batch(model, tokenizer, chunk, kwargs)
+        fresh: list[int] = []
+        made: list[Generation] = []
         for i, text, n in zip(batch, texts, new_tokens, strict=True):
-            results[i] = Generation(text, elapsed, len(batch), n)
+            if i not in done:
+                made.append(Generation(text, elapsed, len(batch), n))
+                fresh.append(i)
+                results[i] = made[-1]
+        if on_batch is not None:
+            on_batch(fresh, made)
     return [r for r in results if r is not None]
 
 

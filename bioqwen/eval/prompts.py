@@ -3,18 +3,21 @@
 The NER instruction follows the Taiyi instruction data (task line, the text, then the entity
 options, e.g. '请识别以下文本中的实体：\\n{text}\\n实体类型：{types}'); the template lives in
 conf/benchmark/<name>.yaml. The system prompt is the authors' one for the benchmark language
-for BioQwen models (`system_prompt: bioqwen` in conf/model/), none for baselines (they are
-prompted as themselves), unless the benchmark sets one.
+for BioQwen models (`system_prompt: bioqwen` in conf/model/, and every model a training run
+produced: training rows carry that prompt), none for baselines (they are prompted as
+themselves), unless the benchmark sets one.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, prompt_text, with_system
 from bioqwen.errors import BioqwenError
 from bioqwen.eval.gold import NerDocument, QaItem, entity_types
+from bioqwen.runs import LINEAGE_FILE, read_json
 
 TYPE_SEPARATORS = {"zh": "，", "en": ", "}
 # A model config's `system_prompt: bioqwen`: the BioQwen authors' prompt for the language.
@@ -52,6 +55,17 @@ def system_prompt(cfg: Mapping[str, Any], model_prompt: str | None) -> str | Non
     if model_prompt == BIOQWEN:
         return DEFAULT_SYSTEM_PROMPTS[str(cfg["lang"])]
     return model_prompt
+
+
+def model_runs(source: str) -> list[Path]:
+    """The run directory a model directory belongs to (lineage.json in it or above merged/)."""
+    return [p for p in (Path(source), Path(source).parent) if (p / LINEAGE_FILE).exists()][:1]
+
+
+def model_system_prompt(configured: str | None, runs: list[Path]) -> str | None:
+    """The model's `system_prompt`; null becomes BIO-QWEN for a model of a training run."""
+    trained = any(read_json(run / LINEAGE_FILE).get("job") == "train" for run in runs)
+    return BIOQWEN if configured is None and trained else configured
 
 
 def messages_for(

@@ -135,18 +135,26 @@ def score_pair(hypothesis: str, reference: str, tokens: str = "char") -> QaScore
     return QaScores((*bleu, gleu, *rouge_scores(hyp, ref)))
 
 
+def score_items(
+    hypotheses: Sequence[str], references: Sequence[str], tokens: str = "char"
+) -> list[QaScores]:
+    """Every QA metric (0-1) of each pair, in order (what means and bootstraps are built on)."""
+    if len(hypotheses) != len(references):
+        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
+    return [score_pair(h, r, tokens) for h, r in zip(hypotheses, references, strict=True)]
+
+
+def mean_scores(items: Sequence[QaScores]) -> dict[str, float]:
+    """Mean of every QA metric over scored pairs, x100, keyed bleu-1..4, gleu, rouge-1/2/l."""
+    if not items:
+        return dict.fromkeys(QA_KEYS, 0.0)
+    return {
+        key: 100.0 * sum(s.values[k] for s in items) / len(items) for k, key in enumerate(QA_KEYS)
+    }
+
+
 def score_qa(
     hypotheses: Sequence[str], references: Sequence[str], tokens: str = "char"
 ) -> dict[str, float]:
     """Mean of every QA metric over the pairs, x100, keyed bleu-1..4, gleu, rouge-1/2/l."""
-    if len(hypotheses) != len(references):
-        raise ValueError(f"{len(hypotheses)} hypotheses but {len(references)} references")
-    if not hypotheses:
-        return dict.fromkeys(QA_KEYS, 0.0)
-    totals = [0.0] * len(QA_KEYS)
-    for hyp, ref in zip(hypotheses, references, strict=True):
-        for k, value in enumerate(score_pair(hyp, ref, tokens).values):
-            totals[k] += value
-    return {
-        key: 100.0 * total / len(hypotheses) for key, total in zip(QA_KEYS, totals, strict=True)
-    }
+    return mean_scores(score_items(hypotheses, references, tokens))

@@ -15,13 +15,14 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
 from bioqwen.data.language import detect_language
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import generate, gold, ner, prompts, qa, scoring
+from bioqwen.eval import generate, gold, journal, ner, prompts, qa, scoring
 
 
 @dataclass
@@ -62,10 +63,14 @@ def evaluate_model(
     progress: bool = True,
     bench: gold.Benchmark | None = None,
     system_prompt: str | None = prompts.BIOQWEN,
+    resampling: Mapping[str, Any] | None = None,
+    journal_path: Path | None = None,
 ) -> Evaluation:
     """Generate for every benchmark item, score, and time (iteration time at batch 1).
 
-    `system_prompt` is the model config's (see prompts.system_prompt).
+    `system_prompt` is the model config's (see prompts.system_prompt); `resampling`
+    (conf/bootstrap) adds bootstrap intervals; `journal_path` receives each finished batch
+    and, when it already holds batches of an interrupted run, they are not generated again.
     """
     if bench is None:
         bench = gold.load_benchmark(bench_cfg)
@@ -75,9 +80,18 @@ def evaluate_model(
         generate.render_prompt(tokenizer, prompts.messages_for(bench_cfg, item, system_prompt))
         for item in bench.items
     ]
+    done: dict[int, generate.Generation] = {}
+    on_batch = None
+    if journal_path is not None:
+        ids = [str(item.id) for item in bench.items]
+        done = journal.load(journal_path, ids, chats)
+        on_batch = journal.appender(journal_path, ids, chats)
     start = time.perf_counter()
-    outputs = generate.generate(model, tokenizer, chats, settings, progress=progress)
-    wall = time.perf_counter() - start
+    outputs = generate.generate(
+        model, tokenizer, chats, settings, progress=progress, done=done, on_batch=on_batch
+    )
+    # An interrupted run's batches count with the time they took then.
+    wall = time.perf_counter() - start + sum(g.latency_s / g.batch_size for g in done.values())
     batch_size = int(settings["batch_size"])
     n_timed = int(settings["iteration_time_samples"])
     if batch_size == 1:
@@ -94,7 +108,7 @@ def evaluate_model(
             scoring.PredictionRow(i + 2, item.question, g.text, item.answer)
             for i, (item, g) in enumerate(zip(bench.items, outputs, strict=True))
         ]
-        metrics = scoring.score_qa_rows(rows, bench_cfg)
+        scores = scoring.score_qa_rows(rows, bench_cfg)
         csv_text = _csv(list(scoring.QA_COLUMNS), [[r.prompt, r.answer, r.response] for r in rows])
         for item, g, chat in zip(bench.items, outputs, chats, strict=True):
             one = qa.score_pair(g.text, item.answer)
@@ -146,7 +160,7 @@ def evaluate_model(
                     **_generation_fields(g),
                 }
             )
-        metrics = scoring.ner_summary(scored, bench_cfg)
+        scores = scoring.ner_summary(scored, bench_cfg)
         csv_text = _csv(list(scoring.NER_COLUMNS), csv_rows)
         columns = ["id", "text", "response", "parsed", "gold", "latency_s"]
         table = [
@@ -161,5 +175,7 @@ def evaluate_model(
             for r in records
         ]
     # Both scorers already add the language-fidelity keys, from the raw responses.
-    metrics.update(timing)
+    metrics = {**scoring.with_intervals(scores, resampling), **timing}
+    if done:
+        metrics["resumed_rows"] = float(len(done))
     return Evaluation(metrics, records, csv_text, columns, table)

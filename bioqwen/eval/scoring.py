@@ -3,19 +3,25 @@
 QA files have columns prompt, answer, response; NER files prompt, result, where result is a
 Python-literal list of {'type': ..., 'response': [...]}. NER rows are joined to gold by the
 stripped prompt text (abstract, title + abstract, or sentence) across every split whose file
-is in `benchmark.data_dir`; a prompt without gold is an error naming its line.
+is in `benchmark.data_dir`; a prompt without gold is an error naming its line. A QA file's
+answers are checked against the benchmark's gold when its files are there (eval/questions.py).
+Every metric can get a bootstrap interval over documents/questions, and two files of the same
+items a paired bootstrap p-value per metric (eval/bootstrap.py).
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from bioqwen.checkout import in_checkout
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import gold, language, ner, qa
+from bioqwen.eval import bootstrap, gold, language, ner, qa, questions
 
 QA_COLUMNS = ("prompt", "answer", "response")
 NER_COLUMNS = ("prompt", "result")
@@ -29,6 +35,14 @@ class PredictionRow:
     prompt: str
     response: str
     answer: str = ""
+
+
+@dataclass
+class Scores:
+    """Point metrics of a scored file and the per-item statistics behind them."""
+
+    metrics: dict[str, float]
+    sample: bootstrap.Sample
 
 
 @dataclass
@@ -57,34 +71,39 @@ def read_predictions(path: str | Path, task: str) -> list[PredictionRow]:
     return rows
 
 
-def gold_index(cfg: Mapping[str, Any]) -> dict[str, gold.NerDocument]:
-    """Gold NER documents of every split present in data_dir, by stripped prompt text."""
-    splits = gold.available_splits(cfg)
-    bench = gold.load_benchmark({**cfg, "limit": None}, splits)
-    index: dict[str, gold.NerDocument] = {}
-    for doc in bench.items:
-        for mode in ("abstract", "title_abstract"):
-            index.setdefault(doc.input_text(mode).strip(), doc)
-    return index
+def _unique_keys(texts: Sequence[str]) -> list[str]:
+    """Item keys for pairing two files: the text, with `#k` on its k-th repeat."""
+    seen: Counter[str] = Counter()
+    keys = []
+    for text in texts:
+        keys.append(text if not seen[text] else f"{text}#{seen[text]}")
+        seen[text] += 1
+    return keys
 
 
-def score_qa_rows(rows: Sequence[PredictionRow], cfg: Mapping[str, Any]) -> dict[str, float]:
+def score_qa_rows(rows: Sequence[PredictionRow], cfg: Mapping[str, Any]) -> Scores:
     """QA metrics (character level; word level too when benchmark.word_level) + fidelity."""
     hyps = [r.response for r in rows]
     refs = [r.answer for r in rows]
-    metrics = qa.score_qa(hyps, refs, "char")
-    if cfg["word_level"]:
-        metrics.update({f"word/{k}": v for k, v in qa.score_qa(hyps, refs, "word").items()})
+    metrics: dict[str, float] = {}
+    columns: dict[str, np.ndarray] = {}
+    for tokens, prefix in (("char", ""), ("word", "word/"))[: 2 if cfg["word_level"] else 1]:
+        items = qa.score_items(hyps, refs, tokens)
+        metrics.update({prefix + k: v for k, v in qa.mean_scores(items).items()})
+        values = np.array([s.values for s in items], dtype=float).reshape(len(items), -1)
+        columns.update({prefix + k: 100.0 * values[:, i] for i, k in enumerate(qa.QA_KEYS)})
     metrics["n_samples"] = float(len(rows))
     metrics.update(language.fidelity_metrics(hyps, str(cfg["lang"])))
-    return metrics
+    columns.update(language.fidelity_columns(hyps, str(cfg["lang"])))
+    keys = _unique_keys([r.prompt.strip() for r in rows])
+    return Scores(metrics, bootstrap.Sample(keys, columns, bootstrap.means()))
 
 
 def join_ner(
     rows: Sequence[PredictionRow], cfg: Mapping[str, Any], source: str | Path
 ) -> list[NerScored]:
     """Match each NER row to its gold document and parse its response; repeated prompts once."""
-    index = gold_index(cfg)
+    index = questions.gold_index(cfg)
     types = gold.entity_types(cfg)
     aliases = gold.type_aliases(cfg)
     scored: list[NerScored] = []
@@ -106,7 +125,7 @@ def join_ner(
     return scored
 
 
-def ner_summary(scored: Sequence[NerScored], cfg: Mapping[str, Any]) -> dict[str, float]:
+def ner_summary(scored: Sequence[NerScored], cfg: Mapping[str, Any]) -> Scores:
     """NER metrics over matched rows: per type P/R/F1, macro F1, balanced accuracy, rates."""
     types = gold.entity_types(cfg)
     counts = [ner.count_document(s.document.gold, s.entities, types) for s in scored]
@@ -114,16 +133,68 @@ def ner_summary(scored: Sequence[NerScored], cfg: Mapping[str, Any]) -> dict[str
     n = len(scored)
     metrics["n_documents"] = float(n)
     metrics["unparsable_rate"] = sum(not s.parsable for s in scored) / n if n else 0.0
-    metrics.update(language.fidelity_metrics([s.row.response for s in scored], str(cfg["lang"])))
-    return metrics
+    responses = [s.row.response for s in scored]
+    metrics.update(language.fidelity_metrics(responses, str(cfg["lang"])))
+    # Per-document sufficient statistics: what a bootstrap resample sums.
+    columns = {
+        f"{c}/{t}": np.array([float(getattr(doc[t], c)) for doc in counts])
+        for t in types
+        for c in ("tp", "fp", "fn")
+    }
+    columns["unparsable_rate"] = np.array([float(not s.parsable) for s in scored])
+    columns.update(language.fidelity_columns(responses, str(cfg["lang"])))
+    keys = [s.document.id for s in scored]
+    return Scores(metrics, bootstrap.Sample(keys, columns, bootstrap.ner_statistic(types)))
 
 
-def score_file(path: str | Path, cfg: Mapping[str, Any]) -> dict[str, float]:
-    """Score a predictions file in the authors' format for the configured benchmark."""
+def score_sample(path: str | Path, cfg: Mapping[str, Any]) -> Scores:
+    """Score a predictions file in the authors' format (QA answers checked against the gold)."""
     task = str(cfg["task"])
     if task not in ("qa", "ner"):
         raise BioqwenError(f"benchmark.task={task!r}: expected ner or qa")
     rows = read_predictions(path, task)
     if task == "qa":
+        questions.check_answers([(r.line, r.prompt, r.answer) for r in rows], cfg, path)
         return score_qa_rows(rows, cfg)
     return ner_summary(join_ner(rows, cfg, path), cfg)
+
+
+def with_intervals(scores: Scores, resampling: Mapping[str, Any] | None) -> dict[str, float]:
+    """The metrics plus `<metric>/ci_low|ci_high` when resampling (conf/bootstrap) is given."""
+    if resampling is None:
+        return dict(scores.metrics)
+    return {
+        **scores.metrics,
+        **bootstrap.intervals(
+            scores.sample,
+            int(resampling["resamples"]),
+            float(resampling["confidence"]),
+            int(resampling["seed"]),
+        ),
+    }
+
+
+def score_file(
+    path: str | Path,
+    cfg: Mapping[str, Any],
+    resampling: Mapping[str, Any] | None = None,
+    compare: str | Path | None = None,
+) -> dict[str, float]:
+    """Score a predictions file for the configured benchmark; with `resampling`, bootstrap
+    intervals; with `compare` (another predictions file of the same items), its metrics as
+    `compare/<metric>` and paired bootstrap p-values as `<metric>/p_value`."""
+    scores = score_sample(path, cfg)
+    metrics = with_intervals(scores, resampling)
+    if compare is None:
+        return metrics
+    if resampling is None:
+        raise ValueError("compare needs resampling settings (conf/bootstrap)")
+    other = score_sample(compare, cfg)
+    aligned = bootstrap.align(scores.sample, other.sample, (str(path), str(compare)))
+    metrics.update({f"compare/{k}": v for k, v in other.metrics.items()})
+    metrics.update(
+        bootstrap.paired_p_values(
+            scores.sample, aligned, int(resampling["resamples"]), int(resampling["seed"])
+        )
+    )
+    return metrics

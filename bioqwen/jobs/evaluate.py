@@ -3,7 +3,11 @@
 `model=` names a config in conf/model/; a trained model is evaluated with `model.path=<dir>`
 (a model directory, an adapter directory, or a training run directory holding merged/ or
 adapter/). A bare directory given as `model=<dir>` is rewritten to `model.path=<dir>` before
-Hydra composes, so both spellings work. lineage.json names the model run when there is one.
+Hydra composes, so both spellings work. lineage.json names the model run when there is one,
+and a model from a training run is a BioQwen model: it gets the BIO-QWEN system prompt it
+was trained with unless its config sets a text. `benchmark.questions_from=<csv>` evaluates
+exactly that file's items. Each finished batch is appended to predictions.jsonl;
+`resume=true hydra.run.dir=<dir>` continues a killed evaluation without regenerating them.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bioqwen.eval import generate, gold, runner
+from bioqwen.eval import generate, gold, prompts, questions, runner
 from bioqwen.jobs.common import job_main, log, open_run, plain
 from bioqwen.runs import atomic_write_text, file_hash
 
@@ -32,17 +36,29 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     name = f"evaluate-{model_cfg.get('name')}-{bench['name']}"
     tags = [f"benchmark:{bench['name']}", f"model:{model_cfg.get('name')}"]
     # Gold and model location are checked before the run opens: a typo leaves nothing behind.
-    items = gold.load_benchmark(bench)
+    items = questions.select(bench) if bench["questions_from"] else gold.load_benchmark(bench)
     source = generate.model_source(model_cfg)
     generate.check_backend(str(settings.get("backend", "hf")), source)
-    with open_run(cfg, "evaluate", name=name, tags=tags) as run:
+    parents = prompts.model_runs(source)
+    system_prompt = prompts.model_system_prompt(model_cfg["system_prompt"], parents)
+    with open_run(cfg, "evaluate", name=name, tags=tags, resume=bool(cfg.resume)) as run:
+        journal_path = run.dir / "predictions.jsonl"
+        if not cfg.resume:
+            journal_path.unlink(missing_ok=True)  # a fresh evaluation starts a fresh journal
         model, tokenizer = generate.load_for_generation(
             model_cfg, str(cfg.device), str(settings.get("backend", "hf"))
         )
         device = getattr(model, "device", "vllm")
         log.info("evaluating %s on %s (%s)", source, bench["name"], device)
         result = runner.evaluate_model(
-            model, tokenizer, bench, settings, bench=items, system_prompt=model_cfg["system_prompt"]
+            model,
+            tokenizer,
+            bench,
+            settings,
+            bench=items,
+            system_prompt=system_prompt,
+            resampling=plain(cfg.bootstrap),
+            journal_path=journal_path,
         )
         atomic_write_text(run.dir / "predictions.csv", result.csv_text)
         atomic_write_text(
@@ -55,12 +71,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             manifest = Path(source) / "adapter_config.json"
         if manifest.exists():
             lineage["model_hash"] = file_hash(manifest)
-        # The training run that produced the model (its lineage.json sits above merged/).
-        lineage["parents"] = [
-            str(parent)
-            for parent in (Path(source), Path(source).parent)
-            if (parent / "lineage.json").exists()
-        ][:1]
+        lineage["parents"] = [str(p) for p in parents]
         run.lineage(**lineage)
         run.tracker.table(
             "predictions", result.table_columns, result.table_rows[: int(cfg.table_rows)]

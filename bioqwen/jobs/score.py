@@ -1,4 +1,8 @@
-"""`bioqwen score benchmark=<name> predictions=<csv>`: score a predictions file, no model."""
+"""`bioqwen score benchmark=<name> predictions=<csv> [compare=<csv>]`: score a predictions file.
+
+No model is run. Every metric gets a bootstrap interval (conf/bootstrap/); `compare=` scores a
+second file of the same items and adds paired bootstrap p-values.
+"""
 
 from __future__ import annotations
 
@@ -8,34 +12,45 @@ from typing import Any
 from omegaconf import DictConfig
 
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import gold, scoring
+from bioqwen.eval import gold, questions, scoring
 from bioqwen.jobs.common import job_main, log, open_run, plain
 from bioqwen.runs import file_hash
 
 
 def _gold_files(bench: dict[str, Any]) -> dict[str, str]:
-    """Hashes of the gold files a NER score joined against (QA files carry their answers)."""
+    """Hashes of the gold files a NER score joined against, or a QA file's answers were
+    checked against (none when the QA gold is not there)."""
     if bench["task"] != "ner":
-        return {}
-    return {
-        str(gold.split_path(bench, s)): file_hash(gold.split_path(bench, s))
-        for s in gold.available_splits(bench)
-    }
+        paths = questions.qa_gold_files(bench)
+    else:
+        paths = [gold.split_path(bench, s) for s in gold.available_splits(bench)]
+    return {str(path): file_hash(path) for path in paths}
+
+
+def _file(value: Any, key: str) -> Path:
+    path = Path(str(value))
+    if not path.is_file():
+        raise BioqwenError(f"{key} file not found: {path}")
+    return path
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score cfg.predictions for cfg.benchmark and write metrics.json."""
     bench = plain(cfg.benchmark)
-    predictions = Path(str(cfg.predictions))
-    if not predictions.exists():
-        raise BioqwenError(f"predictions file not found: {predictions}")
+    predictions = _file(cfg.predictions, "predictions")
+    compare = _file(cfg.compare, "compare") if cfg.compare is not None else None
     name = str(bench["name"])
     # Score before opening the run, so bad input leaves no config, W&B run or metrics behind.
-    metrics = scoring.score_file(predictions, bench)
+    metrics = scoring.score_file(predictions, bench, plain(cfg.bootstrap), compare)
     with open_run(cfg, "score", name=f"score-{name}", tags=[f"benchmark:{name}"]) as run:
         run.lineage(
             predictions={"path": str(predictions.resolve()), "hash": file_hash(predictions)},
             gold=_gold_files(bench),
+            **(
+                {"compare": {"path": str(compare.resolve()), "hash": file_hash(compare)}}
+                if compare
+                else {}
+            ),
         )
         run.finish(metrics)
         log.info("scored %s against %s: %s", predictions, name, run.dir)

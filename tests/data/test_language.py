@@ -29,6 +29,12 @@ def test_letter_like_symbols_are_the_script_they_stand_for(symbol: str, script: 
     assert other_scripts(f"5 {symbol} 的长度") == set()
 
 
+def test_notation_symbols_are_no_script() -> None:
+    # ℵ0 (aleph null), Ⅎ and 𝔄 are mathematical notation, not Hebrew or another alphabet.
+    assert other_scripts("|ℕ| = ℵ0, ℶ1, Ⅎ, 𝔄, ⅎ") == set()
+    assert script_of("ℵ") is None and script_of("𝔄") == "LATIN"
+
+
 def test_thai_and_other_scripts_are_flagged() -> None:
     assert other_scripts("Disease: เบาหวาน") == {"THAI"}
     assert other_scripts("ひらがな 한국어") == {"HIRAGANA", "HANGUL"}

@@ -55,3 +55,19 @@ def test_bioqwen_models_get_the_authors_prompt_and_a_config_may_set_its_own(
     assert system == {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]}
     own = prompts.messages_for(bench, item, "You are a careful physician.")  # type: ignore[arg-type]
     assert own[0]["content"] == "You are a careful physician."
+
+
+def test_a_model_from_a_training_run_is_bioqwen_whatever_its_base_config(tmp_path) -> None:
+    train_run = tmp_path / "train"
+    (train_run / "merged").mkdir(parents=True)
+    (train_run / "lineage.json").write_text('{"job": "train"}')
+    runs = prompts.model_runs(str(train_run / "merged"))
+    assert runs == [train_run]
+    # A baseline config (system_prompt null) fine-tuned by us was trained with BIO-QWEN's prompt.
+    assert prompts.model_system_prompt(None, runs) == prompts.BIOQWEN
+    assert prompts.model_system_prompt("Be brief.", runs) == "Be brief."
+    evaluation = tmp_path / "evaluation"
+    evaluation.mkdir()
+    (evaluation / "lineage.json").write_text('{"job": "evaluate"}')
+    assert prompts.model_system_prompt(None, prompts.model_runs(str(evaluation))) is None
+    assert prompts.model_system_prompt(None, prompts.model_runs(str(tmp_path))) is None

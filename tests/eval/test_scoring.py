@@ -97,10 +97,10 @@ def test_missing_predictions_file(compose, tmp_path: Path) -> None:
         scoring.score_file(tmp_path / "none.csv", _bench(compose, "webmedqa"))
 
 
-def test_empty_response_scores_zero(compose) -> None:
-    metrics = scoring.score_file(
-        FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "webmedqa")
-    )
+def test_empty_response_scores_zero(compose, tmp_path: Path) -> None:
+    # Constructed questions: scored against a webMedQA without gold files (answers unchecked).
+    bench = _bench(compose, "webmedqa", f"benchmark.data_dir={tmp_path}")
+    metrics = scoring.score_file(FIXTURES / "qa_predictions_empty_response.csv", bench)
     # Row 1 is empty (zero), row 2 answers exactly: every mean is half of a perfect pair's.
     assert metrics["n_samples"] == 2
     assert metrics["rouge-1"] == pytest.approx(50.0, abs=1e-4)

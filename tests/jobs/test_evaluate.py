@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import FIXTURES, cli
+from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
+from tests.conftest import FIXTURES, ROOT, cli
+from tests.eval.known_answers import WEBMEDQA
 from tests.jobs.conftest import wandb_summary
 
 EVAL_FIXTURES = FIXTURES / "eval"
@@ -63,11 +70,21 @@ def test_evaluate_accepts_a_training_run_dir_as_model(tmp_path: Path, tiny_model
     run.mkdir()
     (run / "lineage.json").write_text('{"job": "train"}')
     (run / "merged").symlink_to(tiny_model_dir, target_is_directory=True)
+    # The paper's questions, in the file's order: two of the authors' webMedQA questions.
+    with open(WEBMEDQA, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    picked = [rows[9], rows[4]]
+    questions = tmp_path / "two.csv"
+    with open(questions, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(picked)
     proc = cli(
         "evaluate",
         f"model={run}",
+        "model.system_prompt=null",  # as a baseline's config: a trained model is still BioQwen
         "benchmark=webmedqa",
-        "benchmark.limit=2",
+        f"benchmark.questions_from={questions}",
         "generation.max_new_tokens=6",
         "generation.batch_size=1",
         "tracking=disabled",
@@ -76,8 +93,12 @@ def test_evaluate_accepts_a_training_run_dir_as_model(tmp_path: Path, tiny_model
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["n_samples"] == 2 and metrics["iteration_time_samples"] == 2
+    assert metrics["bleu-1/ci_low"] <= metrics["bleu-1"] <= metrics["bleu-1/ci_high"]
     lineage = json.loads((tmp_path / "eval" / "lineage.json").read_text())
     assert lineage["model"] == str(run / "merged") and lineage["parents"] == [str(run)]
+    records = _records(tmp_path / "eval")
+    assert [r["prompt"] for r in records] == [r["prompt"] for r in picked]
+    assert all(DEFAULT_SYSTEM_PROMPTS["zh"] in r["chat_prompt"] for r in records)
 
 
 def test_evaluate_missing_gold_exits_before_opening_a_run(tmp_path: Path) -> None:
@@ -91,3 +112,60 @@ def test_evaluate_missing_gold_exits_before_opening_a_run(tmp_path: Path) -> Non
     assert proc.returncode == 2
     assert "gold file not found" in proc.stderr and "test_candidates.txt" in proc.stderr
     assert not (tmp_path / "eval" / "config.yaml").exists()
+
+
+# Timings differ between any two runs; everything else must not.
+TIMING = ("latency_s", "amortized_s")
+RESUME_ARGS = (
+    "model=tiny",
+    "benchmark=webmedqa",
+    "benchmark.limit=5",
+    "generation.max_new_tokens=8",
+    "generation.batch_size=2",
+    "generation.iteration_time_samples=0",
+    "tracking=disabled",
+)
+
+
+def _records(run_dir: Path) -> list[dict[str, object]]:
+    lines = (run_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    return [json.loads(line) for line in lines]
+
+
+@pytest.mark.slow
+def test_killed_evaluation_resumes_without_regenerating_finished_batches(tmp_path: Path) -> None:
+    reference = tmp_path / "reference"
+    assert cli("evaluate", *RESUME_ARGS, run_dir=reference).returncode == 0
+    killed = tmp_path / "killed"
+    script = str(Path(__file__).with_name("kill_after_eval_batch.py"))
+    # A job of its own W&B service, as from the command line (see tests/train/test_resume.py).
+    env = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    command = [sys.executable, script, "2", *RESUME_ARGS, f"hydra.run.dir={killed}"]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+    journal = _records(killed)
+    assert len(journal) == 4 and not (killed / "metrics.json").exists()  # two batches of two
+    proc = cli("evaluate", *RESUME_ARGS, "resume=true", run_dir=killed)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((killed / "metrics.json").read_text())
+    expected = json.loads((reference / "metrics.json").read_text())
+    assert metrics.pop("resumed_rows") == 4
+    same = [k for k in expected if "wall" not in k and "throughput" not in k]
+    assert {k: metrics[k] for k in same} == {k: expected[k] for k in same}
+    assert (killed / "predictions.csv").read_text() == (reference / "predictions.csv").read_text()
+    final, first = _records(killed), _records(reference)
+    strip = [{k: v for k, v in r.items() if k not in TIMING} for r in final]
+    assert strip == [{k: v for k, v in r.items() if k not in TIMING} for r in first]
+    # The four rows of the killed run kept their own timings: they were not generated again.
+    kept = {r["id"]: r["latency_s"] for r in journal}
+    assert {r["id"]: r["latency_s"] for r in final if r["id"] in kept} == kept
+
+
+def test_resume_of_a_run_with_other_settings_is_an_error(tmp_path: Path) -> None:
+    run_dir = tmp_path / "eval"
+    run_dir.mkdir()
+    line = {"index": 0, "id": "test:2", "chat_prompt": "another prompt", "response": "x"}
+    (run_dir / "predictions.jsonl").write_text(json.dumps(line) + "\n", encoding="utf-8")
+    proc = cli("evaluate", *RESUME_ARGS, "resume=true", run_dir=run_dir)
+    assert proc.returncode == 2
+    assert "predictions.jsonl:1: resume" in proc.stderr and "another prompt" in proc.stderr

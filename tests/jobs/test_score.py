@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 
@@ -42,3 +43,40 @@ def test_score_cli_bad_input_exits_nonzero_naming_the_problem(tmp_path: Path) ->
         "score", "benchmark=ncbi", f"predictions={unmatched}", "tracking=disabled", run_dir=tmp_path
     )
     assert proc.returncode == 2 and "ner_predictions_unmatched.csv:2" in proc.stderr
+
+
+def test_score_cli_intervals_and_paired_comparison(tmp_path: Path) -> None:
+    with open(WEBMEDQA, encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    other = tmp_path / "other.csv"
+    with open(other, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "response": r["response"][:20]} for r in rows)
+    run_dir = tmp_path / "score"
+    proc = cli(
+        "score",
+        "benchmark=webmedqa",
+        f"predictions={WEBMEDQA}",
+        f"compare={other}",
+        "bootstrap.resamples=200",
+        "tracking=disabled",
+        run_dir=run_dir,
+    )
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["rouge-l/ci_low"] < metrics["rouge-l"] < metrics["rouge-l/ci_high"]
+    assert metrics["compare/rouge-l"] < metrics["rouge-l"] and metrics["rouge-l/p_value"] < 0.05
+    assert json.loads((run_dir / "lineage.json").read_text())["compare"]["path"] == str(other)
+    # Another model's file over fewer questions cannot be paired: one line, nothing written.
+    with open(other, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows[:10])
+    bad = tmp_path / "bad"
+    proc = cli(
+        "score", "benchmark=webmedqa", f"predictions={WEBMEDQA}", f"compare={other}", run_dir=bad
+    )
+    assert proc.returncode == 2 and "do not score the same items" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (bad / "metrics.json").exists() and not (bad / "config.yaml").exists()
