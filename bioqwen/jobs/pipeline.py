@@ -27,7 +27,11 @@ from bioqwen.jobs.common import JobRun, execute, job_main, log, plain, report_us
 from bioqwen.runs import stable_hash
 
 # Jobs that continue an interrupted run: what marks a resumable run dir, and the override.
-RESUME = {"train": ("checkpoints/checkpoint-*", "resume=true")}
+# What an interrupted step leaves behind, and the override that continues from it.
+RESUME = {
+    "train": ("checkpoints/checkpoint-*", "resume=true"),
+    "evaluate": ("predictions.jsonl", "resume=true"),
+}
 
 
 def entry(job: str) -> JobRun:
