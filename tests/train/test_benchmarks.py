@@ -29,7 +29,7 @@ def test_gpu_benchmark_cpu_smoke_times_every_batching(tmp_path: Path, capsys) ->
     rows = json.loads(out.read_text())
     plans = [("padding", 4), ("padding_free", 4), ("padding_free", 8)]
     assert [(r["attention"], r["batching"], r["samples_per_step"]) for r in rows] == [
-        (attention, *plan) for attention in ("sdpa", "eager") for plan in plans
+        (attention, *plan) for attention in ("sdpa_segmented", "eager") for plan in plans
     ]
     assert all(r["tokens_per_s"] > 0 and r["mfu"] > 0 for r in rows)
     assert rows[0]["padding_fraction"] > 0 == rows[1]["padding_fraction"]
