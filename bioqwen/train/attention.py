@@ -73,7 +73,9 @@ def segmented_sdpa_forward(
         and query.shape[0] == 1
         and query.shape[2] == key.shape[2] == position_ids.shape[-1]
     ):
-        bounds = sample_bounds(position_ids)
+        # TRL's padding-free collator ships the boundaries (computed on the CPU); else derive them.
+        given = kwargs.get("cu_seq_lens_q")
+        bounds = given.tolist() if given is not None else sample_bounds(position_ids)
     if len(bounds) <= 2:
         return sdpa_attention_forward(module, query, key, value, attention_mask, **kwargs)
     outputs = [

@@ -65,6 +65,17 @@ def test_each_packed_sample_gets_the_logits_it_gets_alone(model, use_cache) -> N
         alone = _logits(model, "sdpa", input_ids=sample[None])[0]
         torch.testing.assert_close(together[start : start + len(sample)], alone)
         start += len(sample)
+    # The boundaries TRL's collator passes along give the same result.
+    bounds = torch.tensor(sample_bounds(positions), dtype=torch.int32)
+    given = _logits(
+        model, SEGMENTED_SDPA, input_ids=packed, position_ids=positions, cu_seq_lens_q=bounds
+    )
+    torch.testing.assert_close(given[0], together)
+    merged = torch.tensor([0, 7, 24], dtype=torch.int32)  # they are what is used, if given
+    fused = _logits(
+        model, SEGMENTED_SDPA, input_ids=packed, position_ids=positions, cu_seq_lens_q=merged
+    )
+    assert (fused[0, 19:] - together[19:]).abs().max() > 1e-3
 
 
 def test_padded_and_unpacked_batches_match_transformers_sdpa(model) -> None:
