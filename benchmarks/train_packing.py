@@ -86,7 +86,7 @@ def build_qwen2_shape(directory: Path) -> Path:
 
 
 def measure(
-    batching: str, steps: int, batch: int, data_dir: Path, out: Path, model_dir: str | None
+    batching: str, args: argparse.Namespace, data_dir: Path, out: Path, model_dir: str | None
 ) -> dict[str, float]:
     """Train `steps` optimizer steps with one batching mode; return its run-level rates."""
     from hydra import compose, initialize_config_dir
@@ -103,15 +103,15 @@ def measure(
             "train",
             overrides=[
                 "model=tiny",
-                # tiny.yaml pins sdpa for the tests; measure what a real base resolves to.
-                "model.attn_implementation=auto",
+                # tiny.yaml pins sdpa for the tests; by default measure what a real base gets.
+                f"model.attn_implementation={args.attention}",
                 "method=lora",
                 f"stage.batching={batching}",
-                f"stage.max_steps={steps}",
-                f"stage.per_device_batch_size={batch}",
+                f"stage.max_steps={args.steps}",
+                f"stage.per_device_batch_size={args.batch}",
                 "stage.gradient_accumulation_steps=1",
-                f"stage.logging_steps={steps}",
-                f"stage.save_steps={steps * 10}",
+                f"stage.logging_steps={args.steps}",
+                f"stage.save_steps={args.steps * 10}",
             ],
         )
     model_dir = model_dir or resolve_model(cfg.model)
@@ -132,13 +132,14 @@ def compare(
 ) -> dict[str, dict[str, float]]:
     """Best round of each batching mode on one model, the modes alternating round by round."""
     # A throw-away first run warms caches and kernels so neither mode pays for them.
-    measure("pad", 1, args.batch, data_dir, tmp, model_dir)
+    warm = argparse.Namespace(**{**vars(args), "steps": 1})
+    measure("pad", warm, data_dir, tmp, model_dir)
     # These machines have slow spells (10-40x for minutes): alternate the modes in rounds
     # over the same batches and keep each mode's best round, so both see the same machine.
     rounds: dict[str, list[dict[str, float]]] = {"pad": [], "padding_free": []}
     for _ in range(args.rounds):
         for mode, results in rounds.items():
-            results.append(measure(mode, args.steps, args.batch, data_dir, tmp, model_dir))
+            results.append(measure(mode, args, data_dir, tmp, model_dir))
     return {m: max(r, key=lambda x: x["perf/tokens_per_s"]) for m, r in rounds.items()}
 
 
@@ -163,6 +164,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2, help="optimizer steps per round")
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds per mode")
     parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument(
+        "--attention",
+        default="auto",
+        help="model.attn_implementation (auto: flash-attn on CUDA, else sdpa_segmented; "
+        "sdpa: the dense block-diagonal mask)",
+    )
     # On a small shared CPU, OpenMP threads that oversubscribe the cores make steps 10-40x
     # slower at random moments; one thread gives stable ratios.
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
@@ -182,7 +189,8 @@ def main(argv: list[str] | None = None) -> int:
             if shape == "qwen2-0.5b":
                 model_dir = str(build_qwen2_shape(Path(tmp) / shape))
             rows = compare(args, data_dir, Path(tmp), model_dir)
-            report(LABELS[shape], rows, time.perf_counter() - started)
+            label = LABELS[shape] + ("" if args.attention == "auto" else f" ({args.attention})")
+            report(label, rows, time.perf_counter() - started)
     return 0
 
 
