@@ -28,17 +28,11 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("WANDB_MODE", "disabled")
 
-# Qwen2-0.5B's config.json, cut to 2 layers: the per-token matmuls of the real base.
-QWEN2_0_5B_2L = dict(
-    hidden_size=896,
-    intermediate_size=4864,
-    num_hidden_layers=2,
-    num_attention_heads=14,
-    num_key_value_heads=2,
-    vocab_size=151936,
-    tie_word_embeddings=True,
-    rope_theta=1_000_000.0,
-)
+# Qwen2-0.5B's config.json (the GPU benchmark's copy), cut to 2 layers: the base's matmuls.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_train_throughput import SHAPES
+
+QWEN2_0_5B_2L = {**SHAPES["Qwen2-0.5B"], "num_hidden_layers": 2}
 LABELS = {"tiny": "tiny", "qwen2-0.5b": "qwen2-0.5b x 2 layers"}
 
 WORDS = ["fever", "cough", "aspirin", "insulin", "asthma", "tumour", "diabetes"]

@@ -30,30 +30,19 @@ def sample_bounds(position_ids: torch.Tensor) -> list[int]:
     return [0, *starts.tolist(), int(row.shape[0])]
 
 
-def segmented_mask(
-    batch_size: int,
-    q_length: int,
-    kv_length: int,
-    q_offset: int = 0,
-    kv_offset: int = 0,
-    attention_mask: torch.Tensor | None = None,
-    **kwargs: Any,
-) -> torch.Tensor | None:
-    """No mask for an unpadded, cache-free batch (causality is applied per sample); else SDPA's."""
+def segmented_mask(**kwargs: Any) -> torch.Tensor | None:
+    """No mask for an unpadded, cache-free batch (causality is applied per sample); else SDPA's.
+
+    Takes transformers' mask-interface keywords (batch_size, q_length, kv_length, offsets,
+    attention_mask, mask_function, config, ...) and hands them on unchanged to `sdpa_mask`.
+    """
     # A sliding window would be lost without a mask; such models keep SDPA's dense mask.
     windowed = getattr(kwargs.get("config"), "sliding_window", None) is not None
-    plain = attention_mask is None and q_length == kv_length and not q_offset and not kv_offset
-    if plain and not windowed:
+    offsets = kwargs.get("q_offset") or kwargs.get("kv_offset")
+    square = kwargs["q_length"] == kwargs["kv_length"]
+    if kwargs.get("attention_mask") is None and square and not offsets and not windowed:
         return None
-    return sdpa_mask(
-        batch_size=batch_size,
-        q_length=q_length,
-        kv_length=kv_length,
-        q_offset=q_offset,
-        kv_offset=kv_offset,
-        attention_mask=attention_mask,
-        **kwargs,
-    )
+    return sdpa_mask(**kwargs)
 
 
 def segmented_sdpa_forward(

@@ -15,15 +15,11 @@ LENGTHS = (7, 12, 5)
 def model() -> Qwen2ForCausalLM:
     """A random 2-layer Qwen2 with grouped-query attention (4 query / 2 KV heads)."""
     torch.manual_seed(0)
+    heads = {"num_attention_heads": 4, "num_key_value_heads": 2}
     config = Qwen2Config(
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        vocab_size=97,
-        use_cache=False,
+        hidden_size=32, intermediate_size=64, num_hidden_layers=2, vocab_size=97, **heads
     )
+    config.use_cache = False
     return Qwen2ForCausalLM(config).eval()
 
 
