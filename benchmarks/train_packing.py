@@ -10,7 +10,7 @@ random weights, built here (no download). For each it prints tokens/s without an
 padding, the padding fraction of each, and one line with their ratio (best of alternating
 rounds). The data are synthetic ChatML conversations whose lengths spread like a real mix
 (short NER/MT prompts next to long QA answers), which is what makes padding costly. Takes
-about 2 minutes of CPU time (6-7 minutes of wall time on a busy shared 2-core machine).
+about 2 minutes of CPU time (4-9 minutes of wall time on a busy shared 2-core machine).
 """
 
 from __future__ import annotations
