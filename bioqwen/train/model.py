@@ -16,11 +16,12 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 
 from bioqwen.errors import BioqwenError
 from bioqwen.models import chat_generation_config
+from bioqwen.train.attention import SEGMENTED_SDPA
 
 log = logging.getLogger("bioqwen.train")
 
 METHODS = ("qlora", "lora", "full")
-ATTENTION_BACKENDS = ("auto", "sdpa", "eager", "flash_attention_2")
+ATTENTION_BACKENDS = ("auto", SEGMENTED_SDPA, "sdpa", "eager", "flash_attention_2")
 PRECISIONS = ("auto", "bf16", "fp16", "fp32")
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -31,7 +32,8 @@ def bf16_supported() -> bool:
 
 
 def attention_backend(requested: str) -> str:
-    """Resolve `auto` to flash_attention_2 when flash-attn is importable on CUDA, else sdpa."""
+    """Resolve `auto` to flash_attention_2 when flash-attn is importable on CUDA, else to SDPA
+    run per packed sample (a padding-free batch then skips cross-sample blocks everywhere)."""
     if requested not in ATTENTION_BACKENDS:
         raise BioqwenError(
             f"model.attn_implementation={requested!r}: expected one of {ATTENTION_BACKENDS}"
@@ -39,7 +41,7 @@ def attention_backend(requested: str) -> str:
     if requested != "auto":
         return requested
     has_flash = importlib.util.find_spec("flash_attn") is not None
-    return "flash_attention_2" if has_flash and torch.cuda.is_available() else "sdpa"
+    return "flash_attention_2" if has_flash and torch.cuda.is_available() else SEGMENTED_SDPA
 
 
 def resolve_precision(requested: str) -> str:

@@ -10,6 +10,7 @@ import torch
 from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
 from bioqwen.train import model as train_model
+from bioqwen.train.attention import SEGMENTED_SDPA
 from bioqwen.train.model import (
     add_adapter,
     attention_backend,
@@ -24,7 +25,11 @@ LINEARS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down
 
 @pytest.mark.parametrize(
     ("has_flash", "has_cuda", "expected"),
-    [(True, True, "flash_attention_2"), (True, False, "sdpa"), (False, True, "sdpa")],
+    [
+        (True, True, "flash_attention_2"),
+        (True, False, SEGMENTED_SDPA),
+        (False, True, SEGMENTED_SDPA),
+    ],
 )
 def test_auto_attention_prefers_flash_only_on_cuda(monkeypatch, has_flash, has_cuda, expected):
     real = importlib.util.find_spec
