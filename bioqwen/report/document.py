@@ -56,6 +56,7 @@ def write_markdown(
         f"{t.MISSING} = no value. Published values: conf/paper/.",
         "",
     ]
+    parts += _interval_note(filled)
     for table in filled:
         parts += [t.to_markdown(table)]
         used = sorted({run for runs in table.sources.values() for run in runs})
@@ -69,6 +70,21 @@ def write_markdown(
     if skipped:
         parts += ["## Skipped", ""] + [f"- `{s.path}`: {s.reason}" for s in skipped] + [""]
     return atomic_write_text(directory / "report.md", "\n".join(parts))
+
+
+def _interval_note(filled: Sequence[t.Table]) -> list[str]:
+    """The one sentence that says what the bracketed intervals are (none without any)."""
+    levels = sorted({c for table in filled if table.intervals for c in table.confidences})
+    if not levels:
+        return []
+    coverage = " / ".join(f"{100 * c:g} %" for c in levels)
+    return [
+        f"A bracket after our value is its {coverage} bootstrap interval over the benchmark's "
+        "questions (QA) or documents (NER); 50 questions (the shipped samples) is a small "
+        "sample, so the intervals are wide and a published value inside one is consistent "
+        "with ours.",
+        "",
+    ]
 
 
 def log_to_tracker(tracker: Any, filled: Sequence[t.Table], figures: Sequence[Path]) -> None:
@@ -98,8 +114,11 @@ def summary(
         "report/figures": len(figures),
         "report/cells": sum(len(table.ours) for table in filled),
     }
+    difference = t.LONG_COLUMNS.index("difference")
     for table in filled:
-        differences = [abs(r[-1]) for r in t.long_rows(table) if not isinstance(r[-1], str)]
+        differences = [
+            abs(r[difference]) for r in t.long_rows(table) if not isinstance(r[difference], str)
+        ]
         if differences:
             metrics[f"report/{table.spec.name}/cells_with_published"] = len(differences)
             metrics[f"report/{table.spec.name}/max_abs_difference"] = max(differences)

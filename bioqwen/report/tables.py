@@ -3,8 +3,11 @@
 `build_table` places every run's metrics in the cell (row, column) the paper uses; the newest
 run wins a cell that several runs fill. Rows are the paper's rows in the paper's order (shown
 even with no run of ours), then our other rows. A cell without a value is missing ("—"),
-never zero. Renderers: Markdown, wide CSV, LaTeX (booktabs) and the long CSV
-`table,row,column,value,published,difference`.
+never zero. A cell whose run wrote a bootstrap interval (`<key>/ci_low`, `<key>/ci_high`,
+bioqwen.eval.bootstrap) keeps it: Markdown and wide CSV show it after our value, the long CSV
+in its `ci_low,ci_high` columns; LaTeX leaves it out (ten intervals a row would not fit a
+page). Renderers: Markdown, wide CSV, LaTeX (booktabs) and the long CSV
+`table,row,column,value,published,difference,ci_low,ci_high`.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +23,7 @@ from bioqwen.report.published import Cell, Column, TableSpec
 from bioqwen.report.runs import Identity, RunRecord, identity
 
 MISSING = "—"
-LONG_COLUMNS = ("table", "row", "column", "value", "published", "difference")
+LONG_COLUMNS = ("table", "row", "column", "value", "published", "difference", "ci_low", "ci_high")
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 _WEIGHTS = ("*.safetensors", "*.bin", "*.gguf")
 
@@ -33,6 +36,8 @@ class Table:
     rows: list[str]
     ours: dict[tuple[str, str], Cell] = field(default_factory=dict)
     sources: dict[str, list[str]] = field(default_factory=dict)  # row -> runs that filled it
+    intervals: dict[tuple[str, str], tuple[float, float]] = field(default_factory=dict)
+    confidences: set[float] = field(default_factory=set)  # bootstrap.confidence of the intervals
 
     def cell(self, row: str, column: str) -> tuple[Cell, Cell, float | int | None]:
         """(ours, published, difference) of one cell; difference only when both are numbers."""
@@ -65,8 +70,12 @@ def _derived_label(spec: TableSpec, who: Identity) -> str:
 
 
 def precision(record: RunRecord, who: Identity) -> str | None:
-    """The weights' precision an evaluation ran in (int4, bf16, fp32...), when known."""
-    if who.int4 or record.metrics.get("model/precision") == "int4":
+    """The weights' precision an evaluation ran in (int4, bf16, fp32...), when known: the
+    run's `model/precision` metric first, then an INT4 row, then the config's torch_dtype."""
+    measured = record.metrics.get("model/precision")
+    if isinstance(measured, str) and measured:
+        return _DTYPES.get(measured, measured)
+    if who.int4:
         return "int4"
     dtype = str((record.config.get("model") or {}).get("torch_dtype", ""))
     return _DTYPES.get(dtype)
@@ -108,10 +117,31 @@ def _card_rows(spec: TableSpec, records: list[RunRecord]) -> dict[str, dict[str,
     return rows
 
 
-def _put(table: Table, row: str, column: str, value: Cell, run: str) -> None:
-    """Set our cell (a missing value never replaces a present one) and note its run."""
+def _interval(metrics: Mapping[str, Any], column: Column) -> tuple[float, float] | None:
+    """A metric's bootstrap interval in the column's unit, when the run wrote one."""
+    low, high = (
+        _value(metrics, replace(column, key=f"{column.key}/ci_{s}")) for s in ("low", "high")
+    )
+    if not isinstance(low, int | float) or not isinstance(high, int | float):
+        return None
+    return low, high
+
+
+def _put(
+    table: Table,
+    row: str,
+    column: str,
+    value: Cell,
+    run: str,
+    interval: tuple[float, float] | None = None,
+) -> None:
+    """Set our cell (a missing value never replaces a present one) and note its run; the
+    cell's interval is the one of the run that set it, or none."""
     if value is not None:
         table.ours[(row, column)] = value
+        table.intervals.pop((row, column), None)
+        if interval is not None:
+            table.intervals[(row, column)] = interval
         if run not in table.sources.setdefault(row, []):
             table.sources[row].append(run)
 
@@ -122,6 +152,12 @@ def _record_cell(record: RunRecord, who: Identity, column: Column) -> Cell:
     if column.key == "size_gb":
         return size_gb(record)
     return _value(record.metrics, column)
+
+
+def _confidence(record: RunRecord) -> float:
+    """The coverage of a run's intervals (its bootstrap.confidence; 0.95 by default)."""
+    bootstrap = record.config.get("bootstrap") or {}
+    return float(bootstrap.get("confidence", 0.95))
 
 
 def build_table(spec: TableSpec, records: Iterable[RunRecord], labels: Mapping[str, Any]) -> Table:
@@ -149,7 +185,10 @@ def build_table(spec: TableSpec, records: Iterable[RunRecord], labels: Mapping[s
             if column.benchmark or column.stage or filled:
                 value = _record_cell(record, who, column)
                 filled = filled or value is not None
-                _put(table, row, column.label, value, record.path)
+                interval = _interval(record.metrics, column)
+                _put(table, row, column.label, value, record.path, interval)
+                if value is not None and interval is not None:
+                    table.confidences.add(_confidence(record))
     table.rows += sorted({row for row, _ in table.ours} - set(table.rows))
     return table
 
@@ -169,12 +208,30 @@ def fmt(value: Cell, decimals: int, signed: bool = False) -> str:
     return f"{value:+.{decimals}f}" if signed else f"{value:.{decimals}f}"
 
 
-def wide_rows(table: Table) -> list[list[str]]:
-    """Rows of the side-by-side layout: per row `ours`, then `paper` and `difference`."""
+def _ours(table: Table, row: str, column: str, value: Cell, intervals: bool) -> str:
+    """Our cell as text, `17.054 [14.61, 19.56]` with its interval (one decimal fewer from 1 up,
+    where the table's last decimal is below the interval's resolution)."""
+    text = fmt(value, table.spec.decimals)
+    interval = table.intervals.get((row, column)) if intervals else None
+    if interval is None or not isinstance(value, int | float):
+        return text
+    decimals = table.spec.decimals
+    if abs(value) >= 1 and decimals > 1:
+        decimals -= 1
+    return f"{text} [{interval[0]:.{decimals}f}, {interval[1]:.{decimals}f}]"
+
+
+def wide_rows(table: Table, intervals: bool = True) -> list[list[str]]:
+    """Rows of the side-by-side layout: per row `ours` (with its intervals unless told not),
+    then `paper` and `difference`."""
     spec, out = table.spec, []
     for row in table.rows:
         cells = [table.cell(row, c.label) for c in spec.columns]
-        out.append([row, "ours", *(fmt(o, spec.decimals) for o, _, _ in cells)])
+        ours = [
+            _ours(table, row, c.label, o, intervals)
+            for c, (o, _, _) in zip(spec.columns, cells, strict=True)
+        ]
+        out.append([row, "ours", *ours])
         if table.has_published(row):
             out.append(["", "paper", *(fmt(p, spec.decimals) for _, p, _ in cells)])
             out.append(["", "difference", *(fmt(d, spec.decimals, True) for _, _, d in cells)])
@@ -212,16 +269,22 @@ def _number(value: Cell | float) -> Any:
 
 
 def long_rows(table: Table) -> list[tuple[Any, ...]]:
-    """One row per cell: table, row, column, value, published, difference."""
+    """One row per cell: table, row, column, value, published, difference, ci_low, ci_high."""
     return [
-        (table.spec.name, row, c.label, *map(_number, table.cell(row, c.label)))
+        (
+            table.spec.name,
+            row,
+            c.label,
+            *map(_number, table.cell(row, c.label)),
+            *map(_number, table.intervals.get((row, c.label), (None, None))),
+        )
         for row in table.rows
         for c in table.spec.columns
     ]
 
 
 def to_long_csv(table: Table) -> str:
-    """tables/<table>.csv: table,row,column,value,published,difference."""
+    """tables/<table>.csv: table,row,column,value,published,difference,ci_low,ci_high."""
     return _csv([LONG_COLUMNS, *long_rows(table)])
 
 
@@ -247,5 +310,5 @@ def to_latex(table: Table) -> str:
         " & ".join(["", "", *map(_latex, labels)]) + r" \\",
         r"\midrule",
     ]
-    lines += [" & ".join(map(_latex, r)) + r" \\" for r in wide_rows(table)]
+    lines += [" & ".join(map(_latex, r)) + r" \\" for r in wide_rows(table, intervals=False)]
     return "\n".join([*lines, r"\bottomrule", r"\end{tabular}"]) + "\n"

@@ -46,8 +46,18 @@ def test_authors_files_reproduce_the_published_cells(
         assert float(cell["published"]) == table3.published_cell("Qwen1.5-Chat 1.8B", column.label)
         assert abs(float(cell["value"]) - float(cell["published"])) <= 0.0015, cell
         assert abs(float(cell["difference"])) <= 0.0015
+        # The score runs' bootstrap intervals (over the 50 questions) hold our value.
+        assert float(cell["ci_low"]) < float(cell["value"]) < float(cell["ci_high"]), cell
         checked.append(column.label)
     assert len(checked) == 8
+    assert _cells(out, "table3")[("Qwen1.5-Chat 1.8B", "precision")]["ci_low"] == "—"
+    bleu = _cells(out, "table3")[("Qwen1.5-Chat 1.8B", "BLEU-1")]
+    shown = (
+        f"{float(bleu['value']):.3f} [{float(bleu['ci_low']):.2f}, {float(bleu['ci_high']):.2f}]"
+    )
+    markdown = (out / "report.md").read_text("utf-8")
+    assert f"| Qwen1.5-Chat 1.8B | ours | — | — | {shown} |" in markdown
+    assert "95 % bootstrap interval over the benchmark's questions (QA) or documents" in markdown
     ncbi = _cells(out, "table2")[("BioQwen-0.5B stage 2", "NCBI Dis F1")]
     assert float(ncbi["published"]) == published.load_table("table2").published_cell(
         "BioQwen-0.5B stage 2", "NCBI Dis F1"

@@ -106,3 +106,66 @@ def test_markdown_and_latex_renderings(
     assert "---" in latex and "—" not in latex
     wide = list(csv.reader(io.StringIO(tables.to_wide_csv(table))))
     assert wide[0][:2] == ["row", "source"] and len(wide[0]) == 2 + len(table.spec.columns)
+
+
+def test_bootstrap_intervals_beside_our_values(
+    tmp_path: Path, make_run: Callable[..., Path], labels: Any
+) -> None:
+    ci = {"bleu-1": 17.054282, "bleu-1/ci_low": 14.607894, "bleu-1/ci_high": 19.558496}
+    run = make_run(tmp_path / "s", "evaluate", evaluation("taiyi", "cmedqa2"), ci)
+    old = make_run(tmp_path / "o", "evaluate", evaluation("tiny", "cmedqa2"), ci)
+    new = make_run(tmp_path / "n", "evaluate", evaluation("tiny", "cmedqa2"), {"bleu-1": 1.0})
+    import os
+
+    os.utime(old / "metrics.json", (1, 1))
+    table = tables.build_table(published.load_table("table3"), _records([run, old, new]), labels)
+    markdown = tables.to_markdown(table)
+    assert "| Taiyi (7B) | ours | bf16 | — | 17.054 [14.61, 19.56] | — |" in markdown
+    # The paper and difference rows carry no interval; a newer run without one drops the old.
+    assert markdown.count("[") == 1
+    assert "| tiny | ours | bf16 | — | 1.000 | — |" in markdown
+    rows = list(csv.DictReader(io.StringIO(tables.to_long_csv(table))))
+    assert list(rows[0]) == [*tables.LONG_COLUMNS[:6], "ci_low", "ci_high"]
+    assert tables.LONG_COLUMNS[:6] == ("table", "row", "column", "value", "published", "difference")
+    cells = {(r["row"], r["column"]): r for r in rows}
+    bleu = cells[("Taiyi (7B)", "BLEU-1")]
+    assert (bleu["value"], bleu["ci_low"], bleu["ci_high"]) == (
+        "17.054282",
+        "14.607894",
+        "19.558496",
+    )
+    assert cells[("tiny", "BLEU-1")]["ci_low"] == cells[("Taiyi (7B)", "BLEU-2")]["ci_high"] == "—"
+    # LaTeX keeps one number per cell (ten columns of intervals would not fit a page).
+    assert "[" not in tables.to_latex(table)
+
+
+def test_model_columns_come_from_the_runs_metrics_never_from_the_paper(
+    tmp_path: Path, make_run: Callable[..., Path], labels: Any
+) -> None:
+    measured = {"gleu": 6.0, "model/precision": "int4", "model/size_gb": 0.93}
+    config = {"benchmark": {"name": "cmedqa2"}, "predictions": "/x/BioQwen-1.8B-qa-cmedqa2.csv"}
+    score = make_run(tmp_path / "s", "score", config, measured)
+    fp16 = {"gleu": 6.0, "model/precision": "float16"}
+    evaluate = make_run(tmp_path / "e", "evaluate", evaluation("taiyi", "cmedqa2"), fp16)
+    bare = {"benchmark": {"name": "cmedqa2"}, "predictions": "/x/qwen-chat-qa-cmedqa2.csv"}
+    plain = make_run(tmp_path / "p", "score", bare, {"gleu": 5.0})
+    table = tables.build_table(
+        published.load_table("table3"), _records([score, evaluate, plain]), labels
+    )
+    assert table.cell("BioQwen-1.8B", "precision")[0] == "int4"
+    assert table.cell("BioQwen-1.8B", "size (GB)")[0] == 0.93
+    assert table.cell("Taiyi (7B)", "precision")[0] == "fp16"  # the metric beats torch_dtype
+    # The paper has a precision and a size for this row; a run that does not say stays missing.
+    for column in ("precision", "size (GB)"):
+        ours, paper, _ = table.cell("Qwen1.5-Chat 1.8B", column)
+        assert ours is None and paper is not None
+    assert "| Qwen1.5-Chat 1.8B | ours | — | — |" in tables.to_markdown(table)
+
+
+def test_intervals_of_fractions_keep_the_tables_decimals(
+    tmp_path: Path, make_run: Callable[..., Path], labels: Any
+) -> None:
+    ci = {"f1/Disease": 0.65432, "f1/Disease/ci_low": 0.61049, "f1/Disease/ci_high": 0.69017}
+    run = make_run(tmp_path / "e", "evaluate", evaluation("taiyi", "ncbi"), ci)
+    table = tables.build_table(published.load_table("table2"), _records([run]), labels)
+    assert "| 0.654 [0.610, 0.690] |" in tables.to_markdown(table)
