@@ -10,6 +10,7 @@ JOBS = {
     "train": "bioqwen.jobs.train",
     "evaluate": "bioqwen.jobs.evaluate",
     "score": "bioqwen.jobs.score",
+    "export": "bioqwen.jobs.export",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

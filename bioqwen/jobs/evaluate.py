@@ -15,7 +15,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bioqwen.eval import benchmarks, generate, runner
+from bioqwen.eval import benchmarks, generate, quantized, runner
 from bioqwen.jobs.common import job_main, log, open_run, plain
 from bioqwen.runs import atomic_write_text, file_hash
 
@@ -35,6 +35,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     items = benchmarks.load_benchmark(bench)
     source = generate.model_source(model_cfg)
     generate.check_backend(str(settings.get("backend", "hf")), source)
+    quantized.check(model_cfg, source, str(settings.get("backend", "hf")))
     with open_run(cfg, "evaluate", name=name, tags=tags) as run:
         model, tokenizer = generate.load_for_generation(
             model_cfg, str(cfg.device), str(settings.get("backend", "hf"))
@@ -63,6 +64,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         run.tracker.table(
             "predictions", result.table_columns, result.table_rows[: int(cfg.table_rows)]
         )
+        result.metrics.update(quantized.model_facts(model_cfg, source, model))
         run.finish(result.metrics)
     return result.metrics
 
