@@ -101,6 +101,17 @@ def llama_greedy(
     return out
 
 
+def llama_next_logits(llm: Any, prompt: Sequence[int]) -> np.ndarray:
+    """llama.cpp's next-token logits after the prompt (its last decoded row)."""
+    import llama_cpp
+
+    llm.reset()
+    llm.eval(list(prompt))
+    # Without logits_all, llama-cpp-python keeps no logits in `scores`; read llama.cpp's own.
+    row = llama_cpp.llama_get_logits_ith(llm.ctx, -1)
+    return np.ctypeslib.as_array(row, shape=(llm.n_vocab(),)).astype(np.float32)
+
+
 def compare(
     llm: Any, reference: Reference, max_new_tokens: int, stops: Sequence[int]
 ) -> dict[str, float]:
@@ -111,14 +122,12 @@ def compare(
     for prompt, expected, logits in zip(
         reference.prompts, reference.continuations, reference.logits, strict=True
     ):
-        llm.reset()
-        llm.eval(list(prompt))
-        ours = np.asarray(llm.scores[llm.n_tokens - 1], dtype=np.float32)
+        ours = llama_next_logits(llm, prompt)
         diffs.append(float(np.max(np.abs(ours[: len(logits)] - logits))))
         start = time.perf_counter()
         got = llama_greedy(llm, prompt, max_new_tokens, stop_set)
         elapsed += time.perf_counter() - start
-        generated += max(len(got), 1)
+        generated += len(got) + (len(got) < max_new_tokens)  # the stop token was decoded too
         matches.append(float(got == expected))
         common = 0
         for a, b in zip(got, expected, strict=False):

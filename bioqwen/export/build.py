@@ -83,7 +83,7 @@ def build_gguf(
         metrics[f"gguf/{name}/tokenizer_match"] = float(
             agreement.tokenization_matches(llm, tokenizer, prompts)
         )
-        del llm  # frees the llama.cpp context before the next file loads
+        llm.close()  # frees the llama.cpp context before the next file loads
         if name == "f16" and result["max_logit_diff"] > float(check["f16_tolerance"]):
             raise BioqwenError(
                 f"{model_dir}: the F16 GGUF disagrees with the HF model (largest logit "

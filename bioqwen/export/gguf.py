@@ -15,6 +15,7 @@ Qwen1.5, Qwen2 and Qwen2.5 all load as `Qwen2ForCausalLM`, so this covers every 
 from __future__ import annotations
 
 import json
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -146,8 +147,12 @@ def load(path: Path, n_ctx: int = 512, threads: int | None = None) -> Any:
     if not path.is_file():
         raise BioqwenError(f"GGUF file not found: {path}")
     try:
-        return llama_cpp.Llama(
+        llm = llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=threads, seed=0, verbose=False
         )
     except (ValueError, RuntimeError, OSError) as err:
         raise BioqwenError(f"{path}: llama.cpp cannot load this GGUF file ({err})") from err
+    # Close before interpreter teardown: llama-cpp-python's __del__ then finds its C library
+    # half unloaded and prints a traceback.
+    weakref.finalize(llm, llm.close)
+    return llm
