@@ -53,33 +53,16 @@ QUESTIONS = [
 
 
 def _hf_tokens_per_s(model: Any, prompts: list[list[int]], new_tokens: int) -> float:
-    generated, elapsed = 0, 0.0
-    with torch.inference_mode():
-        for ids in prompts:
-            inputs = torch.tensor([ids])
-            start = time.perf_counter()
-            out = model.generate(
-                inputs,
-                attention_mask=torch.ones_like(inputs),
-                max_new_tokens=new_tokens,
-                min_new_tokens=new_tokens,
-                do_sample=False,
-            )
-            elapsed += time.perf_counter() - start
-            generated += out.shape[1] - len(ids)
-    return generated / elapsed
+    timed = [agreement.hf_greedy(model, ids, new_tokens, exact=True) for ids in prompts]
+    return sum(len(out) for out, _ in timed) / sum(seconds for _, seconds in timed)
 
 
 def _llama_tokens_per_s(llm: Any, prompts: list[list[int]], new_tokens: int) -> float:
     generated, elapsed = 0, 0.0
     for ids in prompts:
-        llm.reset()
         start = time.perf_counter()
-        for n, _ in enumerate(llm.generate(ids, top_k=1, top_p=1.0, min_p=0.0, temp=0.0), 1):
-            if n == new_tokens:
-                break
+        generated += len(agreement.llama_greedy(llm, ids, new_tokens, stops=set()))
         elapsed += time.perf_counter() - start
-        generated += new_tokens
     return generated / elapsed
 
 

@@ -58,9 +58,7 @@ def check(model_cfg: Mapping[str, Any], source: str, backend: str) -> None:
             f"model.quantization={name}: {source} is not a merged model directory "
             "(give model.path=<training run dir with merged/> or a merged model dir)"
         )
-    if name == "nf4":
-        gguf.require("bitsandbytes")
-    else:
+    if name != "nf4":  # bitsandbytes (nf4) is a core dependency; GGUF needs the deploy extra
         gguf.check_model_dir(Path(source))
         gguf.require("gguf")
         gguf.require("llama_cpp")
@@ -137,9 +135,11 @@ class GgufModel:
             for token in self.llm.generate(
                 ids, repeat_penalty=float(gen.repetition_penalty or 1.0), **sampling
             ):
-                if token in stops or len(out) >= int(gen.max_new_tokens):
+                if token in stops:
                     break
                 out.append(int(token))
+                if len(out) == int(gen.max_new_tokens):
+                    break
             texts.append(str(self.tokenizer.decode(out, skip_special_tokens=True)).strip())
             lengths.append(len(out))
         return texts, lengths, time.perf_counter() - start

@@ -56,6 +56,34 @@ def _cut(tokens: Sequence[int], stops: set[int]) -> list[int]:
     return out
 
 
+def hf_greedy(
+    model: Any,
+    prompt: Sequence[int],
+    max_new_tokens: int,
+    stops: Sequence[int] = (),
+    exact: bool = False,
+) -> tuple[list[int], float]:
+    """A HF model's greedy new tokens for prompt ids (stop token included) and the seconds.
+
+    `exact` generates exactly max_new_tokens (no early stop), for speed measurements.
+    """
+    import torch
+
+    inputs = torch.tensor([list(prompt)])
+    start = time.perf_counter()
+    with torch.inference_mode():
+        out = model.generate(
+            inputs,
+            attention_mask=torch.ones_like(inputs),
+            max_new_tokens=max_new_tokens,
+            min_new_tokens=max_new_tokens if exact else None,
+            do_sample=False,
+            eos_token_id=list(stops) or None,
+            pad_token_id=model.config.pad_token_id,
+        )
+    return out[0, len(prompt) :].tolist(), time.perf_counter() - start
+
+
 def hf_reference(
     model_dir: Path, prompts: Sequence[str], max_new_tokens: int, stops: Sequence[int]
 ) -> Reference:
@@ -68,23 +96,13 @@ def hf_reference(
     ids = [list(tokenizer(p, add_special_tokens=False)["input_ids"]) for p in prompts]
     continuations, logits = [], []
     generated, elapsed = 0, 0.0
-    with torch.inference_mode():
-        for prompt in ids:
-            inputs = torch.tensor([prompt])
-            logits.append(model(inputs).logits[0, -1].float().numpy())
-            start = time.perf_counter()
-            out = model.generate(
-                inputs,
-                attention_mask=torch.ones_like(inputs),
-                max_new_tokens=max_new_tokens,
-                do_sample=False,
-                eos_token_id=list(stops),
-                pad_token_id=tokenizer.pad_token_id,
-            )
-            elapsed += time.perf_counter() - start
-            new = out[0, len(prompt) :].tolist()
-            generated += len(new)
-            continuations.append(_cut(new, set(stops)))
+    for prompt in ids:
+        with torch.inference_mode():
+            logits.append(model(torch.tensor([prompt])).logits[0, -1].float().numpy())
+        new, seconds = hf_greedy(model, prompt, max_new_tokens, stops)
+        elapsed += seconds
+        generated += len(new)
+        continuations.append(_cut(new, set(stops)))
     return Reference(ids, continuations, logits, generated / elapsed if elapsed else 0.0)
 
 
@@ -94,10 +112,13 @@ def llama_greedy(
     """Greedy continuation from llama.cpp for prompt token ids (stop token excluded)."""
     out: list[int] = []
     # temp 0 is llama.cpp's greedy sampler; no penalties, so it is plain argmax.
+    llm.reset()  # no KV-cache reuse from the previous prompt: every prompt pays its prefill
     for token in llm.generate(list(prompt), top_k=1, top_p=1.0, min_p=0.0, temp=0.0):
-        if token in stops or len(out) >= max_new_tokens:
+        if token in stops:
             break
         out.append(int(token))
+        if len(out) == max_new_tokens:
+            break  # before the generator decodes one token more
     return out
 
 

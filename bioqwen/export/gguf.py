@@ -33,7 +33,7 @@ def require(module: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise BioqwenError(f"GGUF export needs the {module} package: {DEPLOY_HINT}") from err
+        raise BioqwenError(f"GGUF files need the {module} package: {DEPLOY_HINT}") from err
 
 
 def check_model_dir(path: Path) -> dict[str, Any]:

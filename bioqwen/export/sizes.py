@@ -53,7 +53,7 @@ def safetensors_header(file: Path) -> dict[str, dict[str, Any]]:
                 raise ValueError("header longer than the file")
             header = json.loads(handle.read(length))
     except (struct.error, ValueError, UnicodeDecodeError) as err:
-        raise BioqwenError(f"{file}: not a readable safetensors file ({err})") from err
+        raise BioqwenError(f"{file}: truncated or corrupt safetensors file ({err})") from err
     tensors: dict[str, dict[str, Any]] = {k: v for k, v in header.items() if k != "__metadata__"}
     end = max((int(v["data_offsets"][1]) for v in tensors.values()), default=0)
     if 8 + length + end != size:

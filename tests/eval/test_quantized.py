@@ -5,13 +5,14 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import generate, quantized
 from bioqwen.jobs import evaluate
-from bioqwen.jobs.common import execute
+from bioqwen.jobs.common import execute, plain
 from tests.conftest import compose_config
 from tests.export.conftest import needs
 
@@ -23,6 +24,13 @@ def _evaluate(tmp_path: Path, model_dir: Path, quantization: str) -> dict:
         "evaluate", f"model.path={model_dir}", f"model.quantization={quantization}", *SMALL
     )
     return execute(evaluate.run, cfg, tmp_path / quantization)
+
+
+def _model_cfg(model_dir: Path, quantization: str) -> dict[str, Any]:
+    cfg = compose_config(
+        "evaluate", f"model.path={model_dir}", f"model.quantization={quantization}"
+    )
+    return plain(cfg.model)
 
 
 def test_unquantized_row_reports_download_size_and_stored_precision(
@@ -38,9 +46,7 @@ def test_unquantized_row_reports_download_size_and_stored_precision(
 def test_nf4_row_generates_and_measures_its_4bit_checkpoint(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    model, _ = generate.load_for_generation(
-        {"name": "tiny", "path": str(tiny_model_dir), "quantization": "nf4"}, "cpu"
-    )
+    model, _ = generate.load_for_generation(_model_cfg(tiny_model_dir, "nf4"), "cpu")
     assert sum(type(m).__name__ == "Linear4bit" for m in model.modules()) == 14  # 7 per layer
     metrics = _evaluate(tmp_path, tiny_model_dir, "nf4")
     assert metrics["model/precision"] == "int4" and metrics["n_documents"] == 2
@@ -63,12 +69,10 @@ def test_gguf_row_generates_through_llama_cpp(tmp_path: Path, tiny_model_dir: Pa
 @needs("gguf")
 def test_gguf_f16_generates_what_the_hf_model_generates(tiny_model_dir: Path) -> None:
     prompts = ["<|im_start|>user\nWhat is asthma?<|im_end|>\n<|im_start|>assistant\n"]
-    settings = {"max_new_tokens": 8, "batch_size": 1}
+    settings = {**plain(compose_config("evaluate").generation), "max_new_tokens": 8}
     outputs = {}
     for quantization in ("none", "gguf-f16"):
-        model, tok = generate.load_for_generation(
-            {"name": "tiny", "path": str(tiny_model_dir), "quantization": quantization}, "cpu"
-        )
+        model, tok = generate.load_for_generation(_model_cfg(tiny_model_dir, quantization), "cpu")
         outputs[quantization] = [g.text for g in generate.generate(model, tok, prompts, settings)]
     assert outputs["gguf-f16"] == outputs["none"]
 
