@@ -83,6 +83,25 @@ def test_export_q4_0_keeps_f16_checks_agreement_and_logs_an_artifact(
     assert b"train-stage2-all-q4_0" in record and b"model-q4_0.gguf" in record  # the artifact
 
 
+def test_mlc_only_needs_no_deploy_extra(tmp_path: Path, tiny_model_dir: Path) -> None:
+    out = tmp_path / "export"
+    cfg = compose_config("export", f"model.path={tiny_model_dir}", "format=mlc", "mlc.language=en")
+    metrics = execute(export.run, cfg, out)
+    assert _leftovers(out) == [
+        "config.yaml",
+        "lineage.json",
+        "metrics.json",
+        "mlc-chat-config.json",
+        "mlc_commands.sh",
+    ]
+    chat = json.loads((out / "mlc-chat-config.json").read_text())
+    assert chat["conv_template"]["system_message"].startswith("You are BIO-QWEN")
+    script = (out / "mlc_commands.sh").read_text()
+    assert f"cp {out / 'mlc-chat-config.json'} " in script and "--device android" in script
+    weights = (tiny_model_dir / "model.safetensors").stat().st_size / 1e9
+    assert metrics == {"source/size_gb": weights, "source/precision": "fp32"}
+
+
 @needs("llama_cpp")
 @needs("gguf")
 def test_a_gguf_that_fails_to_load_leaves_nothing(
