@@ -5,18 +5,21 @@ vocabulary rows, tied embeddings) with random weights and the vendored Qwen toke
 download, and speed does not depend on the weights' values. The model is exported the way
 `bioqwen export` does it (F16 GGUF, then llama.cpp's Q4_0), and all three generate from the
 same ChatML prompt token ids, exactly --new-tokens tokens each (no early stop), one prompt at a
-time (a phone's workload), with the same thread count. Tokens/s counts generated tokens over
-the wall time including the prompt's prefill. Also prints the export's convert and quantize
-times and file sizes. Target (issue 12): GGUF Q4_0 >= 3x HF fp32.
-Run: .venv/bin/python benchmarks/export_speed.py [--prompts 4] [--new-tokens 32] [--threads 2]
+time (a phone's workload), with the same thread count, in alternating rounds (best kept).
+Tokens/s counts generated tokens over the wall time including the prompt's prefill. Also
+prints the export's convert and quantize times and file sizes.
+Target (issue 12): GGUF Q4_0 >= 3x HF fp32.
+Run: .venv/bin/python benchmarks/export_speed.py [--prompts 2] [--new-tokens 16] [--rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -69,8 +72,9 @@ def _llama_tokens_per_s(llm: Any, prompts: list[list[int]], new_tokens: int) -> 
 def main() -> None:
     """Export a random Qwen2-0.5B to Q4_0 and print tokens/s of each backend and the ratios."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--prompts", type=int, default=4)
-    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--prompts", type=int, default=2)
+    parser.add_argument("--new-tokens", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -82,7 +86,7 @@ def main() -> None:
     rows: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="export-speed-") as tmp:
         model_dir, f16, q4 = Path(tmp) / "hf", Path(tmp) / "f16.gguf", Path(tmp) / "q4_0.gguf"
-        model.save_pretrained(model_dir)  # fp32 safetensors, as a full fine-tune would store
+        model.save_pretrained(model_dir)  # fp32 safetensors
         tokenizer.save_pretrained(model_dir)
         start = time.perf_counter()
         gguf.write_f16(model_dir, f16)
@@ -95,16 +99,23 @@ def main() -> None:
             f"{sizes.size_gb(sizes.weight_files(model_dir)):.3f} GB, F16 "
             f"{sizes.size_gb([f16]):.3f} GB, Q4_0 {sizes.size_gb([q4]):.3f} GB"
         )
-        rows["HF fp32"] = _hf_tokens_per_s(model, prompts, args.new_tokens)
-        rows["HF bf16"] = _hf_tokens_per_s(model.to(torch.bfloat16), prompts, args.new_tokens)
-        del model
         llm = gguf.load(q4, n_ctx=1024, threads=args.threads)
-        rows["GGUF Q4_0"] = _llama_tokens_per_s(llm, prompts, args.new_tokens)
-        del llm
+        bf16 = copy.deepcopy(model).to(torch.bfloat16)
+        runs: dict[str, Callable[[], float]] = {
+            "HF fp32": lambda: _hf_tokens_per_s(model, prompts, args.new_tokens),
+            "HF bf16": lambda: _hf_tokens_per_s(bf16, prompts, args.new_tokens),
+            "GGUF Q4_0": lambda: _llama_tokens_per_s(llm, prompts, args.new_tokens),
+        }
+        # Rounds alternate the backends and the best of each is kept: these machines have
+        # slow spells that would otherwise land on one backend only.
+        for _ in range(args.rounds):
+            for name, measure in runs.items():
+                rows[name] = max(rows.get(name, 0.0), measure())
+        llm.close()
     base = rows["HF fp32"]
     print(
         f"Qwen2-0.5B shape, {len(prompts)} prompts x {args.new_tokens} new tokens, "
-        f"{args.threads} threads"
+        f"{args.threads} threads, best of {args.rounds} alternating rounds"
     )
     print(f"{'backend':<10} {'tokens/s':>9} {'vs HF fp32':>11}")
     for name, speed in rows.items():
