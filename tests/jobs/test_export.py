@@ -20,6 +20,9 @@ from bioqwen.tracking import read_offline_run
 from tests.conftest import compose_config
 from tests.export.conftest import needs
 
+# What a run directory of `format=mlc` holds (the job's own files and the MLC-LLM ones).
+MLC_RUN = ["config.yaml", "lineage.json", "metrics.json", "mlc-chat-config.json", "mlc_commands.sh"]
+
 
 def _training_run(tmp_path: Path, model_dir: Path) -> Path:
     """A training run directory as the train job leaves it: lineage.json and merged/."""
@@ -48,16 +51,7 @@ def test_export_q4_0_keeps_f16_checks_agreement_and_logs_an_artifact(
     cfg = compose_config("export", f"model.path={source}", "format=all", "tracking=offline")
     metrics = execute(export.run, cfg, out)
 
-    assert _leftovers(out) == [
-        "config.yaml",
-        "lineage.json",
-        "metrics.json",
-        "mlc-chat-config.json",
-        "mlc_commands.sh",
-        "model-f16.gguf",
-        "model-q4_0.gguf",
-        "wandb",
-    ]
+    assert _leftovers(out) == sorted([*MLC_RUN, "model-f16.gguf", "model-q4_0.gguf", "wandb"])
     assert json.loads((out / "metrics.json").read_text()) == metrics
     # F16 reproduces the HF model: identical greedy tokens, logits within 1e-2.
     assert metrics["gguf/f16/greedy_match"] == 1.0 and metrics["gguf/f16/prefix_agreement"] == 1.0
@@ -87,13 +81,7 @@ def test_mlc_only_needs_no_deploy_extra(tmp_path: Path, tiny_model_dir: Path) ->
     out = tmp_path / "export"
     cfg = compose_config("export", f"model.path={tiny_model_dir}", "format=mlc", "mlc.language=en")
     metrics = execute(export.run, cfg, out)
-    assert _leftovers(out) == [
-        "config.yaml",
-        "lineage.json",
-        "metrics.json",
-        "mlc-chat-config.json",
-        "mlc_commands.sh",
-    ]
+    assert _leftovers(out) == MLC_RUN
     chat = json.loads((out / "mlc-chat-config.json").read_text())
     assert chat["conv_template"]["system_message"].startswith("You are BIO-QWEN")
     script = (out / "mlc_commands.sh").read_text()
