@@ -17,6 +17,10 @@ export WANDB_DIR ?= $(CURDIR)/.cache/wandb
 export WANDB_CACHE_DIR ?= $(CURDIR)/.cache/wandb-cache
 export WANDB_CONFIG_DIR ?= $(CURDIR)/.cache/wandb-config
 
+DEPLOY := llama-cpp-python==0.3.36 gguf==0.19.0 diskcache==5.6.3
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+
 .PHONY: help setup demo test test-all lint format bench clean
 
 help: ## list the targets
@@ -29,6 +33,11 @@ $(STAMP): requirements.lock pyproject.toml
 	# torch first, by exact version, so the CPU wheel on local disk is taken, never a CUDA build.
 	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0
 	$(BIN)/pip install -q --disable-pip-version-check -r requirements.lock
+	# The deploy extra (GGUF export, INT4 rows): llama-cpp-python has no wheel on PyPI, so pip
+	# builds its sdist once (~5 min on 2 cores). These CPUs report AMX but the sandbox traps its
+	# tile instructions (Q4/Q8 files die with SIGILL), so the native build leaves AMX out; no
+	# cache, so a wheel built natively elsewhere on this machine is never reused.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q --disable-pip-version-check --no-cache-dir --no-deps $(DEPLOY)
 	$(BIN)/pip install -q --disable-pip-version-check --no-deps -e .
 	rm -f $(VENV)/.installed-*
 	touch $@

@@ -14,6 +14,7 @@ JOBS = {
     "chat": "bioqwen.jobs.chat",
     "score-data": "bioqwen.jobs.score_data",
     "pipeline": "bioqwen.jobs.pipeline",
+    "export": "bioqwen.jobs.export",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

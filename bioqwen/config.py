@@ -64,6 +64,8 @@ class ModelConfig:
     torch_dtype: str = "auto"
     attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2
     tiny: TinyModelConfig | None = None
+    # none | nf4 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-q4_k_m (bioqwen/eval/quantized.py)
+    quantization: str = "none"
     # Facts used by reports (parameter counts, published sizes).
     params_b: float | None = None
 

@@ -24,6 +24,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 
 from bioqwen.data.chatml import prompt_text
 from bioqwen.errors import BioqwenError
+from bioqwen.eval import quantized
 from bioqwen.models import chat_generation_config, resolve_model, tokenizer_for
 
 # Where a training run directory keeps its model, in order of preference.
@@ -88,6 +89,10 @@ def load_for_generation(
     """
     source = model_source(model_cfg)
     check_backend(backend, source)
+    if quantized.quantization_of(model_cfg) != "none":  # INT4/INT8 rows (paper Table 3)
+        quantized.check(model_cfg, source, backend)
+        tokenizer = tokenizer_for(model_cfg, source)
+        return quantized.load(model_cfg, source, pick_device(device), tokenizer), tokenizer
     if backend == "vllm":
         return _load_vllm(model_cfg, source), tokenizer_for(model_cfg, source)
     device = pick_device(device)
@@ -295,6 +300,11 @@ def generate(
         if vllm:
             texts, new_tokens, elapsed = _generate_vllm(
                 model, chunk, kwargs["generation_config"], seed
+            )
+        elif isinstance(model, quantized.GgufModel):
+            seed = int(settings.get("seed", 42))
+            texts, new_tokens, elapsed = model.generate_texts(
+                chunk, kwargs["generation_config"], seed
             )
         else:
             texts, new_tokens, elapsed = _generate_batch(model, tokenizer, chunk, kwargs)

@@ -19,7 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bioqwen.eval import generate, gold, prompts, questions, runner
+from bioqwen.eval import generate, gold, prompts, quantized, questions, runner
 from bioqwen.jobs.common import job_main, log, open_run, plain
 from bioqwen.runs import atomic_write_text, file_hash
 
@@ -39,6 +39,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     items = questions.select(bench) if bench["questions_from"] else gold.load_benchmark(bench)
     source = generate.model_source(model_cfg)
     generate.check_backend(str(settings.get("backend", "hf")), source)
+    quantized.check(model_cfg, source, str(settings.get("backend", "hf")))
     parents = prompts.model_runs(source)
     system_prompt = prompts.model_system_prompt(model_cfg["system_prompt"], parents)
     with open_run(cfg, "evaluate", name=name, tags=tags, resume=bool(cfg.resume)) as run:
@@ -76,6 +77,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         run.tracker.table(
             "predictions", result.table_columns, result.table_rows[: int(cfg.table_rows)]
         )
+        result.metrics.update(quantized.model_facts(model_cfg, source, model))
         run.finish(result.metrics)
     return result.metrics
 

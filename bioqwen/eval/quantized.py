@@ -1,0 +1,183 @@
+"""Evaluate a quantized model (paper Table 3's INT4 rows), and every row's size and precision.
+
+`model.quantization`:
+- `none`: the model as stored (bf16/fp32 rows);
+- `nf4`: bitsandbytes 4-bit NF4 with double quantization, quantized on load (CPU or CUDA);
+- `gguf-<f16|q8_0|q4_0|q4_k_m>`: the merged model converted to GGUF (bioqwen.export, cached by
+  the content hash of the model directory) and generated with llama.cpp through
+  llama-cpp-python. Prompts are tokenized and responses decoded with the model's HF tokenizer,
+  so a GGUF row differs from the unquantized row by its weights only.
+
+Quantized rows need a merged model (a training run directory with merged/, or a model
+directory): an adapter would be merged into a quantized base, which is not the exported model.
+`model_facts` gives every row `model/size_gb` (bioqwen.export.sizes: bytes of the weight files
+a user must download, 10^9; an NF4 row is measured on its serialized 4-bit checkpoint),
+`model/precision` and `model/quantization`.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import PreTrainedTokenizerBase
+
+from bioqwen.errors import BioqwenError
+from bioqwen.export import gguf, sizes
+from bioqwen.export.quantize import QUANTS, quantize
+from bioqwen.runs import cache_root, cached_directory, file_hash
+
+QUANTIZATIONS = ("none", "nf4", *(f"gguf-{q}" for q in QUANTS))
+# llama.cpp context: the paper's prompts are cut at 1,024 tokens and answers at 512-1,024.
+GGUF_CONTEXT = 4096
+
+
+def quantization_of(model_cfg: Mapping[str, Any]) -> str:
+    """The configured model.quantization, checked."""
+    name = str(model_cfg.get("quantization") or "none")
+    if name not in QUANTIZATIONS:
+        raise BioqwenError(
+            f"model.quantization={name!r}: expected one of {', '.join(QUANTIZATIONS)}"
+        )
+    return name
+
+
+def check(model_cfg: Mapping[str, Any], source: str, backend: str) -> None:
+    """Fail before a run opens on a quantization that cannot run here or on this source."""
+    name = quantization_of(model_cfg)
+    if name == "none":
+        return
+    if backend != "hf":
+        raise BioqwenError(f"model.quantization={name} runs with generation.backend=hf only")
+    if not (Path(source) / "config.json").exists():
+        raise BioqwenError(
+            f"model.quantization={name}: {source} is not a merged model directory "
+            "(give model.path=<training run dir with merged/> or a merged model dir)"
+        )
+    if name != "nf4":  # bitsandbytes (nf4) is a core dependency; GGUF needs the deploy extra
+        gguf.check_model_dir(Path(source))
+        gguf.require("gguf")
+        gguf.require("llama_cpp")
+
+
+def load(
+    model_cfg: Mapping[str, Any], source: str, device: str, tokenizer: PreTrainedTokenizerBase
+) -> Any:
+    """The quantized model for `generate.generate` (a HF model for nf4, GgufModel for gguf)."""
+    name = quantization_of(model_cfg)
+    if name == "nf4":
+        from transformers import AutoModelForCausalLM, BitsAndBytesConfig
+
+        compute = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        model = AutoModelForCausalLM.from_pretrained(
+            source,
+            quantization_config=BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=compute,
+            ),
+            dtype=compute,
+            device_map={"": device} if device.startswith("cuda") else None,
+        )
+        return model.eval()
+    return GgufModel(gguf_file(Path(source), name.removeprefix("gguf-")), tokenizer)
+
+
+def gguf_file(model_dir: Path, quant: str) -> Path:
+    """The model as a GGUF file of type `quant`, converted once and cached by content hash."""
+    target = cache_root() / "gguf" / f"{model_dir.name}-{file_hash(model_dir)}-{quant}"
+    with cached_directory(target) as tmp:
+        if tmp is not None:
+            f16 = tmp / "model-f16.gguf"
+            gguf.write_f16(model_dir, f16)
+            if quant != "f16":
+                quantize(f16, tmp / f"model-{quant}.gguf", quant)
+                f16.unlink()
+    return target / f"model-{quant}.gguf"
+
+
+class GgufModel:
+    """A GGUF file behind llama-cpp-python, generating from HF-tokenized prompts."""
+
+    device = torch.device("cpu")
+    generation_config = None  # stop tokens come from the tokenizer, as for any model
+
+    def __init__(self, path: Path, tokenizer: PreTrainedTokenizerBase) -> None:
+        self.path = path
+        self.tokenizer = tokenizer
+        self.llm = gguf.load(path, n_ctx=GGUF_CONTEXT)
+
+    def generate_texts(
+        self, prompts: Sequence[str], gen: Any, seed: int = 42
+    ) -> tuple[list[str], list[int], float]:
+        """One response per prompt with the generation config's stops and sampling settings."""
+        stops = set(gen.eos_token_id or [])
+        sampling: dict[str, Any] = {"top_k": 1, "top_p": 1.0, "min_p": 0.0, "temp": 0.0}
+        if gen.do_sample:
+            sampling = {
+                "top_k": int(gen.top_k or 0),
+                "top_p": float(gen.top_p or 1.0),
+                "min_p": 0.0,
+                "temp": float(gen.temperature or 1.0),
+            }
+            self.llm.set_seed(seed)
+        texts, lengths = [], []
+        start = time.perf_counter()
+        for prompt in prompts:
+            ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
+            out: list[int] = []
+            self.llm.reset()
+            for token in self.llm.generate(
+                ids, repeat_penalty=float(gen.repetition_penalty or 1.0), **sampling
+            ):
+                if token in stops:
+                    break
+                out.append(int(token))
+                if len(out) == int(gen.max_new_tokens):
+                    break
+            texts.append(str(self.tokenizer.decode(out, skip_special_tokens=True)).strip())
+            lengths.append(len(out))
+        return texts, lengths, time.perf_counter() - start
+
+
+def model_facts(model_cfg: Mapping[str, Any], source: str, model: Any) -> dict[str, Any]:
+    """`model/size_gb`, `model/precision`, `model/quantization` of an evaluation row."""
+    name = quantization_of(model_cfg)
+    if isinstance(model, GgufModel):
+        files = [model.path]
+        precision = sizes.QUANT_PRECISION[name]
+    elif name == "nf4":
+        with tempfile.TemporaryDirectory() as tmp:
+            model.save_pretrained(tmp)
+            size = sizes.size_gb(sizes.weight_files(tmp))
+        return {"model/size_gb": size, "model/precision": "int4", "model/quantization": name}
+    else:
+        files = _downloaded_weights(source)
+        precision = sizes.stored_precision(files)
+    return {
+        "model/size_gb": sizes.size_gb(files),
+        "model/precision": precision,
+        "model/quantization": name,
+    }
+
+
+def _downloaded_weights(source: str) -> list[Path]:
+    """Weight files behind a model dir, hub id (local cache) or adapter (+ its base's)."""
+    path = Path(source)
+    if not path.is_dir():
+        from huggingface_hub import snapshot_download
+
+        path = Path(snapshot_download(source, local_files_only=True))
+    files = sizes.weight_files(path)
+    adapter = path / "adapter_config.json"
+    if adapter.exists() and not (path / "config.json").exists():
+        import json
+
+        base = json.loads(adapter.read_text(encoding="utf-8"))["base_model_name_or_path"]
+        files += _downloaded_weights(str(base))
+    return files

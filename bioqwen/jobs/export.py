@@ -1,0 +1,116 @@
+"""`bioqwen export model=<run dir | merged dir> format=<gguf|mlc|all> quant=<f16|q8_0|q4_0|q4_k_m>`.
+
+GGUF: converts the merged model, quantizes it with llama.cpp, reloads each file with
+llama-cpp-python and measures greedy agreement with the HF model, size and tokens/s. MLC:
+writes mlc-chat-config.json and the mlc_llm commands for Android (printed). Everything is
+built in a staging directory before the run opens, so a bad input or a failed conversion
+leaves no artefacts; lineage.json names the training run, and the files become a W&B artifact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig
+
+from bioqwen.errors import BioqwenError
+from bioqwen.export import build, gguf, sizes
+from bioqwen.export.quantize import check_quant
+from bioqwen.jobs.common import Run, job_main, log, open_run, plain, run_dir
+from bioqwen.runs import file_hash
+
+
+@contextmanager
+def _staging(directory: Path) -> Iterator[Path]:
+    """A hidden scratch directory inside the run directory, removed whatever happens."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
+    try:
+        yield stage
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def _artifact(run: Run, name: str, files: list[str], metrics: dict[str, Any]) -> None:
+    """Log the exported files as one W&B model artifact (by reference: no copy of weights)."""
+    if run.tracker.run is None:
+        return
+    import wandb
+
+    artifact = wandb.Artifact(re.sub(r"[^\w.-]", "-", name), type="model", metadata=metrics)
+    for file in files:
+        artifact.add_reference(f"file://{(run.dir / file).resolve()}", name=file)
+    run.tracker.run.log_artifact(artifact)
+
+
+def run(cfg: DictConfig) -> dict[str, Any]:
+    """Export cfg.model to GGUF and/or MLC-LLM files with metrics, lineage and an artifact."""
+    fmt = str(cfg.format)
+    if fmt not in build.FORMATS:
+        raise BioqwenError(f"format={fmt!r}: expected one of {', '.join(build.FORMATS)}")
+    quant = check_quant(str(cfg.quant))
+    model_dir, source_run = build.export_source(str(cfg.model.path))
+    config = gguf.check_model_dir(model_dir)
+    if fmt != "mlc":
+        gguf.require("gguf")
+        gguf.require("llama_cpp")
+    system_prompts = {str(k): str(v) for k, v in plain(cfg.data.system_prompts).items()}
+    name = (source_run or model_dir).name
+    weights = sizes.weight_files(model_dir)
+    metrics: dict[str, Any] = {
+        "source/size_gb": sizes.size_gb(weights),
+        "source/precision": sizes.stored_precision(weights),
+    }
+    directory = run_dir()
+    files: list[str] = []
+    with _staging(directory) as stage:
+        if fmt != "mlc":
+            made, gguf_metrics = build.build_gguf(model_dir, stage, plain(cfg), system_prompts)
+            files += made
+            metrics.update(gguf_metrics)
+        if fmt != "gguf":
+            made, commands = build.build_mlc(
+                model_dir, stage, config, plain(cfg.mlc), system_prompts, directory
+            )
+            files += made
+            print("MLC-LLM for Android (run where mlc_llm is installed):")
+            print("\n".join(commands), flush=True)
+        tags = [f"format:{fmt}", f"model:{name}"] + ([f"quant:{quant}"] if fmt != "mlc" else [])
+        with open_run(cfg, "export", name=f"export-{name}-{fmt}-{quant}", tags=tags) as run:
+            for file in files:
+                os.replace(stage / file, run.dir / file)
+            run.lineage(
+                model=str(model_dir.resolve()),
+                model_hash=file_hash(model_dir / "config.json"),
+                weights_hash={w.name: file_hash(w) for w in weights},
+                parents=[str(source_run.resolve())] if source_run else [],
+                files=files,
+            )
+            _artifact(run, f"{name}-{fmt}-{quant}", files, metrics)
+            run.finish(metrics)
+            log.info("exported %s to %s: %s", model_dir, run.dir, ", ".join(files))
+    return metrics
+
+
+_hydra_main = job_main("export", run)
+
+
+def main() -> None:
+    """Entry point of `bioqwen export`: `model=<dir>` is read as `model.path=<dir>`."""
+    sys.argv = [
+        sys.argv[0],
+        *(f"model.path={a[6:]}" if a.startswith("model=") else a for a in sys.argv[1:]),
+    ]
+    _hydra_main()
+
+
+if __name__ == "__main__":
+    main()
