@@ -73,7 +73,7 @@ def measure(batching: str, steps: int, batch: int, data_dir: Path, out: Path) ->
                 f"stage.batching={batching}",
                 f"stage.max_steps={steps}",
                 f"stage.per_device_batch_size={batch}",
-                "stage.gradient_accumulation_steps=1",
+                "stage.effective_batch_size=4",
                 f"stage.logging_steps={steps}",
                 f"stage.save_steps={steps * 10}",
             ],

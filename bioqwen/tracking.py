@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from bioqwen.errors import BioqwenError
+
 MODES = ("offline", "online", "disabled")
 # How long finish() waits for wandb-core to complete the run's record file.
 FLUSH_TIMEOUT_S = 30.0
@@ -83,6 +85,12 @@ class Tracker:
                 time.sleep(0.05)
 
 
+def check(tracking: Mapping[str, Any]) -> None:
+    """Reject an unknown tracking.mode (before a job writes anything)."""
+    if tracking["mode"] not in MODES:
+        raise BioqwenError(f"tracking.mode={tracking['mode']!r}: expected one of {MODES}")
+
+
 def start(
     tracking: Mapping[str, Any],
     run_dir: str | Path,
@@ -95,12 +103,13 @@ def start(
 ) -> Tracker:
     """Start a W&B run for a job writing under run_dir, or return a disabled tracker.
 
+    `tracking` is a composed `tracking` node (conf/tracking/*.yaml over the schema).
+
     With `run_id` (a resumed job) the run continues that W&B run: offline, a second run
     directory with the same id, which `wandb sync` uploads into one run.
     """
-    mode = tracking.get("mode", "offline")
-    if mode not in MODES:
-        raise ValueError(f"tracking.mode={mode!r}: expected one of {MODES}")
+    check(tracking)
+    mode = tracking["mode"]
     if mode == "disabled":
         return Tracker(None)
     import wandb
@@ -108,20 +117,33 @@ def start(
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(
         mode=mode,
-        project=tracking.get("project") or "bioqwen",
-        entity=tracking.get("entity"),
+        project=tracking["project"],
+        entity=tracking["entity"],
         dir=str(run_dir),
-        name=tracking.get("name") or name,
-        group=tracking.get("group") or group,
-        tags=sorted({*(tags or []), *(tracking.get("tags") or []), f"job:{job}"}),
+        name=tracking["name"] or name,
+        group=tracking["group"] or group,
+        tags=sorted({*(tags or []), *tracking["tags"], f"job:{job}"}),
         job_type=job,
         config=dict(config),
         reinit="finish_previous",
         id=run_id,
         resume="allow" if run_id else None,
-        settings=wandb.Settings(console="off", x_disable_stats=True),
+        # System stats (GPU utilisation, memory, power) where there is a GPU to watch; on a CPU
+        # they are only the host's load, and the sampler costs a process per run.
+        settings=wandb.Settings(console="off", x_disable_stats=not _has_gpu()),
     )
     return Tracker(run, offline=mode == "offline")
+
+
+def _has_gpu() -> bool:
+    """Whether a CUDA device is visible (without importing torch when it is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 # <offline-run|run>-<date>_<time>-<id>[-<n>] (a resumed offline run gets the -<n>).

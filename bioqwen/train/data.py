@@ -18,7 +18,7 @@ from transformers import PreTrainedTokenizerBase
 
 from bioqwen.data.chatml import IGNORE_INDEX, encode
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import LINEAGE_FILE, read_json
+from bioqwen.runs import LINEAGE_FILE, read_json, stable_hash
 
 log = logging.getLogger("bioqwen.train")
 
@@ -74,6 +74,29 @@ def load_prepared(path: str | Path) -> DatasetDict:
         if missing:
             raise BioqwenError(f"{directory}: split {name} lacks column(s) {missing}")
     return DatasetDict(splits)
+
+
+def load_data(data_dir: str | None, data_cfg: Any, seed: int) -> tuple[DatasetDict, dict[str, Any]]:
+    """The prepared mix (an existing data_dir, or prepare data_cfg now) and its lineage entry."""
+    if data_dir:
+        directory = find_dataset_dir(data_dir)
+        data = load_prepared(directory)
+        info = {"path": str(directory.resolve())}
+        card = directory.parent / "data_card.json"
+        if card.is_file():
+            # A prepare cache entry: its content hash and mix name, as the prepare run recorded.
+            prepared = read_json(card)
+            return data, {**info, "hash": prepared["hash"], "mix": prepared["mix"]}
+        fingerprint = {name: (split._fingerprint, len(split)) for name, split in data.items()}
+        return data, {**info, "hash": stable_hash(fingerprint), "mix": directory.name}
+    from bioqwen.data.pipeline import prepare  # the prepare job's own code, cached by content
+
+    result = prepare(data_cfg, seed=seed)
+    return load_prepared(result.path), {
+        "path": str(result.path),
+        "hash": result.hash,
+        "mix": str(data_cfg.mix.name),
+    }
 
 
 def _tokenize(

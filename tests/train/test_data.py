@@ -11,12 +11,15 @@ from bioqwen.data.chatml import IGNORE_INDEX
 from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
 from bioqwen.train.data import find_dataset_dir, load_prepared, tokenize_for_training
+from tests.conftest import compose_config
 from tests.train.conftest import make_records
+
+TINY = compose_config("train", "model=tiny").model
 
 
 @pytest.fixture
 def tokenizer(tiny_model_dir):
-    return tokenizer_for({"name": "tiny"}, str(tiny_model_dir))
+    return tokenizer_for(TINY, str(tiny_model_dir))
 
 
 def test_only_assistant_replies_and_their_im_end_are_trained(mix_dir, tokenizer):
