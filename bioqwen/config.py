@@ -52,6 +52,8 @@ class ModelConfig:
 
     name: str = MISSING
     hub_id: str | None = None
+    # A hub branch, tag or commit to pin hub_id to (recorded in lineage.json); None: main.
+    revision: str | None = None
     path: str | None = None
     # Vendored tokenizer used when building the tiny model: qwen1_5 | qwen2_5 | small_bpe.
     tokenizer: str = "qwen1_5"

@@ -58,7 +58,9 @@ def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTok
     source = model_dir_or_id or resolve_model(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            source, trust_remote_code=bool(model["trust_remote_code"])
+            source,
+            trust_remote_code=bool(model["trust_remote_code"]),
+            **hub_revision(model, source),
         )
     except OSError as err:
         # The first loader to touch a hub id: a missing download is a user error, not a trace.
@@ -77,6 +79,13 @@ def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTok
     # Left padding for batched generation; trainers set right padding themselves.
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def hub_revision(model: dict[str, Any], source: str) -> dict[str, str]:
+    """`revision=` for from_pretrained when `source` is the model's pinned hub id."""
+    if model["revision"] and source == model["hub_id"]:
+        return {"revision": str(model["revision"])}
+    return {}
 
 
 def chat_generation_config(

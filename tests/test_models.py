@@ -85,3 +85,21 @@ def test_small_bpe_builds_the_same_tokenizer_twice_without_a_cache(monkeypatch, 
         assert list((tmp_path / attempt).glob("tokenizers/small_bpe-512-*"))
     assert vocabularies[0] == vocabularies[1]
     assert '"vocab"' in vocabularies[0]
+
+
+def test_a_pinned_hub_revision_reaches_from_pretrained(monkeypatch, tiny_model_dir):
+    from transformers import AutoTokenizer
+
+    calls = []
+    real = AutoTokenizer.from_pretrained
+
+    def spy(source, **kwargs):
+        calls.append(kwargs.get("revision"))
+        return real(str(tiny_model_dir))
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", spy)
+    pinned = compose_config("train", "model=qwen2_0_5b", "model.revision=abc123").model
+    tokenizer_for(pinned)
+    # A local directory (a merged stage-1 model) is not pinned.
+    tokenizer_for(pinned, str(tiny_model_dir))
+    assert calls == ["abc123", None]

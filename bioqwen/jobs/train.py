@@ -134,7 +134,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             adapter, merged_dir = directory / merging.ADAPTER, directory / merging.MERGED
             merging.merge_to_dir(plan.base_source, adapter, tokenizer, merged_dir, remote_code)
         if is_main:
-            model_entry = {"name": model_cfg["name"], "source": model_source}
+            model_entry = {
+                **{k: model_cfg[k] for k in ("name", "revision")},
+                "source": model_source,
+            }
             entries = lineage_entries(
                 plan, stage, method["name"], model_entry, data_info, resume_from, merged
             )

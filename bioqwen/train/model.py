@@ -18,7 +18,7 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from bioqwen.errors import BioqwenError
-from bioqwen.models import chat_generation_config
+from bioqwen.models import chat_generation_config, hub_revision
 
 log = logging.getLogger("bioqwen.train")
 
@@ -114,6 +114,7 @@ def load_base(
     kwargs: dict[str, Any] = {
         "attn_implementation": attention_backend(str(model_cfg["attn_implementation"])),
         "trust_remote_code": bool(model_cfg["trust_remote_code"]),
+        **hub_revision(dict(model_cfg), source),
     }
     if method == "qlora":
         from transformers import BitsAndBytesConfig

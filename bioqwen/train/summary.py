@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bioqwen.runs import code_revision, library_versions
 from bioqwen.train.merge import ADAPTER, MERGED
 from bioqwen.train.model import count_4bit_layers, count_parameters
 from bioqwen.train.stages import InitPlan
 from bioqwen.train.trainer import CHECKPOINTS
+
+# The libraries whose versions change what training computes.
+LIBRARIES = ("torch", "transformers", "trl", "peft", "accelerate", "bitsandbytes", "datasets")
 
 
 def run_labels(cfg: Any, mix: str) -> tuple[str, str, list[str]]:
@@ -87,9 +91,12 @@ def lineage_entries(
     resumed_from: str | None,
     merged: bool,
 ) -> dict[str, Any]:
-    """lineage.json of a train run: what it started from, on which data, what it left."""
+    """lineage.json of a train run: what it started from, on which data, with which code and
+    libraries, and what it left."""
     parent = plan.parent
     return {
+        "code": code_revision(),
+        "versions": library_versions(LIBRARIES),
         "stage": stage["name"],
         "method": method,
         "model": dict(model),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
 from bioqwen.tracking import read_offline_run
 from tests.conftest import compose_config
-from tests.train.conftest import FAST, compose_train, run_train, save_mix
+from tests.train.conftest import FAST, ROOT, compose_train, run_train, save_mix
 
 TINY = compose_config("train", "model=tiny").model
 
@@ -93,6 +94,12 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
     lineage = json.loads((run_dir / "lineage.json").read_text())
     assert lineage["stage"] == "stage1" and lineage["data"]["hash"]
     assert lineage["artefacts"]["merged"] == "merged"
+    # What reproduces it: the code revision, the library versions, the (unpinned) model.
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True)
+    assert lineage["code"]["commit"] == head.stdout.decode().strip()
+    assert isinstance(lineage["code"]["dirty"], bool)
+    assert lineage["versions"]["torch"] == torch.__version__
+    assert lineage["versions"]["trl"] and lineage["model"]["revision"] is None
 
 
 def test_merged_model_stops_at_im_end_and_pads_with_a_distinct_token(stage1) -> None:
