@@ -83,9 +83,12 @@ def test_unmatched_prompt_names_file_row_and_prompt(compose) -> None:
 
 def test_wrong_columns_name_the_file(compose) -> None:
     path = FIXTURES / "qa_predictions_bad_columns.csv"
-    with pytest.raises(BioqwenError, match=r"bad_columns.csv: .*missing prompt,response"):
+    with pytest.raises(
+        BioqwenError,
+        match=r"bad_columns.csv:1: missing column\(s\) prompt,response",
+    ):
         scoring.score_file(path, _bench(compose, "webmedqa"))
-    with pytest.raises(BioqwenError, match="missing result"):
+    with pytest.raises(BioqwenError, match=r"missing column\(s\) result"):
         scoring.score_file(FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "ncbi"))
 
 
@@ -101,7 +104,8 @@ def test_empty_response_scores_zero(compose) -> None:
     # Row 1 is empty (zero), row 2 answers exactly: every mean is half of a perfect pair's.
     assert metrics["n_samples"] == 2
     assert metrics["rouge-1"] == pytest.approx(50.0, abs=1e-4)
-    assert metrics["language_fidelity"] == 0.5  # the empty response is in no language
+    # The empty response is in no language: not counted as the wrong one.
+    assert metrics["language_fidelity"] == 1.0
 
 
 def test_empty_ner_result_cell_is_unparsable_not_a_crash(compose, tmp_path: Path) -> None:
@@ -128,11 +132,11 @@ def test_icliniq_reports_word_level_alongside(compose) -> None:
 
 
 def test_gold_as_predictions_scores_perfectly_on_bc5cdr(compose, tmp_path: Path) -> None:
-    from bioqwen.eval import benchmarks
+    from bioqwen.eval import gold
     from bioqwen.eval.ner import authors_result
 
     cfg = _bench(compose, "bc5cdr")
-    docs = benchmarks.load_benchmark({**cfg, "splits": ["dev"], "limit": 40}).items
+    docs = gold.load_benchmark({**cfg, "splits": ["dev"], "limit": 40}).items
     path = tmp_path / "gold.csv"
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -184,8 +188,8 @@ def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(compose, tmp_
         "1|t|Wilson disease in a child.\n"
         "1|a|Copper toxicosis was seen. Copper toxicosis recurred.\n"
         "1\t0\t14\tWilson disease\tSpecificDisease\tD1\n"
-        "1\t26\t42\tCopper toxicosis\tModifier\tD2\n"
-        "1\t53\t69\tCopper toxicosis\tModifier\tD2\n"
+        "1\t27\t43\tCopper toxicosis\tModifier\tD2\n"
+        "1\t54\t70\tCopper toxicosis\tModifier\tD2\n"
         "\n"
         "2|t|Ataxia.\n"
         "2|a|Patients had ataxia and chorea.\n"
