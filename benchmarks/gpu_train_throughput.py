@@ -1,8 +1,6 @@
 """QLoRA training throughput on a GPU with the real shapes of the paper's three base models.
 
-    scripts/gpu_train_benchmark.sh [--models Qwen2-0.5B]   # on the GPU machine, one command
     python benchmarks/gpu_train_throughput.py              # needs CUDA; < 8 min on one H200
-    python benchmarks/gpu_train_throughput.py --no-quant   # bf16 LoRA: no bitsandbytes needed
     python benchmarks/gpu_train_throughput.py --cpu-smoke  # tiny shapes on CPU (tests the code)
 
 Random weights with the published architecture of Qwen2-0.5B, Qwen2.5-1.5B and Qwen1.5-1.8B
@@ -18,12 +16,7 @@ fraction, MFU and peak memory per configuration.
 MFU counts 4 N FLOPs per token for the frozen 4-bit matmuls (forward + input gradients; the
 frozen weights get no weight gradient), 6 N for the LoRA matrices, and 12 L d T for attention
 (nanoGPT's formula with T the mean attended length), against the device's dense bf16 peak.
-Prompt tokens carry no label (the first 65 % of each sample), as in the real mix. With
---no-quant the decoder linears stay bf16 (LoRA instead of QLoRA). After each model it prints
-one line: padding-free / padding tokens/s and the MFU of each.
-Needs only torch, transformers and peft (+ bitsandbytes for QLoRA): nothing from bioqwen, TRL
-or W&B. Without bitsandbytes a QLoRA run stops with a message naming --no-quant; --cpu-smoke
-falls back to --no-quant by itself.
+Needs only torch, transformers, peft and bitsandbytes: nothing from bioqwen, TRL or W&B.
 """
 
 from __future__ import annotations
@@ -39,9 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-
-# Share of each sample that is prompt (no label), as in the real mix (~35 % of tokens trained).
-PROMPT_FRACTION = 0.65
 
 # Published architecture shapes (config.json of each hub model).
 SHAPES: dict[str, dict[str, Any]] = {
@@ -117,17 +107,9 @@ def sample_lengths(n: int, seed: int, max_tokens: int) -> list[int]:
     return [int(x) for x in lengths.clamp(min(MIN_TOKENS, max_tokens), max_tokens)]
 
 
-def has_bitsandbytes() -> bool:
-    """Whether bitsandbytes can be imported (a GPU machine may have only torch and peft)."""
-    try:
-        import bitsandbytes  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-def build_model(shape: dict[str, Any], attention: str, device: torch.device, quant: bool) -> Any:
-    """Random-weight Qwen2 model, decoder linears in 4-bit NF4 (quant) or bf16, with LoRA."""
+def build_model(shape: dict[str, Any], attention: str, device: torch.device) -> Any:
+    """Random-weight Qwen2 model, decoder linears in 4-bit NF4, with a LoRA adapter."""
+    import bitsandbytes as bnb
     from peft import LoraConfig, get_peft_model
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
@@ -137,20 +119,6 @@ def build_model(shape: dict[str, Any], attention: str, device: torch.device, qua
     # Initialise on the target device: random init of 1.8 B parameters on a CPU takes minutes.
     with torch.device(device):
         model = Qwen2ForCausalLM(config).to(compute)
-    if quant:
-        quantize_linears(model, compute, device)
-    for param in model.parameters():
-        param.requires_grad = False
-    lora = LoraConfig(
-        r=64, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
-    )
-    return get_peft_model(model, lora)
-
-
-def quantize_linears(model: Any, compute: torch.dtype, device: torch.device) -> None:
-    """Replace every decoder linear by a bitsandbytes 4-bit NF4 one (double quantization)."""
-    import bitsandbytes as bnb
-
     for layer in model.model.layers:
         for parent in (layer.self_attn, layer.mlp):
             for name, child in list(parent.named_children()):
@@ -177,7 +145,13 @@ def quantize_linears(model: Any, compute: torch.dtype, device: torch.device) -> 
                     # CPU bitsandbytes repacks weights for inference on no-grad calls; keep them.
                     quantized.support_avx512bf16_for_cpu = False
                 setattr(parent, name, quantized)
-    model.to(device)  # Params4bit quantizes on its first move to a device
+    model = model.to(device)  # Params4bit quantizes on its first move to a device
+    for param in model.parameters():
+        param.requires_grad = False
+    lora = LoraConfig(
+        r=64, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
+    )
+    return get_peft_model(model, lora)
 
 
 def make_batches(
@@ -192,8 +166,8 @@ def make_batches(
         if padding_free:
             ids = torch.cat(seqs)[None]
             positions = torch.cat([torch.arange(n) for n in group])[None]
-            prompt = torch.cat([torch.arange(n) < n * PROMPT_FRACTION for n in group])[None]
-            labels = ids.masked_fill(prompt, -100)  # also: no target across a sample boundary
+            labels = ids.clone()
+            labels[positions == 0] = -100  # no target across a sample boundary
             batches.append({"input_ids": ids, "position_ids": positions, "labels": labels})
         else:
             width = max(group)
@@ -202,23 +176,19 @@ def make_batches(
             for row, seq in enumerate(seqs):
                 ids[row, : len(seq)] = seq
                 mask[row, : len(seq)] = 1
-            prompt = torch.zeros_like(mask, dtype=torch.bool)
-            for row, seq in enumerate(seqs):
-                prompt[row, : max(1, int(len(seq) * PROMPT_FRACTION))] = True
-            labels = ids.masked_fill((mask == 0) | prompt, -100)
+            labels = ids.masked_fill(mask == 0, -100)
             batches.append({"input_ids": ids, "attention_mask": mask, "labels": labels})
     return batches
 
 
 def matmul_params(model: torch.nn.Module) -> tuple[int, int, int, int]:
-    """Frozen matmul parameters (decoder linears + head), LoRA parameters, layers, hidden size."""
+    """Frozen matmul parameters (4-bit linears + head), LoRA parameters, layers, hidden size."""
+    import bitsandbytes as bnb
+
     base = model.get_base_model()
     cfg = base.config
-    # LoRA wraps each decoder linear; its `base_layer` is the frozen (4-bit or bf16) matmul.
     frozen = sum(
-        m.base_layer.in_features * m.base_layer.out_features
-        for m in base.modules()
-        if hasattr(m, "base_layer") and hasattr(m.base_layer, "in_features")
+        m.in_features * m.out_features for m in base.modules() if isinstance(m, bnb.nn.Linear4bit)
     )
     frozen += cfg.hidden_size * cfg.vocab_size  # the output head
     lora = sum(p.numel() for p in model.parameters() if p.requires_grad)
@@ -295,7 +265,7 @@ def run(args: argparse.Namespace) -> list[Result]:
     max_tokens = 64 if args.cpu_smoke else MAX_TOKENS
     results = []
     for name, shape in shapes.items():
-        model = build_model(shape, attentions[0], device, quant=not args.no_quant)
+        model = build_model(shape, attentions[0], device)
         for attention in attentions:
             model.get_base_model().set_attn_implementation(attention)
             # Report the backend the model really runs, not the one asked for.
@@ -328,29 +298,16 @@ def run(args: argparse.Namespace) -> list[Result]:
                     f"{step_time * 1000:8.1f} ms/step  MFU {mfu:6.2%}  peak {memory:6.2f} GiB",
                     flush=True,
                 )
-        print_ratios(name, [r for r in results if r.model == name], flush=True)
         del model
         if device.type == "cuda":
             torch.cuda.empty_cache()
     return results
 
 
-def print_ratios(name: str, rows: list[Result], flush: bool = False) -> None:
-    """One line per model: best padding-free vs padding tokens/s, and the MFU of each."""
-    padded = max((r for r in rows if r.batching == "padding"), key=lambda r: r.tokens_per_s)
-    flat = max((r for r in rows if r.batching == "padding_free"), key=lambda r: r.tokens_per_s)
-    print(
-        f"{name}: padding-free / padding {flat.tokens_per_s / padded.tokens_per_s:.2f}x tokens/s "
-        f"(MFU {flat.mfu:.1%} / {padded.mfu:.1%}; {flat.attention}, x{flat.samples_per_step})",
-        flush=flush,
-    )
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--cpu-smoke", action="store_true", help="tiny shapes on CPU")
-    parser.add_argument("--no-quant", action="store_true", help="bf16 LoRA, no bitsandbytes")
     parser.add_argument("--models", nargs="+", default=list(SHAPES), choices=list(SHAPES))
     parser.add_argument("--steps", type=int, default=10, help="timed optimizer steps per config")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first")
@@ -368,17 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     elif not torch.cuda.is_available():
         print("gpu_train_throughput: no CUDA device; skipped (use --cpu-smoke to exercise it)")
         return 0
-    if not args.no_quant and not has_bitsandbytes():
-        if not args.cpu_smoke:
-            print(
-                "gpu_train_throughput: bitsandbytes is not installed, so QLoRA cannot run; "
-                "install it (scripts/gpu_train_benchmark.sh installs a carried wheel) or time "
-                "bf16 LoRA with --no-quant",
-                file=sys.stderr,
-            )
-            return 2
-        print("gpu_train_throughput: no bitsandbytes; the CPU smoke run times bf16 LoRA")
-        args.no_quant = True
     results = run(args)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import re
-import subprocess
 import sys
 from pathlib import Path
 
@@ -35,42 +33,7 @@ def test_gpu_benchmark_cpu_smoke_times_every_batching(tmp_path: Path, capsys) ->
     ]
     assert all(r["tokens_per_s"] > 0 and r["mfu"] > 0 for r in rows)
     assert rows[0]["padding_fraction"] > 0 == rows[1]["padding_fraction"]
-    out = capsys.readouterr().out
-    assert "tok/s" in out
-    # One ratio line per shape.
-    assert len(re.findall(r"^\S+: padding-free / padding \d+\.\d+x tokens/s", out, re.M)) == 1
-
-
-# What a GPU machine with only torch, transformers and peft sees.
-BLOCKED = "import sys; sys.modules['bitsandbytes'] = None; sys.argv = ['bench', *sys.argv[1:]]; "
-
-
-def _without_bitsandbytes(*args: str, cuda: bool = False) -> subprocess.CompletedProcess[str]:
-    fake_cuda = "import torch; torch.cuda.is_available = lambda: True; " if cuda else ""
-    script = ROOT / "benchmarks" / "gpu_train_throughput.py"
-    code = (
-        BLOCKED + fake_cuda + f"import runpy; runpy.run_path({str(script)!r}, run_name='__main__')"
-    )
-    return subprocess.run(
-        [sys.executable, "-c", code, *args],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-
-
-def test_gpu_benchmark_cpu_smoke_runs_without_bitsandbytes(tmp_path: Path) -> None:
-    out = tmp_path / "results.json"
-    done = _without_bitsandbytes("--cpu-smoke", "--json", str(out))
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "bf16 LoRA" in done.stdout and json.loads(out.read_text())
-
-
-def test_gpu_benchmark_without_bitsandbytes_says_to_use_no_quant() -> None:
-    done = _without_bitsandbytes(cuda=True)
-    assert done.returncode == 2
-    assert "bitsandbytes is not installed" in done.stderr and "--no-quant" in done.stderr
+    assert "tok/s" in capsys.readouterr().out
 
 
 def test_gpu_benchmark_skips_cleanly_without_cuda(monkeypatch, capsys) -> None:
