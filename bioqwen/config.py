@@ -268,6 +268,8 @@ class StageConfig:
     init_from: str | None = MISSING
     init_mode: str = MISSING  # merge | continue
     dataloader_num_workers: int = MISSING
+    early_stopping: int = MISSING  # stop after N evaluations without a better eval loss; 0 = off
+    keep_best: bool = MISSING  # end on the best eval-loss checkpoint instead of the last step
     token_metrics: bool = MISSING  # TRL's per-token entropy and accuracy (cost: a full-vocab pass)
 
 

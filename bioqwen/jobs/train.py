@@ -107,7 +107,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         has_eval, out = tokenized.validation is not None, directory / sft.CHECKPOINTS
         args = sft.sft_config(stage, method, out, seed, precision, has_eval, deepspeed, world)
         tracker_cb = cbs.TrackerCallback(job.tracker)
-        callbacks: list[Any] = [tracker_cb]
+        callbacks: list[Any] = [tracker_cb, *cbs.early_stopping(stage, has_eval)]
         if hook is not None:
             every = int(cfg.generation_eval.every_steps)
             callbacks.append(cbs.GenerationMetricsCallback(hook, tokenizer, every, job.tracker))
@@ -122,7 +122,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         result = trainer.train(resume_from_checkpoint=resume_from)
         eval_metrics = trainer.evaluate() if has_eval else {}
-        logged = {k: v for cb in callbacks for k, v in cb.last.items()}
+        logged = {k: v for cb in callbacks for k, v in getattr(cb, "last", {}).items()}
         summary = summarize(trainer, result, tokenized.stats, eval_metrics, logged, precision)
 
         full = method["name"] == "full"

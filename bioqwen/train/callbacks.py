@@ -284,3 +284,13 @@ class ReadableProgress(ProgressCallback):
                 continue
             fields.append(f"{wandb_key(key)} {value:.4g}")
         self.training_bar.write(" | ".join(fields), file=sys.stderr)
+
+
+def early_stopping(stage: Mapping[str, Any], has_eval: bool) -> list[TrainerCallback]:
+    """transformers' EarlyStoppingCallback when stage.early_stopping > 0 and there is eval data."""
+    from transformers import EarlyStoppingCallback
+
+    patience = int(stage["early_stopping"])
+    if patience < 1 or not has_eval:
+        return []
+    return [EarlyStoppingCallback(early_stopping_patience=patience)]

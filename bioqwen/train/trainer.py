@@ -43,6 +43,16 @@ def check_stage(stage: Mapping[str, Any], world_size: int = 1) -> None:
         )
     if str(stage["optim"]).startswith("paged_") and not torch.cuda.is_available():
         raise BioqwenError(f"stage.optim={stage['optim']}: paged optimizers need a CUDA device")
+    if (stage["keep_best"] or int(stage["early_stopping"]) > 0) and int(stage["eval_steps"]) < 1:
+        raise BioqwenError(
+            "stage.keep_best / stage.early_stopping compare eval losses during training: "
+            f"set stage.eval_steps > 0 (it is {stage['eval_steps']})"
+        )
+    if stage["keep_best"] and int(stage["save_steps"]) % int(stage["eval_steps"]):
+        raise BioqwenError(
+            f"stage.keep_best: stage.save_steps={stage['save_steps']} must be a multiple of "
+            f"stage.eval_steps={stage['eval_steps']} (the best checkpoint must be saved)"
+        )
     if not float(stage["learning_rate"]) > 0.0:
         raise BioqwenError(f"stage.learning_rate={stage['learning_rate']}: must be > 0")
     for key in ("per_device_batch_size", "effective_batch_size", "max_length"):
@@ -78,6 +88,7 @@ def sft_config(
     check_stage(stage, world_size)
     batching = stage["batching"]
     eval_steps = int(stage["eval_steps"])
+    tracks_best = has_eval and (bool(stage["keep_best"]) or int(stage["early_stopping"]) > 0)
     return SFTConfig(
         output_dir=str(output_dir),
         num_train_epochs=float(stage["epochs"]),
@@ -104,6 +115,10 @@ def sft_config(
         save_steps=int(stage["save_steps"]),
         save_total_limit=stage["save_total_limit"],
         eval_strategy="steps" if has_eval and eval_steps > 0 else "no",
+        # stage.keep_best: the final weights are the best eval-loss checkpoint's.
+        load_best_model_at_end=bool(stage["keep_best"]) and has_eval,
+        metric_for_best_model="loss" if tracks_best else None,
+        greater_is_better=False if tracks_best else None,
         eval_steps=eval_steps if eval_steps > 0 else None,
         report_to="none",
         deepspeed=deepspeed,

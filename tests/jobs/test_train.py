@@ -356,3 +356,15 @@ def test_a_training_run_prints_readable_lines(tmp_path: Path, mix_dir: Path, run
     assert rows and all(line.startswith("step ") for line in rows), rows
     assert any(line.startswith("step 2/2 | train/loss ") for line in rows)
     assert "{'loss'" not in done.stdout
+
+
+def test_early_stopping_ends_a_run_whose_eval_loss_stops_improving(tmp_path: Path, mix_dir: Path):
+    # A learning rate too small to move the eval loss: the second evaluation is no better.
+    summary = run_train(
+        tmp_path / "run",
+        mix_dir,
+        "stage.learning_rate=1e-12",
+        "stage.eval_steps=1",
+        "stage.early_stopping=1",
+    )
+    assert summary["train/global_step"] == 2 < summary["batch/total_steps"] == 4

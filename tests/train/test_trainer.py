@@ -123,6 +123,8 @@ def test_an_effective_batch_the_processes_cannot_make_is_an_error(tmp_path):
         ("warmup_ratio", 1.5, "warmup_ratio"),
         ("per_device_batch_size", 0, "per_device_batch_size"),
         ("learning_rate", -1e-4, r"stage.learning_rate=-0.0001: must be > 0"),
+        ("keep_best", True, r"set stage.eval_steps > 0"),
+        ("early_stopping", 2, r"set stage.eval_steps > 0"),
     ],
 )
 def test_check_stage_rejects_bad_values(tmp_path, key, value, message):
@@ -159,3 +161,19 @@ def test_step_time_stops_before_the_generation_hook_runs(tiny_model_dir, mix_dir
     trainer.train()
     assert stopped == [True, True]
     assert gen.last["perf/gen_hook_s"] > 0
+
+
+def test_keep_best_ends_on_the_best_eval_loss_checkpoint(tmp_path):
+    overrides = ("stage.keep_best=true", "stage.eval_steps=2", "stage.save_steps=4")
+    stage = plain(compose_train(tmp_path, "model=tiny", *overrides).stage)
+    args = sft_config(stage, {"gradient_checkpointing": False}, tmp_path, 42, "fp32", True)
+    assert args.load_best_model_at_end and args.greater_is_better is False
+    assert args.metric_for_best_model == "loss"
+    # Off by default (the paper trains to the end), and a checkpoint must exist at each eval.
+    default = plain(compose_train(tmp_path, "model=tiny").stage)
+    assert not sft_config(
+        default, {"gradient_checkpointing": False}, tmp_path, 42, "fp32", True
+    ).load_best_model_at_end
+    stage["save_steps"] = 5
+    with pytest.raises(BioqwenError, match=r"save_steps=5 must be a multiple of .*eval_steps=2"):
+        check_stage(stage)
