@@ -37,13 +37,13 @@ class TrackingConfig:
 class TinyModelConfig:
     """Shape of the randomly initialised Qwen2-architecture model built on demand."""
 
-    hidden_size: int = 64
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 128
-    max_position_embeddings: int = 2048
-    seed: int = 0
+    hidden_size: int = MISSING
+    num_hidden_layers: int = MISSING
+    num_attention_heads: int = MISSING
+    num_key_value_heads: int = MISSING
+    intermediate_size: int = MISSING
+    max_position_embeddings: int = MISSING
+    seed: int = MISSING
 
 
 @dataclass

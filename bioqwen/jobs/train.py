@@ -111,15 +111,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if hook is not None:
             every = int(cfg.generation_eval.every_steps)
             callbacks.append(cbs.GenerationMetricsCallback(hook, tokenizer, every, job.tracker))
-        trainer = sft.build_trainer(
-            model,
-            tokenizer,
-            tokenized.train,
-            tokenized.validation,
-            args,
-            callbacks,
-            bool(stage["token_metrics"]),
-        )
+        splits, metrics = (tokenized.train, tokenized.validation), bool(stage["token_metrics"])
+        trainer = sft.build_trainer(model, tokenizer, *splits, args, callbacks, metrics)
+        trainer.eval_by_task = tokenized.validation_by_task  # eval/<task>_loss rows
         result = trainer.train(resume_from_checkpoint=resume_from)
         eval_metrics = trainer.evaluate() if has_eval else {}
         logged = {k: v for cb in callbacks for k, v in getattr(cb, "last", {}).items()}

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from bioqwen.runs import code_revision, library_versions
+from bioqwen.train.callbacks import wandb_key
 from bioqwen.train.merge import ADAPTER, MERGED
 from bioqwen.train.model import count_4bit_layers, count_parameters
 from bioqwen.train.stages import InitPlan
@@ -70,8 +71,8 @@ def summarize(
         "precision": precision,
         "attn_implementation": str(attention),
     }
-    if "eval_loss" in eval_metrics:
-        summary["eval/loss"] = float(eval_metrics["eval_loss"])
+    # eval/loss and, per task of the validation split, eval/<task>_loss.
+    summary.update({wandb_key(k): float(v) for k, v in eval_metrics.items() if k.endswith("_loss")})
     summary.update(
         {k: v for k, v in logged.items() if k.startswith(("perf/run_", "gen/", "perf/gen_"))}
     )

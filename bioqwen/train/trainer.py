@@ -139,6 +139,7 @@ class BioqwenTrainer(SFTTrainer):
     """SFTTrainer that adds padding-aware throughput, step time and peak memory to each log."""
 
     token_metrics = False  # stage.token_metrics: TRL's loss with its per-token metrics
+    eval_by_task: dict[str, Dataset] = {}  # noqa: RUF012  (replaced per trainer, never mutated)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.meter = ThroughputMeter()
@@ -165,6 +166,20 @@ class BioqwenTrainer(SFTTrainer):
         if self.args.average_tokens_across_devices and num_items_in_batch is not None:
             loss = loss * self.accelerator.num_processes
         return loss
+
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """Eval loss on the validation split, then on each task's part of it (eval/<task>_loss:
+        stage 2's forgetting of stage-1 tasks shows), each logged as its own row."""
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if eval_dataset is None and metric_key_prefix == "eval":
+            for task, subset in self.eval_by_task.items():
+                metrics.update(super().evaluate(subset, ignore_keys, f"eval_{task}"))
+        return metrics
 
     def training_step(
         self,

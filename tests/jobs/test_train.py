@@ -78,6 +78,10 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
             "perf/peak_memory_gb",
         } <= row.keys()
     assert [s for s, row in steps.items() if "eval/loss" in row] == [2, 4]
+    # The validation split also per task, so stage 2's forgetting of a task shows.
+    per_task = {"eval/ner_loss", "eval/mt_loss", "eval/re_loss"}
+    assert [s for s, row in steps.items() if per_task <= row.keys()] == [2, 4]
+    assert per_task <= metrics.keys()
     # The last point of the loss curve is the last step's loss, which is the final loss; the
     # run's mean (the Trainer's closing train_loss) has a key of its own.
     losses = [steps[step]["train/loss"] for step in sorted(steps)]

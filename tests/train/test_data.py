@@ -74,3 +74,13 @@ def test_a_split_without_messages_is_rejected(tmp_path):
     DatasetDict({"train": Dataset.from_list([{"text": "x"}])}).save_to_disk(str(tmp_path / "d"))
     with pytest.raises(BioqwenError, match="messages"):
         load_prepared(tmp_path / "d")
+
+
+def test_the_validation_split_is_also_split_per_task(tokenizer, mix_dir):
+    data = tokenize_for_training(load_prepared(mix_dir), tokenizer, 1024)
+    parts = data.validation_by_task
+    assert sorted(parts) == ["mt", "ner", "re"]
+    assert sum(len(part) for part in parts.values()) == len(data.validation)
+    # Model-ready like the whole split: no task column reaches the collator.
+    for split in (data.train, data.validation, *parts.values()):
+        assert split.column_names == ["input_ids", "labels"]
