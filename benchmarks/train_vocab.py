@@ -1,6 +1,6 @@
 """The 151k-token vocabulary: our labelled-positions loss vs the full-logits loss (CPU).
 
-    python benchmarks/train_vocab.py [--steps 3] [--batch 4] [--length 460]
+    python benchmarks/train_vocab.py [--steps 3] [--batch 4] [--length 460] [--rounds 2]
 
 The tiny model with the real Qwen vocabulary (model=tiny model.tokenizer=qwen1_5, QLoRA as
 configured), one forward + backward per micro-batch of `batch` rows up to `length` tokens,
@@ -122,19 +122,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed micro-batches per path")
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--length", type=int, default=460)
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per path")
     # One thread per process: oversubscribed OpenMP threads make CPU timings erratic.
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     args = parser.parse_args(argv)
     context = multiprocessing.get_context("spawn")
     results: dict[str, dict[str, float]] = {}
-    for path in PATHS:
-        queue = context.Queue()
-        worker = context.Process(
-            target=measure, args=(path, args.steps, args.batch, args.length, args.threads, queue)
-        )
-        worker.start()
-        results[path] = queue.get()
-        worker.join()
+    # Shared machines have slow spells: alternate the paths in rounds and keep each one's best.
+    for _ in range(args.rounds):
+        for path in PATHS:
+            queue = context.Queue()
+            options = (path, args.steps, args.batch, args.length, args.threads, queue)
+            worker = context.Process(target=measure, args=options)
+            worker.start()
+            row = queue.get()
+            worker.join()
+            best = results.get(path)
+            if best is None or row["tokens_per_s"] > best["tokens_per_s"]:
+                results[path] = row
     vocab = int(results["ours"]["vocab"])
     print(
         f"\ntiny model x {vocab:,}-token vocabulary, micro-batch {args.batch} x <= {args.length} "
