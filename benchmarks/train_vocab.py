@@ -92,7 +92,8 @@ def measure(path: str, steps: int, batch: int, length: int, threads: int, out: A
     tokenized = tokenize_for_training(data, tokenizer, 64)
     with tempfile.TemporaryDirectory() as tmp:
         args = sft_config(stage, method, tmp, 42, "fp32", has_eval=False)
-        trainer = build_trainer(model, tokenizer, tokenized.train, None, args)
+        metrics = bool(stage["token_metrics"])
+        trainer = build_trainer(model, tokenizer, tokenized.train, None, args, None, metrics)
     model.train()
     vocab = len(tokenizer)
     work = batches(steps + 1, batch, length, vocab, int(tokenizer.pad_token_id))
