@@ -87,8 +87,9 @@ class Tracker:
 
 def check(tracking: Mapping[str, Any]) -> None:
     """Reject an unknown tracking.mode (before a job writes anything)."""
-    if tracking["mode"] not in MODES:
-        raise BioqwenError(f"tracking.mode={tracking['mode']!r}: expected one of {MODES}")
+    mode = tracking.get("mode", "offline")
+    if mode not in MODES:
+        raise BioqwenError(f"tracking.mode={mode!r}: expected one of {MODES}")
 
 
 def start(
@@ -103,13 +104,14 @@ def start(
 ) -> Tracker:
     """Start a W&B run for a job writing under run_dir, or return a disabled tracker.
 
-    `tracking` is a composed `tracking` node (conf/tracking/*.yaml over the schema).
+    `tracking` is a `tracking` node (conf/tracking/*.yaml) or a mapping holding at least `mode`
+    (summary jobs and tests pass a few keys; the others fall back to W&B's own defaults).
 
     With `run_id` (a resumed job) the run continues that W&B run: offline, a second run
     directory with the same id, which `wandb sync` uploads into one run.
     """
     check(tracking)
-    mode = tracking["mode"]
+    mode = tracking.get("mode", "offline")
     if mode == "disabled":
         return Tracker(None)
     import wandb
@@ -117,12 +119,12 @@ def start(
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(
         mode=mode,
-        project=tracking["project"],
-        entity=tracking["entity"],
+        project=tracking.get("project") or "bioqwen",
+        entity=tracking.get("entity"),
         dir=str(run_dir),
-        name=tracking["name"] or name,
-        group=tracking["group"] or group,
-        tags=sorted({*(tags or []), *tracking["tags"], f"job:{job}"}),
+        name=tracking.get("name") or name,
+        group=tracking.get("group") or group,
+        tags=sorted({*(tags or []), *(tracking.get("tags") or []), f"job:{job}"}),
         job_type=job,
         config=dict(config),
         reinit="finish_previous",
