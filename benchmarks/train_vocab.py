@@ -75,11 +75,15 @@ def measure(path: str, steps: int, batch: int, length: int, threads: int, out: A
     from bioqwen.train.trainer import build_trainer, sft_config
 
     conf = Path(__file__).resolve().parents[1] / "conf"
-    metrics = "true" if path == "trl fused" else "false"
+    token_metrics = "true" if path == "trl fused" else "false"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
         cfg = compose(
             "train",
-            overrides=["model=tiny", "model.tokenizer=qwen1_5", f"stage.token_metrics={metrics}"],
+            overrides=[
+                "model=tiny",
+                "model.tokenizer=qwen1_5",
+                f"stage.token_metrics={token_metrics}",
+            ],
         )
     model_dir = resolve_model(cfg.model)
     tokenizer = tokenizer_for(cfg.model, model_dir)
