@@ -75,16 +75,9 @@ def measure(path: str, steps: int, batch: int, length: int, threads: int, out: A
     from bioqwen.train.trainer import build_trainer, sft_config
 
     conf = Path(__file__).resolve().parents[1] / "conf"
-    token_metrics = "true" if path == "trl fused" else "false"
+    metrics_on = f"stage.token_metrics={'true' if path == 'trl fused' else 'false'}"
     with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(
-            "train",
-            overrides=[
-                "model=tiny",
-                "model.tokenizer=qwen1_5",
-                f"stage.token_metrics={token_metrics}",
-            ],
-        )
+        cfg = compose("train", overrides=["model=tiny", "model.tokenizer=qwen1_5", metrics_on])
     model_dir = resolve_model(cfg.model)
     tokenizer = tokenizer_for(cfg.model, model_dir)
     stage, method = plain(cfg.stage), plain(cfg.method)

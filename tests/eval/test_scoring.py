@@ -83,13 +83,12 @@ def test_unmatched_prompt_names_file_row_and_prompt(compose) -> None:
 
 def test_wrong_columns_name_the_file(compose) -> None:
     path = FIXTURES / "qa_predictions_bad_columns.csv"
-    with pytest.raises(
-        BioqwenError,
-        match=r"bad_columns.csv:1: missing column\(s\) prompt,response",
-    ):
+    with pytest.raises(BioqwenError, match=r"bad_columns.csv: .*missing prompt,response"):
         scoring.score_file(path, _bench(compose, "webmedqa"))
-    with pytest.raises(BioqwenError, match=r"missing column\(s\) result"):
-        scoring.score_file(FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "ncbi"))
+    with pytest.raises(BioqwenError, match="missing result"):
+        scoring.score_file(
+            FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "ncbi")
+        )
 
 
 def test_missing_predictions_file(compose, tmp_path: Path) -> None:
@@ -104,8 +103,7 @@ def test_empty_response_scores_zero(compose) -> None:
     # Row 1 is empty (zero), row 2 answers exactly: every mean is half of a perfect pair's.
     assert metrics["n_samples"] == 2
     assert metrics["rouge-1"] == pytest.approx(50.0, abs=1e-4)
-    # The empty response is in no language: not counted as the wrong one.
-    assert metrics["language_fidelity"] == 1.0
+    assert metrics["language_fidelity"] == 0.5  # the empty response is in no language
 
 
 def test_empty_ner_result_cell_is_unparsable_not_a_crash(compose, tmp_path: Path) -> None:
@@ -132,11 +130,11 @@ def test_icliniq_reports_word_level_alongside(compose) -> None:
 
 
 def test_gold_as_predictions_scores_perfectly_on_bc5cdr(compose, tmp_path: Path) -> None:
-    from bioqwen.eval import gold
+    from bioqwen.eval import benchmarks
     from bioqwen.eval.ner import authors_result
 
     cfg = _bench(compose, "bc5cdr")
-    docs = gold.load_benchmark({**cfg, "splits": ["dev"], "limit": 40}).items
+    docs = benchmarks.load_benchmark({**cfg, "splits": ["dev"], "limit": 40}).items
     path = tmp_path / "gold.csv"
     with open(path, "w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle)
@@ -182,14 +180,16 @@ def test_ner_join_uses_every_split_present_not_only_the_evaluated_ones(
     assert metrics["macro_f1"] == 0.5 and metrics["balanced_accuracy"] == 0.5
 
 
-def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(compose, tmp_path: Path) -> None:
+def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(
+    compose, tmp_path: Path
+) -> None:
     """Every item-5 rule through `score` on a CONSTRUCTED two-document NCBI-format corpus."""
     (tmp_path / "NCBItrainset_corpus.txt").write_text(
         "1|t|Wilson disease in a child.\n"
         "1|a|Copper toxicosis was seen. Copper toxicosis recurred.\n"
         "1\t0\t14\tWilson disease\tSpecificDisease\tD1\n"
-        "1\t27\t43\tCopper toxicosis\tModifier\tD2\n"
-        "1\t54\t70\tCopper toxicosis\tModifier\tD2\n"
+        "1\t26\t42\tCopper toxicosis\tModifier\tD2\n"
+        "1\t53\t69\tCopper toxicosis\tModifier\tD2\n"
         "\n"
         "2|t|Ataxia.\n"
         "2|a|Patients had ataxia and chorea.\n"
@@ -215,7 +215,9 @@ def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(compose, tmp_
                 "[{'type': 'Disease', 'response': ['ataxia', 'ataxia', 'chorea']}]",
             ]
         )
-    metrics = scoring.score_file(path, _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}"))
+    metrics = scoring.score_file(
+        path, _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}")
+    )
     # Doc 1: gold {Wilson disease (title), Copper toxicosis}; 'copper toxicosis' (case) and
     #        'None' are false positives -> TP 1, FP 2, FN 1.
     # Doc 2: gold {Ataxia (title), ataxia, chorea}; the repeated 'ataxia' counts once
