@@ -205,7 +205,7 @@ def _records(path: Path) -> Iterator[bytes]:
 
 def read_offline_run(run_path: str | Path) -> dict[str, Any]:
     """Read back an offline run directory: name, group, tags, config, history rows, summary,
-    and whether the file is complete (ends with the run's exit record).
+    whether the file is complete (ends with the run's exit record) and its exit code.
 
     wandb 0.31 writes no `files/wandb-summary.json` offline (that comes with `wandb sync`), so
     the run's record file is the only place to check what a later sync will upload.
@@ -238,4 +238,5 @@ def read_offline_run(run_path: str | Path) -> dict[str, Any]:
                 run["summary"][key] = json.loads(item.value_json)
         elif kind == "exit":
             run["complete"] = True
+            run["exit_code"] = record.exit.exit_code  # non-zero: the job failed
     return run

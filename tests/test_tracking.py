@@ -38,6 +38,7 @@ def test_offline_run_writes_files_in_run_dir_that_read_back(tmp_path, monkeypatc
     assert record_file.stat().st_size > 32768
     run = tracking.read_offline_run(run_path)
     assert run["complete"] and (run["name"], run["group"]) == ("t", "g")
+    assert run["exit_code"] == 0
     assert run["tags"] == ["extra", "job:prepare", "mix:sample"]
     assert run["config"]["lr"] == 2e-4 and run["config"]["stage"] == {"name": "stage1"}
     assert {k: run["summary"][k] for k in summary} == summary

@@ -86,9 +86,7 @@ def test_wrong_columns_name_the_file(compose) -> None:
     with pytest.raises(BioqwenError, match=r"bad_columns.csv: .*missing prompt,response"):
         scoring.score_file(path, _bench(compose, "webmedqa"))
     with pytest.raises(BioqwenError, match="missing result"):
-        scoring.score_file(
-            FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "ncbi")
-        )
+        scoring.score_file(FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "ncbi"))
 
 
 def test_missing_predictions_file(compose, tmp_path: Path) -> None:
@@ -180,9 +178,7 @@ def test_ner_join_uses_every_split_present_not_only_the_evaluated_ones(
     assert metrics["macro_f1"] == 0.5 and metrics["balanced_accuracy"] == 0.5
 
 
-def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(
-    compose, tmp_path: Path
-) -> None:
+def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(compose, tmp_path: Path) -> None:
     """Every item-5 rule through `score` on a CONSTRUCTED two-document NCBI-format corpus."""
     (tmp_path / "NCBItrainset_corpus.txt").write_text(
         "1|t|Wilson disease in a child.\n"
@@ -215,9 +211,7 @@ def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(
                 "[{'type': 'Disease', 'response': ['ataxia', 'ataxia', 'chorea']}]",
             ]
         )
-    metrics = scoring.score_file(
-        path, _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}")
-    )
+    metrics = scoring.score_file(path, _bench(compose, "ncbi", f"benchmark.data_dir={tmp_path}"))
     # Doc 1: gold {Wilson disease (title), Copper toxicosis}; 'copper toxicosis' (case) and
     #        'None' are false positives -> TP 1, FP 2, FN 1.
     # Doc 2: gold {Ataxia (title), ataxia, chorea}; the repeated 'ataxia' counts once

@@ -372,3 +372,19 @@ def test_early_stopping_ends_a_run_whose_eval_loss_stops_improving(tmp_path: Pat
         "stage.early_stopping=1",
     )
     assert summary["train/global_step"] == 2 < summary["batch/total_steps"] == 4
+
+
+def test_a_run_that_crashes_closes_its_wandb_run_as_failed(tmp_path: Path, mix_dir: Path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="on purpose"):
+        run_train(
+            run_dir,
+            mix_dir,
+            "tracking=offline",
+            "generation_eval.target=tests.train.hooks:make_failing",
+            "generation_eval.every_steps=1",
+        )
+    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
+    run = read_offline_run(wandb_run)
+    assert run["complete"] and run["exit_code"] == 1
+    assert not (run_dir / "metrics.json").exists()
