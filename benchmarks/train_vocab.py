@@ -133,8 +133,10 @@ def main(argv: list[str] | None = None) -> int:
             options = (path, args.steps, args.batch, args.length, args.threads, queue)
             worker = context.Process(target=measure, args=options)
             worker.start()
+            worker.join()  # the result is a small dict: the queue never blocks the child's exit
+            if worker.exitcode != 0:
+                raise RuntimeError(f"{path}: the measuring process failed ({worker.exitcode})")
             row = queue.get()
-            worker.join()
             best = results.get(path)
             if best is None or row["tokens_per_s"] > best["tokens_per_s"]:
                 results[path] = row

@@ -60,7 +60,10 @@ def test_packing_benchmark_prints_the_ratio(capsys) -> None:
 
 
 @pytest.mark.slow
-def test_vocab_benchmark_prints_both_paths_and_the_ratio(capsys) -> None:
+def test_vocab_benchmark_prints_both_paths_and_the_ratio(capsys, monkeypatch) -> None:
+    # Its measuring processes are spawned: they import the script by name from benchmarks/.
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'benchmarks'}:{ROOT}")
     bench = _load("train_vocab")
     assert bench.main(["--steps", "1", "--batch", "1", "--length", "48", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
