@@ -103,7 +103,7 @@ def measure(
                 f"stage.batching={batching}",
                 f"stage.max_steps={args.steps}",
                 f"stage.per_device_batch_size={args.batch}",
-                "stage.gradient_accumulation_steps=1",
+                f"stage.effective_batch_size={args.batch}",
                 f"stage.logging_steps={args.steps}",
                 f"stage.save_steps={args.steps * 10}",
             ],

@@ -2,7 +2,9 @@
 
 Every primary config in conf/ starts from one of these schemas, so a misspelled key in a YAML
 file or on the command line fails at composition time with Hydra's message naming the key.
-Defaults of knobs live in conf/; the defaults here only make the schemas constructible.
+Defaults of knobs live in conf/ only: a field whose value a conf/ YAML gives is MISSING here
+(so a config composed without that YAML fails naming the key instead of running on a second,
+silently different default); a default here is one no YAML sets.
 This module imports nothing from bioqwen.
 """
 
@@ -23,8 +25,8 @@ from omegaconf import MISSING, OmegaConf
 class TrackingConfig:
     """Weights & Biases settings; the API key comes from the environment, never from here."""
 
-    mode: str = "offline"  # offline | online | disabled
-    project: str = "bioqwen"
+    mode: str = MISSING  # offline | online | disabled
+    project: str = MISSING
     entity: str | None = None
     group: str | None = None
     name: str | None = None
@@ -35,13 +37,13 @@ class TrackingConfig:
 class TinyModelConfig:
     """Shape of the randomly initialised Qwen2-architecture model built on demand."""
 
-    hidden_size: int = 64
-    num_hidden_layers: int = 2
-    num_attention_heads: int = 4
-    num_key_value_heads: int = 2
-    intermediate_size: int = 128
-    max_position_embeddings: int = 2048
-    seed: int = 0
+    hidden_size: int = MISSING
+    num_hidden_layers: int = MISSING
+    num_attention_heads: int = MISSING
+    num_key_value_heads: int = MISSING
+    intermediate_size: int = MISSING
+    max_position_embeddings: int = MISSING
+    seed: int = MISSING
 
 
 @dataclass
@@ -50,6 +52,8 @@ class ModelConfig:
 
     name: str = MISSING
     hub_id: str | None = None
+    # A hub branch, tag or commit to pin hub_id to (recorded in lineage.json); None: main.
+    revision: str | None = None
     path: str | None = None
     # Vendored tokenizer used when building the tiny model: qwen1_5 | qwen2_5 | small_bpe.
     tokenizer: str = "qwen1_5"
@@ -75,9 +79,9 @@ class ModelConfig:
 
 # `${bioqwen.root:}`: the checkout holding conf/ and samples/, so sample paths do not depend
 # on the working directory.
-OmegaConf.register_new_resolver(
-    "bioqwen.root", lambda: str(Path(__file__).resolve().parents[1]), replace=True
-)
+ROOT = Path(__file__).resolve().parents[1]
+CONF_DIR = str(ROOT / "conf")
+OmegaConf.register_new_resolver("bioqwen.root", lambda: str(ROOT), replace=True)
 
 
 @dataclass
@@ -115,48 +119,48 @@ class MixConfig:
 class CategoryFilterConfig:
     """Keep only records whose source category (Taiyi `category`) is listed."""
 
-    enabled: bool = True
-    keep: list[str] = field(default_factory=list)
+    enabled: bool = MISSING
+    keep: list[str] = MISSING
 
 
 @dataclass
 class LengthFilterConfig:
     """The authors' token-length filters, counted with the real Qwen tokenizer."""
 
-    enabled: bool = True
-    max_prompt_tokens: int = 512
-    max_answer_tokens: int = 512
-    pair_tasks: list[str] = field(default_factory=list)
-    max_total_tokens: int = 924
-    total_tasks: list[str] = field(default_factory=list)
+    enabled: bool = MISSING
+    max_prompt_tokens: int = MISSING
+    max_answer_tokens: int = MISSING
+    pair_tasks: list[str] = MISSING
+    max_total_tokens: int = MISSING
+    total_tasks: list[str] = MISSING
 
 
 @dataclass
 class MedicalFilterConfig:
     """Removal of medical content from general data: domain labels and keywords."""
 
-    enabled: bool = True
-    tasks: list[str] = field(default_factory=list)
-    domains: list[str] = field(default_factory=list)
-    keywords: list[str] = field(default_factory=list)
-    match: str = "prompt"  # prompt | conversation
+    enabled: bool = MISSING
+    tasks: list[str] = MISSING
+    domains: list[str] = MISSING
+    keywords: list[str] = MISSING
+    match: str = MISSING  # prompt | conversation
 
 
 @dataclass
 class DedupConfig:
     """Exact and normalised-text duplicate removal across the whole mix."""
 
-    enabled: bool = True
-    normalized: bool = True
+    enabled: bool = MISSING
+    normalized: bool = MISSING
 
 
 @dataclass
 class QualityFilterConfig:
     """Reward-score threshold for sources marked `quality: true`."""
 
-    enabled: bool = True
-    threshold: float = 2.80
-    missing: str = "drop"  # drop | keep | error
+    enabled: bool = MISSING
+    threshold: float = MISSING
+    missing: str = MISSING  # drop | keep | error
 
 
 @dataclass
@@ -174,27 +178,27 @@ class FiltersConfig:
 class LanguageConfig:
     """Language detection: zh when CJK characters outnumber Latin letters in `text`."""
 
-    text: str = "prompt"  # prompt | conversation
+    text: str = MISSING  # prompt | conversation
 
 
 @dataclass
 class DataConfig:
     """Everything the prepare step needs to turn raw sources into a tokenized mix."""
 
-    root: str = "."
-    samples_dir: str = "${bioqwen.root:}/samples"
+    root: str = MISSING
+    samples_dir: str = MISSING
     mix: MixConfig = field(default_factory=MixConfig)
-    tokenizer: str = "qwen1_5"
+    tokenizer: str = MISSING
     # No schema default: a job that forgets `- data: default` fails naming this key.
     max_tokens: int = MISSING
-    truncate: bool = True
-    system_prompts: dict[str, str] = field(default_factory=dict)
+    truncate: bool = MISSING
+    system_prompts: dict[str, str] = MISSING
     filters: FiltersConfig = field(default_factory=FiltersConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
-    cache_dir: str = "${oc.env:BIOQWEN_CACHE,${oc.env:HOME}/.cache/bioqwen}/data"
-    num_proc: int = 1
-    chunk_size: int = 1000
-    on_error: str = "raise"  # raise | skip
+    cache_dir: str = MISSING
+    num_proc: int = MISSING
+    chunk_size: int = MISSING
+    on_error: str = MISSING  # raise | skip
 
 
 @dataclass
@@ -215,20 +219,20 @@ class PrepareJobConfig:
 class LoraSettings:
     """LoRA adapter shape (paper: r 64, alpha 16, dropout 0.05 on all linear layers but lm_head)."""
 
-    r: int = 64
-    alpha: int = 16
-    dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["all-linear"])
-    bias: str = "none"
+    r: int = MISSING
+    alpha: int = MISSING
+    dropout: float = MISSING
+    target_modules: list[str] = MISSING
+    bias: str = MISSING
 
 
 @dataclass
 class QuantizationSettings:
     """bitsandbytes 4-bit loading of the frozen base for QLoRA."""
 
-    quant_type: str = "nf4"
-    double_quant: bool = True
-    compute_dtype: str = "auto"  # auto = bf16 where the device supports it, else fp32
+    quant_type: str = MISSING
+    double_quant: bool = MISSING
+    compute_dtype: str = MISSING  # auto = bf16 where the device supports it, else fp32
 
 
 @dataclass
@@ -238,7 +242,7 @@ class MethodConfig:
     name: str = MISSING
     quantization: QuantizationSettings | None = None
     lora: LoraSettings | None = None
-    gradient_checkpointing: bool = False
+    gradient_checkpointing: bool = MISSING
 
 
 @dataclass
@@ -246,28 +250,31 @@ class StageConfig:
     """One training stage: optimisation schedule, batching, checkpoints and its initialisation."""
 
     name: str = MISSING
-    epochs: float = 3.0
-    max_steps: int = -1  # > 0 overrides epochs
-    learning_rate: float = 2e-4
-    lr_scheduler: str = "linear"
-    warmup_ratio: float = 0.1
-    per_device_batch_size: int = 4
-    gradient_accumulation_steps: int = 4
-    weight_decay: float = 0.0
-    max_grad_norm: float = 0.3
-    optim: str = "adamw_torch"
-    precision: str = "auto"  # auto | bf16 | fp16 | fp32
-    batching: str = "pad"  # pad | padding_free | packed
-    max_length: int = 1024
-    eval_steps: int = 0  # 0 = evaluate only at the end
-    eval_batch_size: int = 8
-    logging_steps: int = 10
-    save_steps: int = 500
-    save_total_limit: int | None = 2
-    requires_init: bool = False
-    init_from: str | None = None
-    init_mode: str = "merge"  # merge | continue
-    dataloader_num_workers: int = 0
+    epochs: float = MISSING
+    max_steps: int = MISSING  # > 0 overrides epochs
+    learning_rate: float = MISSING
+    lr_scheduler: str = MISSING
+    warmup_ratio: float = MISSING
+    per_device_batch_size: int = MISSING
+    effective_batch_size: int = MISSING  # samples per optimizer step over all processes
+    weight_decay: float = MISSING
+    max_grad_norm: float = MISSING
+    optim: str = MISSING
+    precision: str = MISSING  # auto | bf16 | fp16 | fp32
+    batching: str = MISSING  # pad | padding_free | packed
+    max_length: int = MISSING
+    eval_steps: int = MISSING  # 0 = evaluate only at the end
+    eval_batch_size: int = MISSING
+    logging_steps: int = MISSING
+    save_steps: int = MISSING
+    save_total_limit: int | None = MISSING
+    requires_init: bool = MISSING
+    init_from: str | None = MISSING
+    init_mode: str = MISSING  # merge | continue
+    dataloader_num_workers: int = MISSING
+    early_stopping: int = MISSING  # stop after N evaluations without a better eval loss; 0 = off
+    keep_best: bool = MISSING  # end on the best eval-loss checkpoint instead of the last step
+    token_metrics: bool = MISSING  # TRL's per-token entropy and accuracy (cost: a full-vocab pass)
 
 
 @dataclass
@@ -332,18 +339,18 @@ class BenchmarkConfig:
 class GenerationSettings:
     """Decoding settings for evaluation (a named preset in conf/generation/)."""
 
-    name: str = "greedy"
-    do_sample: bool = False
+    name: str = MISSING
+    do_sample: bool = MISSING
     temperature: float = 1.0
     top_p: float = 1.0
-    max_new_tokens: int = 512
+    max_new_tokens: int = MISSING
     min_new_tokens: int = 0
     repetition_penalty: float = 1.0
-    batch_size: int = 16
-    seed: int = 42
+    batch_size: int = MISSING
+    seed: int = MISSING
     # Prompts timed one at a time for the paper's iteration time (0: skip; all when batch 1).
-    iteration_time_samples: int = 8
-    backend: str = "hf"  # hf (transformers generate) | vllm (GPU, when vllm is installed)
+    iteration_time_samples: int = MISSING
+    backend: str = MISSING  # hf (transformers generate) | vllm (GPU, when vllm is installed)
 
 
 @dataclass

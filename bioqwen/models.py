@@ -34,20 +34,22 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
 
 
 def resolve_model(cfg: Any) -> str:
-    """Return the directory or hub id to load for a model config (builds `tiny` if needed)."""
+    """Return the directory or hub id to load for a model config (builds `tiny` if needed).
+
+    `cfg` is a composed `model` node (conf/model/*.yaml over bioqwen.config.ModelConfig):
+    every key below is guaranteed by the schema.
+    """
     model = _as_dict(cfg)
-    if model.get("tiny"):
+    if model["tiny"]:
         return str(build_tiny_model(model))
-    if model.get("path"):
+    if model["path"]:
         path = Path(model["path"])
         if not (path / "config.json").exists():
             raise BioqwenError(f"model.path={path}: no config.json there (not a model directory)")
         return str(path)
-    if model.get("hub_id"):
+    if model["hub_id"]:
         return str(model["hub_id"])
-    raise BioqwenError(
-        f"model {model.get('name')!r}: set one of model.path, model.hub_id, model.tiny"
-    )
+    raise BioqwenError(f"model {model['name']!r}: set one of model.path, model.hub_id, model.tiny")
 
 
 def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTokenizerBase:
@@ -56,7 +58,9 @@ def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTok
     source = model_dir_or_id or resolve_model(model)
     try:
         tokenizer = AutoTokenizer.from_pretrained(
-            source, trust_remote_code=bool(model.get("trust_remote_code", False))
+            source,
+            trust_remote_code=bool(model["trust_remote_code"]),
+            **hub_revision(model, source),
         )
     except OSError as err:
         # The first loader to touch a hub id: a missing download is a user error, not a trace.
@@ -66,15 +70,22 @@ def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTok
             else str(err).splitlines()[0]
         )
         raise BioqwenError(
-            f"model={model.get('name')}: cannot load {source} ({why}); "
+            f"model={model['name']}: cannot load {source} ({why}); "
             "download it first or set model.path=<local model dir>"
         ) from err
-    if model.get("chat_template"):
+    if model["chat_template"]:
         tokenizer.chat_template = model["chat_template"]
-    prepare_tokenizer(tokenizer, model.get("pad_token") or "<|padoftext|>")
+    prepare_tokenizer(tokenizer, model["pad_token"])
     # Left padding for batched generation; trainers set right padding themselves.
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def hub_revision(model: dict[str, Any], source: str) -> dict[str, str]:
+    """`revision=` for from_pretrained when `source` is the model's pinned hub id."""
+    if model["revision"] and source == model["hub_id"]:
+        return {"revision": str(model["revision"])}
+    return {}
 
 
 def chat_generation_config(
@@ -105,23 +116,23 @@ def build_tiny_model(model: dict[str, Any]) -> Path:
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
     shape = dict(model["tiny"])
-    tokenizer_kind = model.get("tokenizer", "qwen1_5")
+    tokenizer_kind = model["tokenizer"]
     key = stable_hash(
         {
             "shape": shape,
             "tokenizer": tokenizer_kind,
-            "bpe": model.get("bpe_vocab_size"),
-            "pad": model.get("pad_token"),
+            "bpe": model["bpe_vocab_size"],
+            "pad": model["pad_token"],
             "transformers": transformers.__version__,
         }
     )
     target = cache_root() / "models" / f"tiny-{tokenizer_kind}-{key}"
     with cached_directory(target) as tmp:
         if tmp is not None:
-            pad = model.get("pad_token") or "<|padoftext|>"
+            pad = model["pad_token"]
             tokenizer: PreTrainedTokenizerBase
             if tokenizer_kind == "small_bpe":
-                tokenizer = train_small_bpe(int(model.get("bpe_vocab_size") or 1024), pad)
+                tokenizer = train_small_bpe(int(model["bpe_vocab_size"]), pad)
             else:
                 tokenizer = load_qwen_tokenizer(tokenizer_kind, pad)
             seed = int(shape.pop("seed", 0))

@@ -12,8 +12,10 @@ import hashlib
 import json
 import os
 import shutil
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -133,3 +135,33 @@ def cached_directory(final: str | Path) -> Iterator[Path | None]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def code_revision(checkout: str | Path | None = None) -> dict[str, Any] | None:
+    """The git commit of the code that ran and whether the checkout had uncommitted changes
+    (None outside a git checkout, e.g. an installed package)."""
+    root = Path(checkout) if checkout else Path(__file__).resolve().parents[1]
+    if not (root / ".git").exists():
+        return None
+
+    def git(*args: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", str(root), *args], capture_output=True, text=True, check=False
+        )
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    return {"commit": commit, "dirty": bool(git("status", "--porcelain", "--untracked-files=no"))}
+
+
+def library_versions(names: tuple[str, ...]) -> dict[str, str | None]:
+    """Installed versions of the named distributions (None for one that is not installed)."""
+    versions: dict[str, str | None] = {}
+    for name in names:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    return versions

@@ -16,6 +16,8 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from bioqwen.errors import BioqwenError
+
 MODES = ("offline", "online", "disabled")
 # How long finish() waits for wandb-core to complete the run's record file.
 FLUSH_TIMEOUT_S = 30.0
@@ -83,6 +85,13 @@ class Tracker:
                 time.sleep(0.05)
 
 
+def check(tracking: Mapping[str, Any]) -> None:
+    """Reject an unknown tracking.mode (before a job writes anything)."""
+    mode = tracking.get("mode", "offline")
+    if mode not in MODES:
+        raise BioqwenError(f"tracking.mode={mode!r}: expected one of {MODES}")
+
+
 def start(
     tracking: Mapping[str, Any],
     run_dir: str | Path,
@@ -95,12 +104,14 @@ def start(
 ) -> Tracker:
     """Start a W&B run for a job writing under run_dir, or return a disabled tracker.
 
+    `tracking` is a `tracking` node (conf/tracking/*.yaml) or a mapping holding at least `mode`
+    (summary jobs and tests pass a few keys; the others fall back to W&B's own defaults).
+
     With `run_id` (a resumed job) the run continues that W&B run: offline, a second run
     directory with the same id, which `wandb sync` uploads into one run.
     """
+    check(tracking)
     mode = tracking.get("mode", "offline")
-    if mode not in MODES:
-        raise ValueError(f"tracking.mode={mode!r}: expected one of {MODES}")
     if mode == "disabled":
         return Tracker(None)
     import wandb
@@ -119,9 +130,22 @@ def start(
         reinit="finish_previous",
         id=run_id,
         resume="allow" if run_id else None,
-        settings=wandb.Settings(console="off", x_disable_stats=True),
+        # System stats (GPU utilisation, memory, power) where there is a GPU to watch; on a CPU
+        # they are only the host's load, and the sampler costs a process per run.
+        settings=wandb.Settings(console="off", x_disable_stats=not _has_gpu()),
     )
     return Tracker(run, offline=mode == "offline")
+
+
+def _has_gpu() -> bool:
+    """Whether a CUDA device is visible (without importing torch when it is not installed)."""
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 # <offline-run|run>-<date>_<time>-<id>[-<n>] (a resumed offline run gets the -<n>).
@@ -181,7 +205,7 @@ def _records(path: Path) -> Iterator[bytes]:
 
 def read_offline_run(run_path: str | Path) -> dict[str, Any]:
     """Read back an offline run directory: name, group, tags, config, history rows, summary,
-    and whether the file is complete (ends with the run's exit record).
+    whether the file is complete (ends with the run's exit record) and its exit code.
 
     wandb 0.31 writes no `files/wandb-summary.json` offline (that comes with `wandb sync`), so
     the run's record file is the only place to check what a later sync will upload.
@@ -214,4 +238,5 @@ def read_offline_run(run_path: str | Path) -> dict[str, Any]:
                 run["summary"][key] = json.loads(item.value_json)
         elif kind == "exit":
             run["complete"] = True
+            run["exit_code"] = record.exit.exit_code  # non-zero: the job failed
     return run

@@ -1,12 +1,23 @@
 from pathlib import Path
 
+import pytest
+
 from bioqwen import tracking
+from bioqwen.errors import BioqwenError
+from tests.conftest import compose_config
+
+
+def settings(kind: str, **changes: object) -> dict:
+    """The composed tracking config of `kind` (conf/tracking/<kind>.yaml), with changes."""
+    name = {"online": "wandb"}.get(kind, kind)
+    node = compose_config("prepare", f"tracking={name}").tracking
+    return {**dict(node), **changes}
 
 
 def test_offline_run_writes_files_in_run_dir_that_read_back(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_DIR", raising=False)
     tracker = tracking.start(
-        {"mode": "offline", "tags": ["extra"]},
+        settings("offline", tags=["extra"]),
         tmp_path,
         {"lr": 2e-4, "stage": {"name": "stage1"}},
         "prepare",
@@ -27,6 +38,7 @@ def test_offline_run_writes_files_in_run_dir_that_read_back(tmp_path, monkeypatc
     assert record_file.stat().st_size > 32768
     run = tracking.read_offline_run(run_path)
     assert run["complete"] and (run["name"], run["group"]) == ("t", "g")
+    assert run["exit_code"] == 0
     assert run["tags"] == ["extra", "job:prepare", "mix:sample"]
     assert run["config"]["lr"] == 2e-4 and run["config"]["stage"] == {"name": "stage1"}
     assert {k: run["summary"][k] for k in summary} == summary
@@ -38,7 +50,7 @@ def test_offline_run_writes_files_in_run_dir_that_read_back(tmp_path, monkeypatc
 
 
 def test_disabled_writes_nothing(tmp_path):
-    tracker = tracking.start({"mode": "disabled"}, tmp_path, {}, "prepare")
+    tracker = tracking.start(settings("disabled"), tmp_path, {}, "prepare")
     tracker.log({"loss": 1.0})
     tracker.finish()
     assert not tracker.enabled and list(tmp_path.iterdir()) == []
@@ -46,7 +58,7 @@ def test_disabled_writes_nothing(tmp_path):
 
 def test_a_run_file_still_being_written_reads_as_incomplete(tmp_path, monkeypatch):
     monkeypatch.delenv("WANDB_DIR", raising=False)
-    tracker = tracking.start({"mode": "offline"}, tmp_path / "job", {}, "prepare", name="t")
+    tracker = tracking.start(settings("offline"), tmp_path / "job", {}, "prepare", name="t")
     for step in range(100):
         tracker.log({"loss": float(step), "note": "x" * 200}, step=step)
     run_path = Path(tracker.run_path)
@@ -59,3 +71,20 @@ def test_a_run_file_still_being_written_reads_as_incomplete(tmp_path, monkeypatc
     (partial / record_file.name).write_bytes(data[: len(data) * 2 // 3 + 3])
     run = tracking.read_offline_run(partial)
     assert not run["complete"] and 0 < len(run["history"]) < 100
+
+
+def test_an_unknown_mode_is_a_user_error_naming_the_key(tmp_path):
+    with pytest.raises(BioqwenError, match=r"tracking\.mode='ofline'"):
+        tracking.start(settings("offline", mode="ofline"), tmp_path, {}, "prepare")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("gpu", [True, False])
+def test_system_stats_are_sampled_on_gpu_machines_only(tmp_path, monkeypatch, gpu):
+    monkeypatch.delenv("WANDB_DIR", raising=False)
+    monkeypatch.setattr(tracking, "_has_gpu", lambda: gpu)
+    tracker = tracking.start(settings("offline"), tmp_path, {}, "prepare", name="t")
+    try:
+        assert tracker.run.settings.x_disable_stats is (not gpu)
+    finally:
+        tracker.finish()

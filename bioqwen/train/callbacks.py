@@ -6,6 +6,7 @@ the gain of padding-free batching is visible (Trainer's `num_input_tokens_seen` 
 
 from __future__ import annotations
 
+import importlib
 import logging
 import resource
 import sys
@@ -15,14 +16,30 @@ from typing import Any
 
 import torch
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
+from transformers.trainer_callback import ProgressCallback
 
 from bioqwen.data.chatml import IGNORE_INDEX
+from bioqwen.errors import BioqwenError
 from bioqwen.tracking import Tracker
 
 log = logging.getLogger("bioqwen.train")
 
 # A generation-metric hook: given the model and a left-padding tokenizer, return metrics.
 GenerationMetricFn = Callable[[Any, Any], Mapping[str, float]]
+
+
+def generation_hook(target: str | None, options: Mapping[str, Any]) -> GenerationMetricFn | None:
+    """Build the hook a `module:function` factory returns (generation_eval.target), if any."""
+    if not target:
+        return None
+    module_name, _, attr = target.partition(":")
+    try:
+        factory = getattr(importlib.import_module(module_name), attr)
+    except (ImportError, AttributeError) as err:
+        raise BioqwenError(f"generation_eval.target={target!r}: {err}") from err
+    hook: GenerationMetricFn = factory(**options)
+    return hook
+
 
 # Counter slots of ThroughputMeter.
 TOKENS_ALL, TOKENS_REAL, SAMPLES, TRAINED = range(4)
@@ -38,23 +55,28 @@ def peak_memory_gb() -> float:
 
 
 def batch_counts(inputs: Mapping[str, Any]) -> torch.Tensor:
-    """Tokens with padding, tokens without, samples and trained tokens of one micro-batch."""
+    """Tokens with padding, tokens without, samples and trained tokens of one micro-batch.
+
+    A float64 tensor on the batch's device, built without reading any device value back:
+    counting every micro-batch must not make the host wait for the GPU (one sync per log row,
+    when the meter's window is read, is enough).
+    """
     ids = inputs["input_ids"]
-    counts = torch.zeros(4, dtype=torch.float64)
-    counts[TOKENS_ALL] = ids.numel()
+
+    def known(value: float) -> torch.Tensor:  # a host-known number, filled on the device
+        return torch.full((), value, dtype=torch.float64, device=ids.device)
+
     if "attention_mask" in inputs:
-        counts[TOKENS_REAL] = float(inputs["attention_mask"].sum())
-        counts[SAMPLES] = ids.shape[0]
+        real, samples = inputs["attention_mask"].sum(), known(ids.shape[0])
     elif "cu_seq_lens_q" in inputs:
         # Padding-free: one flattened row; boundaries mark the samples it holds.
         bounds = inputs["cu_seq_lens_q"]
-        counts[TOKENS_REAL] = float(bounds[-1])
-        counts[SAMPLES] = bounds.numel() - 1
+        real, samples = bounds[-1], known(bounds.numel() - 1)
     else:
-        counts[TOKENS_REAL] = ids.numel()
-        counts[SAMPLES] = ids.shape[0]
-    counts[TRAINED] = float((inputs["labels"] != IGNORE_INDEX).sum())
-    return counts
+        real, samples = known(ids.numel()), known(ids.shape[0])
+    trained = (inputs["labels"] != IGNORE_INDEX).sum()
+    parts = [known(ids.numel()), real, samples, trained]
+    return torch.stack([part.to(device=ids.device, dtype=torch.float64) for part in parts])
 
 
 class ThroughputMeter(TrainerCallback):
@@ -70,8 +92,10 @@ class ThroughputMeter(TrainerCallback):
         self._started: float | None = None
 
     def add(self, inputs: Mapping[str, Any]) -> None:
-        """Count one micro-batch."""
+        """Count one micro-batch (on its device: no host sync)."""
         counts = batch_counts(inputs)
+        if self.window.device != counts.device:
+            self.window, self.total = self.window.to(counts.device), self.total.to(counts.device)
         self.window += counts
         self.total += counts
 
@@ -118,17 +142,24 @@ class ThroughputMeter(TrainerCallback):
 
     def take_window(self) -> tuple[torch.Tensor, float, int]:
         """Return and reset the counts and time since the last log."""
-        window = (self.window.clone(), self.window_time, self.window_steps)
-        self.window.zero_()
+        window = (self.window.cpu(), self.window_time, self.window_steps)
+        self.window = torch.zeros_like(self.window)
         self.window_time = 0.0
         self.window_steps = 0
         return window
+
+
+# The Trainer's closing row reports the run's mean loss as `train_loss`: it must not land on
+# `train/loss`, where it would overwrite the last step's loss (and the curve's last point).
+RENAMED = {"train_loss": "train/mean_loss"}
 
 
 def wandb_key(key: str) -> str:
     """Namespace a Trainer log key for W&B: eval_loss -> eval/loss, loss -> train/loss."""
     if "/" in key:
         return key
+    if key in RENAMED:
+        return RENAMED[key]
     if key.startswith("eval_"):
         return "eval/" + key[len("eval_") :]
     if key.startswith("train_"):
@@ -188,6 +219,7 @@ class GenerationMetricsCallback(TrainerCallback):
         side = self.tokenizer.padding_side
         was_training = model.training
         self.tokenizer.padding_side = "left"
+        started = time.perf_counter()
         model.eval()
         # The hook may reseed or draw from the global RNG (sampling, evaluation's own seed):
         # forking it keeps training's dropout and data order those of a run without the hook.
@@ -200,6 +232,8 @@ class GenerationMetricsCallback(TrainerCallback):
             if was_training:
                 model.train()
         row = {f"gen/{k}": float(v) for k, v in metrics.items()}
+        # Its own time, apart from the optimizer step's (perf/step_time_s excludes the hook).
+        row["perf/gen_hook_s"] = time.perf_counter() - started
         self.last.update(row)
         self.tracker.log(row, step=state.global_step)
 
@@ -215,3 +249,48 @@ class GenerationMetricsCallback(TrainerCallback):
     ) -> None:
         """Run the hook once more on the final weights."""
         self._run(state, kwargs.get("model"))
+
+
+class ReadableProgress(ProgressCallback):
+    """The training bar with one readable line per log row, written through the bar's own stream.
+
+    Transformers prints each row as a dict on stdout while its bars draw on stderr, so in a
+    terminal the rows land mid-bar; the nested evaluation bar interleaves with the training
+    bar as well. Here a row is `step 2/4 | loss 6.911 | ...` written by tqdm on the bar's
+    stream (it clears and redraws the bar), and evaluation inside training draws no bar.
+    """
+
+    def on_prediction_step(
+        self,
+        args: TrainingArguments,
+        state: TrainerState,
+        control: TrainerControl,
+        eval_dataloader: Any = None,
+        **kwargs: Any,
+    ) -> None:
+        """Draw an evaluation bar only outside training (a standalone evaluate call)."""
+        if self.training_bar is None:
+            super().on_prediction_step(args, state, control, eval_dataloader, **kwargs)
+
+    def on_log(
+        self, args: Any, state: TrainerState, control: Any, logs: Any = None, **_: Any
+    ) -> None:
+        """Write the row as one `key value` line above the bar."""
+        if not state.is_world_process_zero or self.training_bar is None or not logs:
+            return
+        fields = [f"step {state.global_step}/{state.max_steps}"]
+        for key, value in logs.items():
+            if key == "total_flos" or not isinstance(value, int | float):
+                continue
+            fields.append(f"{wandb_key(key)} {value:.4g}")
+        self.training_bar.write(" | ".join(fields), file=sys.stderr)
+
+
+def early_stopping(stage: Mapping[str, Any], has_eval: bool) -> list[TrainerCallback]:
+    """transformers' EarlyStoppingCallback when stage.early_stopping > 0 and there is eval data."""
+    from transformers import EarlyStoppingCallback
+
+    patience = int(stage["early_stopping"])
+    if patience < 1 or not has_eval:
+        return []
+    return [EarlyStoppingCallback(early_stopping_patience=patience)]

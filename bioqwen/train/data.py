@@ -9,7 +9,7 @@ silently optimising nothing (a known failure of response-template masking).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,11 +18,12 @@ from transformers import PreTrainedTokenizerBase
 
 from bioqwen.data.chatml import IGNORE_INDEX, encode
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import LINEAGE_FILE, read_json
+from bioqwen.runs import LINEAGE_FILE, read_json, stable_hash
 
 log = logging.getLogger("bioqwen.train")
 
 REQUIRED_COLUMNS = ("messages",)
+TASK = "task"  # the canonical record's task, kept to evaluate the validation split per task
 TRAIN_SPLIT = "train"
 EVAL_SPLIT = "validation"
 
@@ -34,6 +35,8 @@ class TokenizedData:
     train: Dataset
     validation: Dataset | None
     stats: dict[str, Any]
+    # The validation split per task (ner, re, mt, qa, general, ...), when it holds several.
+    validation_by_task: dict[str, Dataset] = field(default_factory=dict)
 
 
 def find_dataset_dir(path: str | Path) -> Path:
@@ -76,10 +79,35 @@ def load_prepared(path: str | Path) -> DatasetDict:
     return DatasetDict(splits)
 
 
+def load_data(data_dir: str | None, data_cfg: Any, seed: int) -> tuple[DatasetDict, dict[str, Any]]:
+    """The prepared mix (an existing data_dir, or prepare data_cfg now) and its lineage entry."""
+    if data_dir:
+        directory = find_dataset_dir(data_dir)
+        data = load_prepared(directory)
+        info = {"path": str(directory.resolve())}
+        card = directory.parent / "data_card.json"
+        if card.is_file():
+            # A prepare cache entry: its content hash and mix name, as the prepare run recorded.
+            prepared = read_json(card)
+            return data, {**info, "hash": prepared["hash"], "mix": prepared["mix"]}
+        fingerprint = {name: (split._fingerprint, len(split)) for name, split in data.items()}
+        return data, {**info, "hash": stable_hash(fingerprint), "mix": directory.name}
+    from bioqwen.data.pipeline import prepare  # the prepare job's own code, cached by content
+
+    result = prepare(data_cfg, seed=seed)
+    return load_prepared(result.path), {
+        "path": str(result.path),
+        "hash": result.hash,
+        "mix": str(data_cfg.mix.name),
+    }
+
+
 def _tokenize(
     batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
 ) -> dict[str, list[Any]]:
     out: dict[str, list[Any]] = {"input_ids": [], "labels": [], "n_trained": [], "truncated": []}
+    if TASK in batch:
+        out[TASK] = batch[TASK]
     for messages in batch["messages"]:
         enc = encode(messages, tokenizer)
         ids, labels = enc["input_ids"], enc["labels"]
@@ -119,7 +147,27 @@ def tokenize_split(
         f"data/{name}_tokens": int(sum(len(ids) for ids in kept["input_ids"])),
         f"data/{name}_trained_tokens": int(sum(kept["n_trained"])),
     }
-    return kept.select_columns(["input_ids", "labels"]), stats
+    columns = ["input_ids", "labels", *([TASK] if TASK in kept.column_names else [])]
+    return kept.select_columns(columns), stats
+
+
+def by_task(split: Dataset) -> dict[str, Dataset]:
+    """One model-ready dataset per task of a tokenized split (none when it holds one task)."""
+    if TASK not in split.column_names:
+        return {}
+    tasks = sorted(set(split[TASK]))
+    if len(tasks) < 2:
+        return {}
+    return {
+        task: split.filter(lambda t, wanted=task: t == wanted, input_columns=TASK).remove_columns(
+            TASK
+        )
+        for task in tasks
+    }
+
+
+def _model_columns(split: Dataset) -> Dataset:
+    return split.remove_columns(TASK) if TASK in split.column_names else split
 
 
 def tokenize_for_training(
@@ -142,7 +190,8 @@ def tokenize_for_training(
             f"training data: all {len(train_raw)} train samples are fully masked "
             "(no assistant tokens to train on); check the messages' roles"
         )
-    validation = None
+    train = _model_columns(train)
+    validation, per_task = None, {}
     if EVAL_SPLIT in data and len(data[EVAL_SPLIT]) > 0:
         eval_raw = data[EVAL_SPLIT]
         if max_eval_samples is not None:
@@ -151,6 +200,6 @@ def tokenize_for_training(
             eval_raw, tokenizer, max_length, EVAL_SPLIT, num_proc
         )
         stats.update(eval_stats)
-        if len(validation) == 0:
-            validation = None
-    return TokenizedData(train, validation, stats)
+        per_task = by_task(validation)
+        validation = _model_columns(validation) if len(validation) > 0 else None
+    return TokenizedData(train, validation, stats, per_task if validation is not None else {})

@@ -7,6 +7,7 @@ dequantized 4-bit weights would bake the quantization error into every later sta
 
 from __future__ import annotations
 
+import gc
 import logging
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokeni
 
 from bioqwen.models import chat_generation_config
 from bioqwen.runs import atomic_directory
+from bioqwen.train.model import quiet_loading
 
 log = logging.getLogger("bioqwen.train")
 
@@ -39,14 +41,15 @@ def merge_adapter(
     """Load the unquantized base in fp32, apply the adapter and fold it into the weights."""
     from peft import PeftModel
 
-    base = AutoModelForCausalLM.from_pretrained(
-        base_source, dtype=torch.float32, trust_remote_code=trust_remote_code
-    )
-    target_dtype = _saved_dtype(base)
-    rows = int(base.get_input_embeddings().weight.shape[0])  # type: ignore[index]
-    if len(tokenizer) > rows:
-        base.resize_token_embeddings(len(tokenizer))
-    merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
+    with quiet_loading():
+        base = AutoModelForCausalLM.from_pretrained(
+            base_source, dtype=torch.float32, trust_remote_code=trust_remote_code
+        )
+        target_dtype = _saved_dtype(base)
+        rows = int(base.get_input_embeddings().weight.shape[0])  # type: ignore[index]
+        if len(tokenizer) > rows:
+            base.resize_token_embeddings(len(tokenizer))
+        merged = PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
     return merged.to(target_dtype)
 
 
@@ -91,3 +94,24 @@ def save_adapter(model: Any, tokenizer: PreTrainedTokenizerBase, target: str | P
         if hasattr(model, "generation_config"):
             chat_generation_config(tokenizer, model.generation_config).save_pretrained(tmp)
     return Path(target)
+
+
+def save_trained(
+    trainer: Any, tokenizer: PreTrainedTokenizerBase, run_dir: Path, full: bool, is_main: bool
+) -> None:
+    """Rank 0 writes the trained adapter (or, full fine-tuning, the model into merged/)."""
+    trainer.accelerator.wait_for_everyone()
+    if not is_main:
+        return
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    if full:
+        save_model_dir(model, tokenizer, run_dir / MERGED)
+    else:
+        save_adapter(model, tokenizer, run_dir / ADAPTER)
+
+
+def free_memory() -> None:
+    """Return the memory of dropped models (the trainer's) before a merge loads another."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -6,16 +6,19 @@ stops at `<|im_end|>`: a base model fine-tuned on ChatML otherwise never stops g
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
-from collections.abc import Mapping
+import warnings
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from bioqwen.errors import BioqwenError
-from bioqwen.models import chat_generation_config
+from bioqwen.models import chat_generation_config, hub_revision
 from bioqwen.train.attention import SEGMENTED_SDPA
 
 log = logging.getLogger("bioqwen.train")
@@ -72,7 +75,7 @@ def weight_dtype(model_cfg: Mapping[str, Any], method: str, precision: str) -> t
     Full fine-tuning keeps fp32 master weights (mixed precision autocasts the compute); a frozen
     LoRA base can sit in bf16 to halve its memory. An explicit model.torch_dtype wins.
     """
-    requested = str(model_cfg.get("torch_dtype") or "auto")
+    requested = str(model_cfg["torch_dtype"])
     if requested != "auto":
         if requested not in DTYPES:
             raise BioqwenError(f"model.torch_dtype={requested!r}: expected auto or {list(DTYPES)}")
@@ -80,6 +83,24 @@ def weight_dtype(model_cfg: Mapping[str, Any], method: str, precision: str) -> t
     if method != "full" and precision == "bf16":
         return torch.bfloat16
     return torch.float32
+
+
+def check_method(method_cfg: Mapping[str, Any]) -> None:
+    """Reject a method the model loading or PEFT would only fail on later (or misread)."""
+    if method_cfg["name"] not in METHODS:
+        raise BioqwenError(f"method.name={method_cfg['name']!r}: expected one of {METHODS}")
+    lora = method_cfg["lora"]
+    if method_cfg["name"] != "full" and not lora:
+        raise BioqwenError(f"method={method_cfg['name']}: needs method.lora settings")
+    if method_cfg["name"] == "qlora" and not method_cfg["quantization"]:
+        raise BioqwenError("method=qlora needs method.quantization settings")
+    if not lora:
+        return
+    for key in ("r", "alpha"):
+        if int(lora[key]) < 1:
+            raise BioqwenError(f"method.lora.{key}={lora[key]}: must be >= 1")
+    if not 0.0 <= float(lora["dropout"]) < 1.0:
+        raise BioqwenError(f"method.lora.dropout={lora['dropout']}: expected a fraction in [0, 1)")
 
 
 def load_base(
@@ -90,37 +111,54 @@ def load_base(
     precision: str,
 ) -> PreTrainedModel:
     """Load the base model as the method wants it (4-bit for qlora), with pad and ChatML eos."""
+    check_method(method_cfg)
     method = str(method_cfg["name"])
-    if method not in METHODS:
-        raise BioqwenError(f"method.name={method!r}: expected one of {METHODS}")
     kwargs: dict[str, Any] = {
-        "attn_implementation": attention_backend(str(model_cfg.get("attn_implementation", "auto"))),
-        "trust_remote_code": bool(model_cfg.get("trust_remote_code", False)),
+        "attn_implementation": attention_backend(str(model_cfg["attn_implementation"])),
+        "trust_remote_code": bool(model_cfg["trust_remote_code"]),
+        **hub_revision(dict(model_cfg), source),
     }
-    quant = method_cfg.get("quantization")
     if method == "qlora":
-        if not quant:
-            raise BioqwenError("method=qlora needs method.quantization settings")
         from transformers import BitsAndBytesConfig
 
-        cdtype = compute_dtype(str(quant.get("compute_dtype", "auto")))
+        quant = method_cfg["quantization"]
+        cdtype = compute_dtype(str(quant["compute_dtype"]))
         kwargs["quantization_config"] = BitsAndBytesConfig(
             load_in_4bit=True,
-            bnb_4bit_quant_type=str(quant.get("quant_type", "nf4")),
-            bnb_4bit_use_double_quant=bool(quant.get("double_quant", True)),
+            bnb_4bit_quant_type=str(quant["quant_type"]),
+            bnb_4bit_use_double_quant=bool(quant["double_quant"]),
             bnb_4bit_compute_dtype=cdtype,
         )
         kwargs["dtype"] = cdtype
         kwargs["device_map"] = _device_map()
     else:
         kwargs["dtype"] = weight_dtype(model_cfg, method, precision)
-    model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    with quiet_loading():
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     if method == "qlora":
         keep_4bit_training_layout(model)
     align_special_tokens(model, tokenizer)
     # Training never uses the KV cache, and padding-free batches are only isolated without it.
     model.config.use_cache = False
     return model
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Load models without a `Loading weights` bar (noise in a training log) and without
+    PEFT's FutureWarning: PEFT reads the model's `is_gradient_checkpointing`, a property
+    transformers 5 renamed; the warning is about PEFT's code, not a setting of ours."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
 
 
 def keep_4bit_training_layout(model: torch.nn.Module) -> None:
@@ -163,37 +201,61 @@ def align_special_tokens(model: PreTrainedModel, tokenizer: PreTrainedTokenizerB
 
 def add_adapter(model: PreTrainedModel, method_cfg: Mapping[str, Any]) -> Any:
     """Wrap a base in a fresh LoRA adapter (qlora also readies the 4-bit base for training)."""
-    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+    from peft import LoraConfig, get_peft_model
 
-    lora = method_cfg.get("lora")
-    if not lora:
-        raise BioqwenError(f"method={method_cfg['name']}: needs method.lora settings")
-    if getattr(model, "is_loaded_in_4bit", False):
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(method_cfg.get("gradient_checkpointing"))
-        )
-    targets = list(lora.get("target_modules") or ["all-linear"])
+    check_method(method_cfg)
+    lora = method_cfg["lora"]
+    model = _ready_for_kbit_training(model, method_cfg)
+    targets = list(lora["target_modules"])
     config = LoraConfig(
         r=int(lora["r"]),
         lora_alpha=int(lora["alpha"]),
         lora_dropout=float(lora["dropout"]),
         # "all-linear" is every nn.Linear (and 4-bit Linear) except the output head.
         target_modules="all-linear" if targets == ["all-linear"] else targets,
-        bias=lora.get("bias", "none"),
+        bias=lora["bias"],
         task_type="CAUSAL_LM",
     )
-    return get_peft_model(model, config)
+    with quiet_loading():
+        return get_peft_model(model, config)
+
+
+def load_for_training(
+    source: str,
+    continue_adapter: Path | None,
+    model_cfg: Mapping[str, Any],
+    method_cfg: Mapping[str, Any],
+    tokenizer: PreTrainedTokenizerBase,
+    precision: str,
+) -> Any:
+    """The model a run trains: the base with a new adapter, with the adapter it continues, or
+    (full fine-tuning) the base itself."""
+    model = load_base(source, model_cfg, method_cfg, tokenizer, precision)
+    if continue_adapter is not None:
+        return load_adapter(model, str(continue_adapter), method_cfg)
+    if method_cfg["name"] == "full":
+        return model
+    return add_adapter(model, method_cfg)
 
 
 def load_adapter(model: PreTrainedModel, adapter_dir: str, method_cfg: Mapping[str, Any]) -> Any:
     """Wrap a base in an existing adapter that keeps training (stage 2 `init_mode=continue`)."""
-    from peft import PeftModel, prepare_model_for_kbit_training
+    from peft import PeftModel
 
-    if getattr(model, "is_loaded_in_4bit", False):
-        model = prepare_model_for_kbit_training(
-            model, use_gradient_checkpointing=bool(method_cfg.get("gradient_checkpointing"))
-        )
-    return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+    model = _ready_for_kbit_training(model, method_cfg)
+    with quiet_loading():
+        return PeftModel.from_pretrained(model, adapter_dir, is_trainable=True)
+
+
+def _ready_for_kbit_training(model: PreTrainedModel, method_cfg: Mapping[str, Any]) -> Any:
+    """A 4-bit base readied for adapter training (norms in fp32, input grads on); else as is."""
+    if not getattr(model, "is_loaded_in_4bit", False):
+        return model
+    from peft import prepare_model_for_kbit_training
+
+    return prepare_model_for_kbit_training(
+        model, use_gradient_checkpointing=bool(method_cfg["gradient_checkpointing"])
+    )
 
 
 def count_parameters(model: torch.nn.Module) -> tuple[int, int]:

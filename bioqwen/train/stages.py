@@ -2,6 +2,9 @@
 
 A training run records in lineage.json the base its adapter sits on (`adapter_base`), so a
 later stage or a merge always applies the adapter to the weights it was trained against.
+`plan_init` turns a stage's `init_from`/`init_mode` into the weights to load: the base model
+(stage 1), the parent's merged model, the parent's adapter still to merge (`init_model/`), or
+the parent's adapter to keep training (`continue`).
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from typing import Any
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import LINEAGE_FILE, read_json
 from bioqwen.train.merge import ADAPTER, MERGED
+
+INIT_MODEL = "init_model"  # where a parent adapter is merged into its base before stage 2
 
 
 @dataclass(frozen=True)
@@ -70,3 +75,37 @@ def read_parent(init_from: str | None, model_name: str, stage_name: str) -> Pare
         merged_dir=merged.resolve() if has_merged else None,
         lineage=lineage,
     )
+
+
+@dataclass(frozen=True)
+class InitPlan:
+    """The weights a stage starts from, decided before anything is loaded."""
+
+    parent: ParentRun | None
+    base_source: str  # what the run loads (and records as its adapter base)
+    tokenizer_source: str  # where the tokenizer is read (init_model/ does not exist yet)
+    continue_adapter: Path | None  # init_mode=continue: the parent adapter that keeps training
+    pending_merge: Path | None  # init_mode=merge without a merged parent: fold this adapter first
+
+
+def plan_init(
+    stage: dict[str, Any], method: dict[str, Any], model_name: str, model_source: str, run: Path
+) -> InitPlan:
+    """Resolve stage.init_from / stage.init_mode into an InitPlan for run directory `run`."""
+    continuing = stage["init_mode"] == "continue"
+    if continuing and not method["lora"]:
+        raise BioqwenError(
+            f"stage.init_mode=continue needs an adapter method, not method={method['name']}"
+        )
+    if not (stage["requires_init"] or stage["init_from"]):
+        return InitPlan(None, model_source, model_source, None, None)
+    parent = read_parent(stage["init_from"], model_name, str(stage["name"]))
+    if continuing:
+        if parent.adapter_dir is None:
+            raise BioqwenError(f"stage.init_mode=continue: {parent.dir} has no adapter to continue")
+        return InitPlan(parent, parent.adapter_base, parent.adapter_base, parent.adapter_dir, None)
+    if parent.merged_dir is not None:
+        merged = str(parent.merged_dir)
+        return InitPlan(parent, merged, merged, None, None)
+    # The merged stage-1 model does not exist yet; its base carries the same tokenizer.
+    return InitPlan(parent, str(run / INIT_MODEL), parent.adapter_base, None, parent.adapter_dir)

@@ -1,14 +1,17 @@
 """TRL SFTTrainer configured from a stage and a method, with throughput in every log row.
 
-Effective batch size and warm-up steps follow the real world size: the Trainer shards the data
-per process, so the optimizer-step count (and the 10 % warm-up drawn from it) already accounts
-for `accelerate launch`/`torchrun` process counts, as the authors' visible-GPU count did.
+The effective batch is a setting (stage.effective_batch_size, the paper's 64): gradient
+accumulation is derived from it, the per-device batch and the number of processes, so a paper
+run takes the paper's optimizer steps on one GPU or four. In `packed` mode a batch element is a
+bin of up to max_length tokens holding several samples, not one sample. The Trainer shards the
+data per process, so the optimizer-step count (and the 10 % warm-up drawn from it) follows.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +21,8 @@ from transformers import PreTrainedTokenizerBase, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from bioqwen.errors import BioqwenError
-from bioqwen.train.callbacks import ThroughputMeter
+from bioqwen.train.callbacks import ReadableProgress, ThroughputMeter
+from bioqwen.train.loss import causal_lm_loss
 
 log = logging.getLogger("bioqwen.train")
 
@@ -27,7 +31,7 @@ INIT_MODES = ("merge", "continue")
 CHECKPOINTS = "checkpoints"
 
 
-def check_stage(stage: Mapping[str, Any]) -> None:
+def check_stage(stage: Mapping[str, Any], world_size: int = 1) -> None:
     """Reject stage settings the trainer would only fail on later (or silently misread)."""
     if stage["batching"] not in BATCHING:
         raise BioqwenError(f"stage.batching={stage['batching']!r}: expected one of {BATCHING}")
@@ -39,9 +43,35 @@ def check_stage(stage: Mapping[str, Any]) -> None:
         )
     if str(stage["optim"]).startswith("paged_") and not torch.cuda.is_available():
         raise BioqwenError(f"stage.optim={stage['optim']}: paged optimizers need a CUDA device")
-    for key in ("per_device_batch_size", "gradient_accumulation_steps", "max_length"):
+    if (stage["keep_best"] or int(stage["early_stopping"]) > 0) and int(stage["eval_steps"]) < 1:
+        raise BioqwenError(
+            "stage.keep_best / stage.early_stopping compare eval losses during training: "
+            f"set stage.eval_steps > 0 (it is {stage['eval_steps']})"
+        )
+    if stage["keep_best"] and int(stage["save_steps"]) % int(stage["eval_steps"]):
+        raise BioqwenError(
+            f"stage.keep_best: stage.save_steps={stage['save_steps']} must be a multiple of "
+            f"stage.eval_steps={stage['eval_steps']} (the best checkpoint must be saved)"
+        )
+    if not float(stage["learning_rate"]) > 0.0:
+        raise BioqwenError(f"stage.learning_rate={stage['learning_rate']}: must be > 0")
+    for key in ("per_device_batch_size", "effective_batch_size", "max_length"):
         if int(stage[key]) < 1:
             raise BioqwenError(f"stage.{key}={stage[key]}: must be >= 1")
+    accumulation_steps(stage, world_size)
+
+
+def accumulation_steps(stage: Mapping[str, Any], world_size: int) -> int:
+    """Gradient accumulation steps that make stage.effective_batch_size out of the per-device
+    batch and the number of processes (the paper: 64 = 4 per GPU x 4 steps x 4 GPUs)."""
+    per_device, total = int(stage["per_device_batch_size"]), int(stage["effective_batch_size"])
+    per_step = per_device * world_size
+    if total % per_step:
+        raise BioqwenError(
+            f"stage.effective_batch_size={total}: not a multiple of stage.per_device_batch_size "
+            f"x processes = {per_device} x {world_size} = {per_step}"
+        )
+    return total // per_step
 
 
 def sft_config(
@@ -52,11 +82,13 @@ def sft_config(
     precision: str,
     has_eval: bool,
     deepspeed: str | None = None,
+    world_size: int = 1,
 ) -> SFTConfig:
     """Translate a stage + method into SFTConfig (no reporting: the job owns the W&B run)."""
-    check_stage(stage)
+    check_stage(stage, world_size)
     batching = stage["batching"]
     eval_steps = int(stage["eval_steps"])
+    tracks_best = has_eval and (bool(stage["keep_best"]) or int(stage["early_stopping"]) > 0)
     return SFTConfig(
         output_dir=str(output_dir),
         num_train_epochs=float(stage["epochs"]),
@@ -67,7 +99,7 @@ def sft_config(
         warmup_steps=float(stage["warmup_ratio"]),
         per_device_train_batch_size=int(stage["per_device_batch_size"]),
         per_device_eval_batch_size=int(stage["eval_batch_size"]),
-        gradient_accumulation_steps=int(stage["gradient_accumulation_steps"]),
+        gradient_accumulation_steps=accumulation_steps(stage, world_size),
         weight_decay=float(stage["weight_decay"]),
         max_grad_norm=float(stage["max_grad_norm"]),
         optim=str(stage["optim"]),
@@ -76,17 +108,21 @@ def sft_config(
         bf16=precision == "bf16",
         fp16=precision == "fp16",
         use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=bool(method.get("gradient_checkpointing", False)),
+        activation_checkpointing=bool(method["gradient_checkpointing"]),
         logging_steps=int(stage["logging_steps"]),
         logging_first_step=True,
         save_strategy="steps",
         save_steps=int(stage["save_steps"]),
-        save_total_limit=stage.get("save_total_limit"),
+        save_total_limit=stage["save_total_limit"],
         eval_strategy="steps" if has_eval and eval_steps > 0 else "no",
+        # stage.keep_best: the final weights are the best eval-loss checkpoint's.
+        load_best_model_at_end=bool(stage["keep_best"]) and has_eval,
+        metric_for_best_model="loss" if tracks_best else None,
+        greater_is_better=False if tracks_best else None,
         eval_steps=eval_steps if eval_steps > 0 else None,
         report_to="none",
         deepspeed=deepspeed,
-        dataloader_num_workers=int(stage.get("dataloader_num_workers", 0)),
+        dataloader_num_workers=int(stage["dataloader_num_workers"]),
         ddp_find_unused_parameters=False,
         # Labels come pre-built from ChatML masks; TRL must not re-derive them.
         assistant_only_loss=False,
@@ -102,10 +138,48 @@ def sft_config(
 class BioqwenTrainer(SFTTrainer):
     """SFTTrainer that adds padding-aware throughput, step time and peak memory to each log."""
 
+    token_metrics = False  # stage.token_metrics: TRL's loss with its per-token metrics
+    eval_by_task: dict[str, Dataset] = {}  # noqa: RUF012  (replaced per trainer, never mutated)
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.meter = ThroughputMeter()
-        kwargs["callbacks"] = [*(kwargs.get("callbacks") or []), self.meter]
+        # First of the run's callbacks, so a step's clock stops before any later callback (the
+        # generation hook, checkpoint-time work of others) runs in the same on_step_end.
+        kwargs["callbacks"] = [self.meter, *(kwargs["callbacks"] or [])]
         super().__init__(*args, **kwargs)
+
+    def compute_loss(
+        self,
+        model: torch.nn.Module,
+        inputs: dict[str, Any],
+        return_outputs: bool = False,
+        num_items_in_batch: torch.Tensor | int | None = None,
+    ) -> Any:
+        """The labelled-positions loss (bioqwen.train.loss); TRL's own with its per-token
+        entropy and accuracy metrics when stage.token_metrics is on (or outputs are wanted)."""
+        if self.token_metrics or return_outputs:
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        unwrapped = self.accelerator.unwrap_model(model)
+        loss = causal_lm_loss(model, unwrapped, inputs, num_items_in_batch)
+        # As transformers' and TRL's: num_items_in_batch counts every rank's labels, and DDP
+        # averages the gradients over ranks.
+        if self.args.average_tokens_across_devices and num_items_in_batch is not None:
+            loss = loss * self.accelerator.num_processes
+        return loss
+
+    def evaluate(
+        self,
+        eval_dataset: Any = None,
+        ignore_keys: list[str] | None = None,
+        metric_key_prefix: str = "eval",
+    ) -> dict[str, float]:
+        """Eval loss on the validation split, then on each task's part of it (eval/<task>_loss:
+        stage 2's forgetting of stage-1 tasks shows), each logged as its own row."""
+        metrics = super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+        if eval_dataset is None and metric_key_prefix == "eval":
+            for task, subset in self.eval_by_task.items():
+                metrics.update(super().evaluate(subset, ignore_keys, f"eval_{task}"))
+        return metrics
 
     def training_step(
         self,
@@ -131,7 +205,7 @@ class BioqwenTrainer(SFTTrainer):
             counts, seconds, steps = self.meter.take_window()
             logs.update(self.meter.rates(self._reduced(counts), seconds, steps, world))
         elif "train_runtime" in logs:
-            totals = self._reduced(self.meter.total.clone())
+            totals = self._reduced(self.meter.total.cpu())
             rates = self.meter.rates(totals, self.meter.total_time, self.meter.total_steps, world)
             logs.update({k.replace("perf/", "perf/run_"): v for k, v in rates.items()})
         super().log(logs, start_time)
@@ -144,17 +218,37 @@ def build_trainer(
     validation: Dataset | None,
     args: SFTConfig,
     callbacks: list[TrainerCallback] | None = None,
+    token_metrics: bool = False,
 ) -> BioqwenTrainer:
-    """A trainer on pre-tokenized (input_ids, labels) splits."""
+    """A trainer on pre-tokenized (input_ids, labels) splits; see compute_loss for metrics."""
+    from transformers.trainer_callback import ProgressCallback
+
     tokenizer.padding_side = "right"
-    return BioqwenTrainer(
-        model=model,
-        args=args,
-        train_dataset=train,
-        eval_dataset=validation,
-        processing_class=tokenizer,
-        callbacks=callbacks,
-    )
+    # The splits come tokenized and cut to max_length: TRL's own passes over them (truncation,
+    # dropping fully masked rows) change nothing, so their bars would only be noise.
+    with datasets_bars_off():
+        splits = {"train_dataset": train, "eval_dataset": validation}
+        trainer = BioqwenTrainer(
+            model, args, processing_class=tokenizer, callbacks=callbacks, **splits
+        )
+        trainer.token_metrics = token_metrics
+    if trainer.pop_callback(ProgressCallback) is not None:
+        trainer.add_callback(ReadableProgress())
+    return trainer
+
+
+@contextlib.contextmanager
+def datasets_bars_off() -> Iterator[None]:
+    """Silence `datasets` progress bars for the block (restoring the user's setting after)."""
+    from datasets.utils import logging as datasets_logging
+
+    enabled = datasets_logging.is_progress_bar_enabled()
+    datasets_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            datasets_logging.enable_progress_bar()
 
 
 def newest_checkpoint(run_dir: str | Path) -> str:

@@ -5,6 +5,7 @@ from typing import Any
 
 from bioqwen.tracking import read_offline_run
 from tests.data.conftest import sample_cache, sample_prepared  # noqa: F401
+from tests.train.conftest import mix_dir  # noqa: F401  (a fixture, found by pytest by name)
 
 
 def wandb_summary(run_dir: Path) -> dict[str, Any]:

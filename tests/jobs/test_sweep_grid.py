@@ -26,7 +26,7 @@ TINY = (
     "stage.logging_steps=1",
     "stage.eval_steps=1",
     "stage.per_device_batch_size=2",
-    "stage.gradient_accumulation_steps=1",
+    "stage.effective_batch_size=2",
     "max_train_samples=16",
     "max_eval_samples=4",
 )

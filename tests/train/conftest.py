@@ -100,7 +100,7 @@ def compose_train(run_dir: Path, *overrides: str):
 FAST = (
     "model=tiny",
     "stage.per_device_batch_size=4",
-    "stage.gradient_accumulation_steps=1",
+    "stage.effective_batch_size=4",
     "stage.logging_steps=1",
     "stage.eval_steps=2",
     "stage.max_steps=4",
@@ -109,9 +109,9 @@ FAST = (
 
 def run_train(run_dir: Path, data_dir: Path, *overrides: str) -> dict:
     """Run the train job in this process and return its summary metrics."""
-    from bioqwen.jobs.train import train
+    from bioqwen.jobs.train import run
 
     run_dir.mkdir(parents=True, exist_ok=True)
     tracking = () if any(o.startswith("tracking=") for o in overrides) else ("tracking=disabled",)
     cfg = compose_train(run_dir, *FAST, *tracking, f"data_dir={data_dir}", *overrides)
-    return train(cfg)
+    return run(cfg)

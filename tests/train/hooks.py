@@ -29,3 +29,12 @@ def make_reseeder() -> Callable[[Any, Any], dict[str, float]]:
         return {"draw": float(torch.rand(1000).sum())}
 
     return reseed
+
+
+def make_failing() -> Callable[[Any, Any], dict[str, float]]:
+    """Build a hook that fails, as a crash in the middle of training would."""
+
+    def fail(model: Any, tokenizer: Any) -> dict[str, float]:
+        raise RuntimeError("hook failed on purpose")
+
+    return fail

@@ -34,6 +34,34 @@ def test_padded_and_padding_free_batches_are_counted_alike():
     assert (f[TOKENS_ALL], f[TOKENS_REAL], f[SAMPLES], f[TRAINED]) == (8, 8, 2, 5)
 
 
+def test_counting_micro_batches_reads_no_value_back_from_the_device(monkeypatch):
+    batches = [
+        {
+            "input_ids": torch.ones(2, 5, dtype=torch.long),
+            "attention_mask": torch.tensor([[1, 1, 1, 1, 1], [1, 1, 1, 0, 0]]),
+            "labels": torch.tensor([[-100, -100, 3, 4, 5], [-100, 7, 8, -100, -100]]),
+        },
+        {
+            "input_ids": torch.ones(1, 8, dtype=torch.long),
+            "cu_seq_lens_q": torch.tensor([0, 5, 8], dtype=torch.int32),
+            "labels": torch.tensor([[-100, -100, 3, 4, 5, -100, 7, 8]]),
+        },
+    ]
+    meter = ThroughputMeter()
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a device value was read back (a GPU sync per micro-batch)")
+
+    with monkeypatch.context() as patch:
+        for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
+            patch.setattr(torch.Tensor, name, refuse)
+        for batch in batches:
+            meter.add(batch)
+    # Read once, when the window is logged.
+    counts, _, _ = meter.take_window()
+    assert counts.tolist() == [18, 16, 4, 10]
+
+
 def test_rates_report_padding_fraction_and_per_device_throughput():
     counts = torch.tensor([100.0, 80.0, 4.0, 20.0], dtype=torch.float64)
     rates = ThroughputMeter.rates(counts, seconds=2.0, steps=4, world_size=2)

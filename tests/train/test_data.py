@@ -11,12 +11,15 @@ from bioqwen.data.chatml import IGNORE_INDEX
 from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
 from bioqwen.train.data import find_dataset_dir, load_prepared, tokenize_for_training
+from tests.conftest import compose_config
 from tests.train.conftest import make_records
+
+TINY = compose_config("train", "model=tiny").model
 
 
 @pytest.fixture
 def tokenizer(tiny_model_dir):
-    return tokenizer_for({"name": "tiny"}, str(tiny_model_dir))
+    return tokenizer_for(TINY, str(tiny_model_dir))
 
 
 def test_only_assistant_replies_and_their_im_end_are_trained(mix_dir, tokenizer):
@@ -71,3 +74,13 @@ def test_a_split_without_messages_is_rejected(tmp_path):
     DatasetDict({"train": Dataset.from_list([{"text": "x"}])}).save_to_disk(str(tmp_path / "d"))
     with pytest.raises(BioqwenError, match="messages"):
         load_prepared(tmp_path / "d")
+
+
+def test_the_validation_split_is_also_split_per_task(tokenizer, mix_dir):
+    data = tokenize_for_training(load_prepared(mix_dir), tokenizer, 1024)
+    parts = data.validation_by_task
+    assert sorted(parts) == ["mt", "ner", "re"]
+    assert sum(len(part) for part in parts.values()) == len(data.validation)
+    # Model-ready like the whole split: no task column reaches the collator.
+    for split in (data.train, data.validation, *parts.values()):
+        assert split.column_names == ["input_ids", "labels"]

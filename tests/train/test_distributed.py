@@ -31,7 +31,7 @@ def test_two_processes_share_one_run_and_split_the_steps(tmp_path: Path, mix_dir
             "max_train_samples=48",
             "stage.epochs=1",
             "stage.per_device_batch_size=4",
-            "stage.gradient_accumulation_steps=1",
+            "stage.effective_batch_size=8",
             "stage.logging_steps=1",
             "tracking=disabled",
             # Each process stamps its own time: the job must still agree on rank 0's directory.

@@ -11,7 +11,10 @@ from transformers import AutoModelForCausalLM
 from bioqwen.models import tokenizer_for
 from bioqwen.train.merge import merge_to_dir, save_adapter
 from bioqwen.train.model import load_base
+from tests.conftest import compose_config
 from tests.train.conftest import compose_train
+
+TINY = compose_config("train", "model=tiny").model
 
 
 def _random_adapter(base, seed: int = 0):
@@ -22,7 +25,7 @@ def _random_adapter(base, seed: int = 0):
 
 
 def test_merged_model_equals_base_plus_adapter(tiny_model_dir, tmp_path):
-    tokenizer = tokenizer_for({"name": "tiny"}, str(tiny_model_dir))
+    tokenizer = tokenizer_for(TINY, str(tiny_model_dir))
     peft_model = _random_adapter(AutoModelForCausalLM.from_pretrained(tiny_model_dir)).eval()
     adapter = save_adapter(peft_model, tokenizer, tmp_path / "adapter")
     merged_dir = merge_to_dir(str(tiny_model_dir), adapter, tokenizer, tmp_path / "merged")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bioqwen.errors import BioqwenError
 from bioqwen.tracking import read_offline_run
 from tests.train.conftest import FAST, ROOT, run_train
 
@@ -74,3 +75,19 @@ def test_killed_run_resumes_from_newest_checkpoint(tmp_path: Path, mix_dir: Path
     # initialisation, dropout and data order.
     for step in range(1, STEPS + 1):
         assert got[step] == pytest.approx(expected[step], rel=1e-4), step
+
+
+def test_a_resume_with_other_settings_stops_and_the_original_config_stays(
+    tmp_path: Path, mix_dir: Path
+) -> None:
+    run_dir = tmp_path / "run"
+    settings = ("stage.max_steps=2", "stage.save_steps=2", "stage.eval_steps=0")
+    run_train(run_dir, mix_dir, *settings)
+    original = (run_dir / "config.yaml").read_text()
+    with pytest.raises(BioqwenError, match=r"stage\.learning_rate: 0\.0002 -> 0\.001"):
+        run_train(run_dir, mix_dir, *settings, "resume=true", "stage.learning_rate=1e-3")
+    assert (run_dir / "config.yaml").read_text() == original
+    # Only resume-neutral keys differ: it resumes, keeping config.yaml and saving its own beside.
+    run_train(run_dir, mix_dir, *settings, "resume=true")
+    assert (run_dir / "config.yaml").read_text() == original
+    assert "resume: true" in (run_dir / "config.resume-1.yaml").read_text()

@@ -8,30 +8,46 @@ import pytest
 import torch
 
 from bioqwen.errors import BioqwenError
+from bioqwen.jobs.common import plain
 from bioqwen.models import tokenizer_for
+from bioqwen.tracking import Tracker
 from bioqwen.train.attention import SEGMENTED_SDPA
-from bioqwen.train.callbacks import SAMPLES, TOKENS_ALL, TOKENS_REAL, batch_counts
+from bioqwen.train.callbacks import (
+    SAMPLES,
+    TOKENS_ALL,
+    TOKENS_REAL,
+    GenerationMetricsCallback,
+    batch_counts,
+)
 from bioqwen.train.data import load_prepared, tokenize_for_training
 from bioqwen.train.model import load_base
-from bioqwen.train.trainer import build_trainer, check_stage, sft_config
+from bioqwen.train.trainer import accumulation_steps, build_trainer, check_stage, sft_config
 from tests.train.conftest import compose_train
 
 
-def _trainer(tmp_path: Path, model_dir: Path, mix_dir: Path, batching: str, attn: str = "sdpa"):
-    overrides = [f"stage.batching={batching}", f"model.attn_implementation={attn}"]
-    cfg = compose_train(tmp_path, "model=tiny", "method=full", *overrides)
-    stage, method = dict(cfg.stage), dict(cfg.method)
+def _trainer(
+    tmp_path: Path, model_dir: Path, mix_dir: Path, batching: str, *overrides: str, callbacks=None
+):
+    cfg = compose_train(
+        tmp_path, "model=tiny", "method=full", f"stage.batching={batching}", *overrides
+    )
+    stage, method = plain(cfg.stage), plain(cfg.method)
     tokenizer = tokenizer_for(cfg.model, str(model_dir))
     data = tokenize_for_training(load_prepared(mix_dir), tokenizer, 1024)
-    model = load_base(str(model_dir), dict(cfg.model), method, tokenizer, "fp32")
+    model = load_base(str(model_dir), plain(cfg.model), method, tokenizer, "fp32")
     args = sft_config(stage, method, tmp_path / batching, 42, "fp32", has_eval=False)
-    return build_trainer(model, tokenizer, data.train, None, args)
+    metrics = bool(stage["token_metrics"])
+    return build_trainer(model, tokenizer, data.train, None, args, callbacks, metrics)
 
 
 @pytest.mark.parametrize("attn", ["sdpa", SEGMENTED_SDPA])
 def test_padding_free_batch_gives_the_same_loss_as_padding(tiny_model_dir, mix_dir, tmp_path, attn):
-    padded_trainer = _trainer(tmp_path, tiny_model_dir, mix_dir, "pad", attn)
-    flat_trainer = _trainer(tmp_path, tiny_model_dir, mix_dir, "padding_free", attn)
+    padded_trainer = _trainer(
+        tmp_path, tiny_model_dir, mix_dir, "pad", f"model.attn_implementation={attn}"
+    )
+    flat_trainer = _trainer(
+        tmp_path, tiny_model_dir, mix_dir, "padding_free", f"model.attn_implementation={attn}"
+    )
     padded = next(iter(padded_trainer.get_train_dataloader()))
     flat = next(iter(flat_trainer.get_train_dataloader()))
     assert "attention_mask" in padded and "attention_mask" not in flat
@@ -76,28 +92,39 @@ def test_packed_sample_sees_only_itself(tiny_model_dir, mix_dir, tmp_path, attn)
         assert leak < 1e-4
 
 
-def test_warmup_and_steps_follow_the_stage(tmp_path):
-    cfg = compose_train(tmp_path, "model=tiny")
-    args = sft_config(dict(cfg.stage), dict(cfg.method), tmp_path, 42, "fp32", has_eval=True)
-    assert args.learning_rate == 2e-4 and args.lr_scheduler_type == "linear"
-    assert args.per_device_train_batch_size == 4 and args.gradient_accumulation_steps == 4
-    assert args.max_grad_norm == 0.3 and args.num_train_epochs == 3
-    assert args.get_warmup_steps(100) == 10
+def test_the_stage_settings_reach_the_trainer(tmp_path):
+    cfg = compose_train(
+        tmp_path, "model=tiny", "stage.learning_rate=3e-4", "stage.warmup_ratio=0.2"
+    )
+    args = sft_config(plain(cfg.stage), plain(cfg.method), tmp_path, 42, "fp32", has_eval=True)
+    assert args.learning_rate == 3e-4 and args.get_warmup_steps(100) == 20
     assert args.eval_strategy == "no"  # eval_steps=0: only the final evaluation
-    assert args.max_length == cfg.data.max_tokens == 1024  # one token limit for data and model
-    assert args.padding_free is False and args.packing is False
+    assert args.max_length == cfg.data.max_tokens  # one token limit for data and model
 
 
-def test_stage2_and_recipes_override_the_paper_defaults(tmp_path):
-    stage2 = compose_train(tmp_path, "model=tiny", "stage=stage2").stage
-    assert stage2.epochs == 5 and stage2.weight_decay == 1e-5 and stage2.requires_init
-    notebook = compose_train(
-        tmp_path, "model=tiny", "stage=stage2", "stage/recipe=authors_notebook"
-    ).stage
-    assert notebook.lr_scheduler == "cosine" and notebook.epochs == 3
-    assert (notebook.per_device_batch_size, notebook.gradient_accumulation_steps) == (8, 2)
-    script = compose_train(tmp_path, "model=tiny", "stage/recipe=authors_script").stage
-    assert script.lr_scheduler == "constant_with_warmup" and script.precision == "fp16"
+@pytest.mark.parametrize(
+    ("recipe", "world", "per_device", "accumulation"),
+    [("paper", 1, 4, 16), ("paper", 4, 4, 4), ("authors_notebook", 1, 8, 8)],
+)
+def test_accumulation_makes_the_effective_batch_of_the_paper(
+    tmp_path, recipe, world, per_device, accumulation
+):
+    cfg = compose_train(tmp_path, "model=tiny", f"stage/recipe={recipe}")
+    stage, method = plain(cfg.stage), plain(cfg.method)
+    args = sft_config(stage, method, tmp_path, 42, "fp32", has_eval=False, world_size=world)
+    assert args.per_device_train_batch_size == per_device
+    assert args.gradient_accumulation_steps == accumulation
+    assert per_device * accumulation * world == stage["effective_batch_size"] == 64
+
+
+def test_an_effective_batch_the_processes_cannot_make_is_an_error(tmp_path):
+    stage = plain(compose_train(tmp_path, "model=tiny", "stage.effective_batch_size=10").stage)
+    with pytest.raises(BioqwenError, match=r"stage.effective_batch_size=10: .* 4 x 1 = 4"):
+        accumulation_steps(stage, 1)
+    stage["effective_batch_size"] = 12
+    assert accumulation_steps(stage, 1) == 3
+    with pytest.raises(BioqwenError, match=r"4 x 2 = 8"):
+        accumulation_steps(stage, 2)
 
 
 @pytest.mark.parametrize(
@@ -107,6 +134,9 @@ def test_stage2_and_recipes_override_the_paper_defaults(tmp_path):
         ("init_mode", "fork", "stage.init_mode"),
         ("warmup_ratio", 1.5, "warmup_ratio"),
         ("per_device_batch_size", 0, "per_device_batch_size"),
+        ("learning_rate", -1e-4, r"stage.learning_rate=-0.0001: must be > 0"),
+        ("keep_best", True, r"set stage.eval_steps > 0"),
+        ("early_stopping", 2, r"set stage.eval_steps > 0"),
     ],
 )
 def test_check_stage_rejects_bad_values(tmp_path, key, value, message):
@@ -126,3 +156,36 @@ def test_packed_batching_bins_samples_without_padding(tiny_model_dir, mix_dir, t
     assert batch["input_ids"].shape[0] == 1 and batch["input_ids"].shape[1] <= 4 * 1024
     assert counts[SAMPLES] > 4
     assert counts[TOKENS_REAL] == counts[TOKENS_ALL]
+
+
+def test_step_time_stops_before_the_generation_hook_runs(tiny_model_dir, mix_dir, tmp_path):
+    stopped: list[bool] = []
+
+    def hook(model, tokenizer):
+        # The optimizer step's clock must already be stopped when the hook starts.
+        stopped.append(trainer.meter._started is None)
+        return {"probe": 1.0}
+
+    tokenizer = tokenizer_for(compose_train(tmp_path, "model=tiny").model, str(tiny_model_dir))
+    gen = GenerationMetricsCallback(hook, tokenizer, 1, Tracker(None))
+    overrides = ("stage.max_steps=2", "stage.effective_batch_size=4")
+    trainer = _trainer(tmp_path, tiny_model_dir, mix_dir, "pad", *overrides, callbacks=[gen])
+    trainer.train()
+    assert stopped == [True, True]
+    assert gen.last["perf/gen_hook_s"] > 0
+
+
+def test_keep_best_ends_on_the_best_eval_loss_checkpoint(tmp_path):
+    overrides = ("stage.keep_best=true", "stage.eval_steps=2", "stage.save_steps=4")
+    stage = plain(compose_train(tmp_path, "model=tiny", *overrides).stage)
+    args = sft_config(stage, {"gradient_checkpointing": False}, tmp_path, 42, "fp32", True)
+    assert args.load_best_model_at_end and args.greater_is_better is False
+    assert args.metric_for_best_model == "loss"
+    # Off by default (the paper trains to the end), and a checkpoint must exist at each eval.
+    default = plain(compose_train(tmp_path, "model=tiny").stage)
+    assert not sft_config(
+        default, {"gradient_checkpointing": False}, tmp_path, 42, "fp32", True
+    ).load_best_model_at_end
+    stage["save_steps"] = 5
+    with pytest.raises(BioqwenError, match=r"save_steps=5 must be a multiple of .*eval_steps=2"):
+        check_stage(stage)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -57,3 +58,15 @@ def test_packing_benchmark_prints_the_ratio(capsys) -> None:
     assert _load("train_packing").main(argv) == 0
     out = capsys.readouterr().out
     assert "tiny: padding-free / padding" in out and "padding_free" in out
+
+
+@pytest.mark.slow
+def test_vocab_benchmark_prints_both_paths_and_the_ratio(capsys, monkeypatch) -> None:
+    # Its measuring processes are spawned: they import the script by name from benchmarks/.
+    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
+    monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'benchmarks'}:{ROOT}")
+    bench = _load("train_vocab")
+    assert bench.main(["--steps", "1", "--batch", "1", "--length", "48", "--rounds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "full logits" in out and "trl fused" in out
+    assert re.search(r"ours / full logits: \d+\.\d+x tokens/s, \d+\.\d+x peak memory", out)

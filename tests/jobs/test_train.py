@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
+from hydra.errors import ConfigCompositionException
 from transformers import AutoModelForCausalLM
 
 from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
 from bioqwen.tracking import read_offline_run
-from tests.train.conftest import ROOT, compose_train, run_train, save_mix
+from tests.conftest import compose_config
+from tests.train.conftest import FAST, ROOT, compose_train, run_train, save_mix
+
+TINY = compose_config("train", "model=tiny").model
 
 SUMMARY_KEYS = {
     "train/loss",
@@ -76,27 +78,38 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
             "perf/peak_memory_gb",
         } <= row.keys()
     assert [s for s, row in steps.items() if "eval/loss" in row] == [2, 4]
-    # Token counts exclude padding everywhere: TRL's running count equals ours at the end,
-    # and the Trainer's padding-inclusive num_input_tokens_seen is not logged at all.
-    real_tokens = (
-        metrics["perf/run_tokens_per_s"]
-        * metrics["perf/run_step_time_s"]
-        * metrics["train/global_step"]
-    )
-    assert steps[4]["train/num_tokens"] == pytest.approx(real_tokens)
-    padded_tokens = real_tokens / (1 - metrics["perf/run_padding_fraction"])
-    assert padded_tokens > real_tokens
-    assert not any("num_input_tokens_seen" in key for row in steps.values() for key in row)
+    # The validation split also per task, so stage 2's forgetting of a task shows.
+    per_task = {"eval/ner_loss", "eval/mt_loss", "eval/re_loss"}
+    assert [s for s, row in steps.items() if per_task <= row.keys()] == [2, 4]
+    assert per_task <= metrics.keys()
+    # The last point of the loss curve is the last step's loss, which is the final loss; the
+    # run's mean (the Trainer's closing train_loss) has a key of its own.
+    losses = [steps[step]["train/loss"] for step in sorted(steps)]
+    assert metrics["train/final_loss"] == metrics["train/loss"] == losses[-1]
+    assert metrics["train/mean_loss"] == pytest.approx(sum(losses) / len(losses), rel=1e-4)
+    assert metrics["train/mean_loss"] != metrics["train/final_loss"]
+    # Token counts exclude padding; the Trainer's padding-inclusive num_input_tokens_seen is not
+    # logged at all, nor (stage.token_metrics=false) TRL's per-token entropy and accuracy.
+    assert metrics["perf/run_padding_fraction"] > 0
+    logged = {key for row in steps.values() for key in row}
+    assert not any("num_input_tokens_seen" in key for key in logged)
+    assert not logged & {"train/entropy", "train/mean_token_accuracy", "eval/entropy"}
     assert (run_dir / "adapter" / "adapter_config.json").exists()
     lineage = json.loads((run_dir / "lineage.json").read_text())
     assert lineage["stage"] == "stage1" and lineage["data"]["hash"]
     assert lineage["artefacts"]["merged"] == "merged"
+    # What reproduces it: the code revision, the library versions, the (unpinned) model.
+    head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True)
+    assert lineage["code"]["commit"] == head.stdout.decode().strip()
+    assert isinstance(lineage["code"]["dirty"], bool)
+    assert lineage["versions"]["torch"] == torch.__version__
+    assert lineage["versions"]["trl"] and lineage["model"]["revision"] is None
 
 
 def test_merged_model_stops_at_im_end_and_pads_with_a_distinct_token(stage1) -> None:
     run_dir, _ = stage1
     merged = run_dir / "merged"
-    tokenizer = tokenizer_for({"name": "tiny"}, str(merged))
+    tokenizer = tokenizer_for(TINY, str(merged))
     gen = json.loads((merged / "generation_config.json").read_text())
     im_end = tokenizer.convert_tokens_to_ids("<|im_end|>")
     assert im_end in gen["eos_token_id"]
@@ -161,7 +174,7 @@ def test_benchmark_hook_scores_the_model_in_training_with_the_evaluation_code(
     summary = run_train(
         tmp_path / "run",
         mix_dir,
-        "generation_eval.target=bioqwen.jobs.train:benchmark_metrics",
+        "generation_eval.target=bioqwen.eval.training_hook:benchmark_metrics",
         "generation_eval.every_steps=2",
         "+generation_eval.options.benchmark=ncbi",
         "+generation_eval.options.limit=2",
@@ -200,6 +213,11 @@ def _only_hydra_files(run_dir: Path) -> bool:
         (("resume=true",), "no checkpoint"),
         (("stage.batching=zigzag",), "stage.batching"),
         (("deepspeed_config=/nonexistent/zero2.json",), "no such file"),
+        (("method.lora.r=-1",), r"method\.lora\.r=-1: must be >= 1"),
+        (("method.lora.dropout=1.5",), r"method\.lora\.dropout=1\.5"),
+        (("stage.learning_rate=0",), r"stage\.learning_rate=0\.0: must be > 0"),
+        (("stage.effective_batch_size=6",), r"stage\.effective_batch_size=6: not a multiple"),
+        (("tracking.mode=ofline",), r"tracking\.mode='ofline'"),
     ],
 )
 def test_bad_settings_fail_before_writing(
@@ -256,21 +274,9 @@ def test_data_with_nothing_to_train_fails(
     assert _only_hydra_files(run_dir)
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "WANDB_MODE": "disabled"}
-    return subprocess.run(
-        [sys.executable, "-m", "bioqwen.cli", "train", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-
-
-def test_cli_exits_non_zero_with_one_clear_line(tmp_path: Path) -> None:
+def test_cli_exits_non_zero_with_one_clear_line(tmp_path: Path, run_cli) -> None:
     run_dir = tmp_path / "run"
-    done = _cli("model=tiny", "stage=stage2", "tracking=disabled", f"hydra.run.dir={run_dir}")
+    done = run_cli("train", "model=tiny", "stage=stage2", "tracking=disabled", run_dir=run_dir)
     assert done.returncode == 2
     assert "bioqwen: error: stage=stage2 needs stage.init_from" in done.stderr
     assert not (run_dir / "config.yaml").exists()
@@ -278,7 +284,7 @@ def test_cli_exits_non_zero_with_one_clear_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("group", ["model=nosuch", "stage=stage3", "method=dora"])
 def test_unknown_model_stage_or_method_is_a_config_error(group: str, tmp_path: Path) -> None:
-    with pytest.raises(Exception, match=r"nosuch|stage3|dora"):
+    with pytest.raises(ConfigCompositionException, match=r"nosuch|stage3|dora"):
         compose_train(tmp_path, group)
 
 
@@ -301,7 +307,7 @@ def test_stage1_without_merge_is_merged_into_its_unquantized_base_for_stage2(
 
 
 def test_run_labels_name_group_and_tags_from_the_composition(tmp_path: Path) -> None:
-    from bioqwen.jobs.train import run_labels
+    from bioqwen.train.summary import run_labels
 
     cfg = compose_train(tmp_path, "model=qwen2_0_5b", "stage=stage2", "method=qlora")
     name, group, tags = run_labels(cfg, cfg.data.mix.name)
@@ -314,7 +320,7 @@ def test_run_labels_name_group_and_tags_from_the_composition(tmp_path: Path) -> 
 
 
 def test_a_prepare_run_as_data_dir_gives_its_data_hash_and_mix(tmp_path: Path, mix_dir: Path):
-    from bioqwen.jobs.train import load_data
+    from bioqwen.train.data import load_data
 
     # The layout `bioqwen prepare` leaves: a cache entry (dataset + card) and a run directory
     # whose lineage.json names the dataset.
@@ -327,10 +333,58 @@ def test_a_prepare_run_as_data_dir_gives_its_data_hash_and_mix(tmp_path: Path, m
         json.dumps({"data_hash": "0123456789abcdef", "dataset_path": str(entry / "dataset")})
     )
     cfg = compose_train(tmp_path / "run", "model=tiny", f"data_dir={prepare_run}")
-    data, info = load_data(cfg)
+    data, info = load_data(cfg.data_dir, cfg.data, int(cfg.seed))
     assert info == {
         "path": str((entry / "dataset").resolve()),
         "hash": "0123456789abcdef",
         "mix": "sample",
     }
     assert len(data["train"]) == 64
+
+
+def test_a_training_run_prints_readable_lines(tmp_path: Path, mix_dir: Path, run_cli) -> None:
+    overrides = [o for o in FAST if not o.startswith("stage.max_steps")]
+    done = run_cli(
+        "train",
+        *overrides,
+        "stage.max_steps=2",
+        f"data_dir={mix_dir}",
+        "tracking=disabled",
+        run_dir=tmp_path / "run",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "FutureWarning" not in done.stderr  # no deprecated argument names
+    assert "Loading weights" not in done.stderr  # no bar for loading a tiny model
+    # One line per log row, never written into a bar: `step N/M | loss ... | ...`.
+    rows = [line for line in done.stderr.replace("\r", "\n").splitlines() if "loss" in line]
+    assert rows and all(line.startswith("step ") for line in rows), rows
+    assert any(line.startswith("step 2/2 | train/loss ") for line in rows)
+    assert "{'loss'" not in done.stdout
+
+
+def test_early_stopping_ends_a_run_whose_eval_loss_stops_improving(tmp_path: Path, mix_dir: Path):
+    # A learning rate too small to move the eval loss: the second evaluation is no better.
+    summary = run_train(
+        tmp_path / "run",
+        mix_dir,
+        "stage.learning_rate=1e-12",
+        "stage.eval_steps=1",
+        "stage.early_stopping=1",
+    )
+    assert summary["train/global_step"] == 2 < summary["batch/total_steps"] == 4
+
+
+def test_a_run_that_crashes_closes_its_wandb_run_as_failed(tmp_path: Path, mix_dir: Path):
+    run_dir = tmp_path / "run"
+    with pytest.raises(RuntimeError, match="on purpose"):
+        run_train(
+            run_dir,
+            mix_dir,
+            "tracking=offline",
+            "generation_eval.target=tests.train.hooks:make_failing",
+            "generation_eval.every_steps=1",
+        )
+    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
+    run = read_offline_run(wandb_run)
+    assert run["complete"] and run["exit_code"] == 1
+    assert not (run_dir / "metrics.json").exists()

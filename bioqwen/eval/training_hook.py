@@ -1,0 +1,48 @@
+"""The in-training generation hook: the evaluation code scoring the model while it trains.
+
+Name it in the train config (training never imports evaluation; the job loads it by name):
+    generation_eval.target=bioqwen.eval.training_hook:benchmark_metrics
+    +generation_eval.options.benchmark=ncbi generation_eval.every_steps=6
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from bioqwen.config import CONF_DIR
+
+
+def benchmark_metrics(
+    benchmark: str, limit: int = 8, max_new_tokens: int = 64, batch_size: int = 8
+) -> Callable[[Any, Any], dict[str, float]]:
+    """A hook scoring the model on a benchmark's first `limit` items as `bioqwen evaluate`
+    would (greedy decoding, no batch-1 timing pass)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from omegaconf import OmegaConf
+
+    from bioqwen.eval.gold import load_benchmark
+    from bioqwen.eval.runner import evaluate_model
+
+    overrides = [
+        f"benchmark={benchmark}",
+        f"benchmark.limit={limit}",
+        f"generation.max_new_tokens={max_new_tokens}",
+        f"generation.batch_size={batch_size}",
+        "generation.iteration_time_samples=0",  # no batch-1 timing pass during training
+    ]
+    if GlobalHydra.instance().is_initialized():  # inside the train app: its search path
+        cfg = compose("evaluate", overrides=overrides)
+    else:
+        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+            cfg = compose("evaluate", overrides=overrides)
+    bench_cfg: Any = OmegaConf.to_container(cfg.benchmark, resolve=True)
+    settings: Any = OmegaConf.to_container(cfg.generation, resolve=True)
+    bench = load_benchmark(bench_cfg)  # read once, scored at every call
+
+    def hook(model: Any, tokenizer: Any) -> dict[str, float]:
+        result = evaluate_model(model, tokenizer, bench_cfg, settings, progress=False, bench=bench)
+        return {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
+
+    return hook

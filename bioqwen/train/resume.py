@@ -1,0 +1,87 @@
+"""Resuming a run: the same experiment or nothing.
+
+A resume continues the optimizer state, schedule and data order of the checkpoint, so every
+setting that shapes them must be the original's. Only resume-neutral keys may differ: where
+logs and caches go and whether W&B is on. The original config.yaml is kept as it was; the
+resumed invocation's config is saved beside it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from omegaconf import DictConfig, OmegaConf
+
+from bioqwen.errors import BioqwenError
+from bioqwen.runs import atomic_write_text
+from bioqwen.train.trainer import newest_checkpoint
+
+CONFIG = "config.yaml"
+# Keys (dotted, or a dotted prefix ending in ".") a resumed run may change.
+NEUTRAL = ("resume", "tracking.", "data.cache_dir", "data.num_proc")
+
+
+def flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    """A nested mapping as {dotted.key: leaf value}."""
+    if not isinstance(node, dict) or not node:
+        return {prefix.rstrip("."): node}
+    flat: dict[str, Any] = {}
+    for key, value in node.items():
+        flat.update(flatten(value, f"{prefix}{key}."))
+    return flat
+
+
+def config_changes(original: dict[str, Any], resumed: dict[str, Any]) -> list[str]:
+    """`key: old -> new` for every non-neutral setting that differs between two configs."""
+    before, after = flatten(original), flatten(resumed)
+    missing = object()
+    changes = []
+    for key in sorted(before.keys() | after.keys()):
+        if key.startswith(NEUTRAL):
+            continue
+        old, new = before.get(key, missing), after.get(key, missing)
+        if old != new:
+            shown = ["(absent)" if v is missing else repr(v) for v in (old, new)]
+            changes.append(f"{key}: {shown[0]} -> {shown[1]}")
+    return changes
+
+
+def check_resume_config(directory: Path, cfg: DictConfig) -> str | None:
+    """The original config.yaml text of a run being resumed, after checking that `cfg` changes
+    nothing but neutral keys (else a BioqwenError listing the differences)."""
+    path = directory / CONFIG
+    if not path.is_file():
+        return None
+    original_text = path.read_text(encoding="utf-8")
+    original = yaml.safe_load(original_text)
+    resumed: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    changes = config_changes(original, resumed)
+    if changes:
+        raise BioqwenError(
+            f"resume=true: the settings differ from {path} (resume only continues the same run): "
+            + "; ".join(changes)
+        )
+    return original_text
+
+
+def keep_original_config(directory: Path, original_text: str) -> Path:
+    """Put the original config.yaml back and save the resumed invocation's as config.resume-N."""
+    current = (directory / CONFIG).read_text(encoding="utf-8")
+    n = 1
+    while (directory / f"config.resume-{n}.yaml").exists():
+        n += 1
+    target = directory / f"config.resume-{n}.yaml"
+    atomic_write_text(target, current)
+    atomic_write_text(directory / CONFIG, original_text)
+    return target
+
+
+def resume_point(directory: Path, cfg: DictConfig) -> tuple[str | None, str | None]:
+    """For resume=true: the newest checkpoint and the original config.yaml text (checked
+    against `cfg`); (None, None) for a fresh run."""
+    if not cfg.resume:
+        return None, None
+    checkpoint = newest_checkpoint(directory)
+    return checkpoint, check_resume_config(directory, cfg)
