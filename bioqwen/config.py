@@ -344,6 +344,15 @@ class GenerationSettings:
 
 
 @dataclass
+class BootstrapSettings:
+    """Percentile bootstrap over questions / documents (eval/bootstrap.py)."""
+
+    resamples: int = 1000
+    seed: int = 0
+    confidence: float = 0.95
+
+
+@dataclass
 class EvaluateJobConfig:
     """`bioqwen evaluate`."""
 
@@ -355,6 +364,7 @@ class EvaluateJobConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     device: str = "auto"  # auto | cpu | cuda
     table_rows: int = 50  # sample predictions logged as a W&B table
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
 
 
 @dataclass
@@ -363,7 +373,9 @@ class ScoreJobConfig:
 
     job: str = "score"
     predictions: str = MISSING
+    compare: str | None = None  # a second predictions file: paired bootstrap p-values
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
+    bootstrap: BootstrapSettings = field(default_factory=BootstrapSettings)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 

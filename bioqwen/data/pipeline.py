@@ -44,7 +44,7 @@ from bioqwen.data.clean import (
 )
 from bioqwen.data.fitting import FitSettings, Outcome, fit_chunk, fit_inputs, to_row
 from bioqwen.data.mix import shuffle_split, subsample
-from bioqwen.data.sources import BadLine, Record, SourceSpec, read_source
+from bioqwen.data.sources import BadLine, Record, SourceSpec, Unused, check_source, read_source
 from bioqwen.data.tokenizer import load_qwen_tokenizer, tokenizer_fingerprint
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import cached_directory, file_hash, read_json, stable_hash
@@ -89,7 +89,10 @@ def _specs(data: Mapping[str, Any]) -> dict[str, tuple[SourceSpec, Mapping[str, 
     specs = {}
     for name, src in mix["sources"].items():
         path = Path(src["path"]).expanduser().resolve()
-        spec = SourceSpec(name, path, src.get("task"), src.get("lang"), src["options"], on_error)
+        category = data["filters"]["category"]
+        # The readers may reject categories the mix does not keep before a full parse.
+        keep = frozenset(category["keep"]) if category["enabled"] else None
+        spec = SourceSpec(name, path, src["task"], src["lang"], src["options"], on_error, keep)
         specs[name] = (spec, src)
     return specs
 
@@ -125,7 +128,7 @@ def prepare(data_cfg: Any, seed: int, *, progress: bool = False, force: bool = F
     inputs: dict[str, str] = {}
     score_files: dict[str, Path] = {}
     for name, (spec, src) in specs.items():
-        read_source(spec, src["reader"])  # validates reader name and path before any work
+        check_source(spec, src["reader"])  # reader name and path, before any work
         inputs[name] = file_hash(spec.path)
         if quality_on and src.get("quality"):
             if not src.get("score_file"):
@@ -238,7 +241,10 @@ def _build(
             bad: list[Drop] = []
             task_of: dict[str, str] = {}
             for item in chunk:
-                if isinstance(item, BadLine):
+                if isinstance(item, Unused):
+                    bad.append((item.id, item.reason))
+                    task_of[item.id] = item.task
+                elif isinstance(item, BadLine):
                     bad.append((item.id, item.reason))
                     task_of[item.id] = item.task
                     tally.skipped.append(

@@ -21,7 +21,7 @@ from transformers import PreTrainedTokenizerBase
 
 from bioqwen.data.language import detect_language
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import generate, gold, ner, prompts, qa, scoring
+from bioqwen.eval import bootstrap, generate, gold, ner, prompts, qa, scoring
 
 
 @dataclass
@@ -54,6 +54,16 @@ def _generation_fields(g: generate.Generation) -> dict[str, Any]:
     }
 
 
+def check_settings(bench_cfg: Mapping[str, Any], bench: gold.Benchmark) -> None:
+    """What would otherwise fail after generation: the prompt template and the NER parsing
+    policy, checked on the first item (before a model is loaded or a run directory filled)."""
+    if not bench.items:
+        raise BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
+    prompts.user_text(bench_cfg, bench.items[0])
+    if bench.task == "ner":
+        ner.parse_response("", bench.types, {}, bench_cfg["entity_separators"])
+
+
 def evaluate_model(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
@@ -62,10 +72,12 @@ def evaluate_model(
     progress: bool = True,
     bench: gold.Benchmark | None = None,
     system_prompt: str | None = prompts.BIOQWEN,
+    bootstrap_settings: Mapping[str, Any] | None = None,
 ) -> Evaluation:
     """Generate for every benchmark item, score, and time (iteration time at batch 1).
 
-    `system_prompt` is the model config's (see prompts.system_prompt).
+    `system_prompt` is the model config's (see prompts.system_prompt); with
+    `bootstrap_settings` every metric gets its interval (`<metric>/ci_low|ci_high`).
     """
     if bench is None:
         bench = gold.load_benchmark(bench_cfg)
@@ -94,7 +106,7 @@ def evaluate_model(
             scoring.PredictionRow(i + 2, item.question, g.text, item.answer)
             for i, (item, g) in enumerate(zip(bench.items, outputs, strict=True))
         ]
-        metrics = scoring.score_qa_rows(rows, bench_cfg)
+        summary = scoring.qa_scored(rows, bench_cfg)
         csv_text = _csv(list(scoring.QA_COLUMNS), [[r.prompt, r.answer, r.response] for r in rows])
         for item, g, chat in zip(bench.items, outputs, chats, strict=True):
             one = qa.score_pair(g.text, item.answer)
@@ -146,7 +158,7 @@ def evaluate_model(
                     **_generation_fields(g),
                 }
             )
-        metrics = scoring.ner_summary(scored, bench_cfg)
+        summary = scoring.ner_scored(scored, bench_cfg, repeats=bench.duplicates)
         csv_text = _csv(list(scoring.NER_COLUMNS), csv_rows)
         columns = ["id", "text", "response", "parsed", "gold", "latency_s"]
         table = [
@@ -160,6 +172,10 @@ def evaluate_model(
             ]
             for r in records
         ]
+    metrics = dict(summary.metrics)
+    if bootstrap_settings is not None:
+        units = len(summary.units)
+        metrics.update(bootstrap.intervals(summary.statistic, units, bootstrap_settings))
     # Both scorers already add the language-fidelity keys, from the raw responses.
     metrics.update(timing)
     return Evaluation(metrics, records, csv_text, columns, table)

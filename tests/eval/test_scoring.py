@@ -98,8 +98,9 @@ def test_missing_predictions_file(compose, tmp_path: Path) -> None:
 
 
 def test_empty_response_scores_zero(compose) -> None:
+    # cMedQA2's gold texts are not shipped, so the file's own answers are the references.
     metrics = scoring.score_file(
-        FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "webmedqa")
+        FIXTURES / "qa_predictions_empty_response.csv", _bench(compose, "cmedqa2")
     )
     # Row 1 is empty (zero), row 2 answers exactly: every mean is half of a perfect pair's.
     assert metrics["n_samples"] == 2
