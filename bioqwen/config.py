@@ -314,6 +314,7 @@ class BenchmarkConfig:
     splits: list[str] = field(default_factory=list)  # which splits to read, in this order
     format: str = "auto"  # bc5cdr: auto (BioC XML if present) | bioc | pubtator
     limit: int | None = None  # evaluate only the first N documents / questions
+    questions_from: str | None = None  # an authors' prediction CSV: its prompts, in its order
     # NER: source label -> entity type scored, and response label -> type (e.g. 疾病 -> Disease).
     types: dict[str, str] = field(default_factory=dict)
     type_names: dict[str, str] = field(default_factory=dict)  # type -> name shown in the prompt

@@ -25,6 +25,10 @@ from bioqwen.runs import atomic_write_json, atomic_write_text
 NOT_SELECTED = ("category_not_selected", "later_turn", "negative_pair", "not_in_split")
 # Cleaning steps and the data.filters switch of each (the card lists the ones that ran).
 CLEANING_STEPS = ("category", "medical", "quality", "dedup", "length")
+DEDUP_DEPARTURE = (
+    " Duplicate removal (dedup) is not in the paper: a departure of this harness "
+    "(data.filters.dedup.enabled=false turns it off)."
+)
 
 CARD_JSON = "data_card.json"
 CARD_MD = "data_card.md"
@@ -260,7 +264,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "self-cognition included; kept = cleaned / raw; tokens counted with the real Qwen "
         "tokenizer on the ChatML samples. Cleaning steps that ran: "
         + ", ".join(card["cleaning"])
-        + ".",
+        + "."
+        + (DEDUP_DEPARTURE if "dedup" in card["cleaning"] else ""),
         "",
         _markdown_table(TABLE_COLUMNS, table1_rows(card)),
         "",

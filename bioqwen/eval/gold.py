@@ -197,6 +197,28 @@ def _dedupe(items: list[Any]) -> tuple[list[Any], int]:
     return out, repeats
 
 
+def _in_order_of(items: list[Any], path: Path, mode: str) -> list[Any]:
+    """The items whose question (QA) or text (NER) is a `prompt` of the CSV at path, in its
+    order: a new model answers exactly the paper's questions. A prompt without gold is an error."""
+    if not path.is_file():
+        raise BioqwenError(f"benchmark.questions_from={path}: no such file")
+    by_prompt: dict[str, Any] = {}
+    for item in items:
+        keys = [item.question] if isinstance(item, QaItem) else [item.input_text(mode)]
+        for key in keys:
+            by_prompt.setdefault(key.strip(), item)
+    chosen = []
+    for line, row in csv_rows(path, ("prompt",)):
+        item = by_prompt.get(row["prompt"].strip())
+        if item is None:
+            raise BioqwenError(
+                f"{path}:{line}: benchmark.questions_from: this prompt is not in the gold "
+                f"of the configured splits: {row['prompt'].strip()[:80]!r}"
+            )
+        chosen.append(item)
+    return chosen
+
+
 def load_benchmark(cfg: Mapping[str, Any], splits: Sequence[str] | None = None) -> Benchmark:
     """Read the configured splits (or `splits`) in order, deduplicated, cut to `limit`."""
     chosen = list(splits if splits is not None else cfg["splits"])
@@ -206,6 +228,8 @@ def load_benchmark(cfg: Mapping[str, Any], splits: Sequence[str] | None = None) 
     for split in chosen:
         items.extend(read_split(cfg, split))
     items, repeats = _dedupe(items)
+    if cfg["questions_from"]:
+        items = _in_order_of(items, in_checkout(cfg["questions_from"]), str(cfg["input"]))
     if cfg["limit"] is not None:
         items = items[: int(cfg["limit"])]
     return Benchmark(

@@ -62,7 +62,7 @@ def read_predictions(path: str | Path, task: str) -> list[PredictionRow]:
 def gold_index(cfg: Mapping[str, Any]) -> dict[str, gold.NerDocument]:
     """Gold NER documents of every split present in data_dir, by stripped prompt text."""
     splits = gold.available_splits(cfg)
-    bench = gold.load_benchmark({**cfg, "limit": None}, splits)
+    bench = gold.load_benchmark({**cfg, "limit": None, "questions_from": None}, splits)
     index: dict[str, gold.NerDocument] = {}
     for doc in bench.items:
         for mode in ("abstract", "title_abstract"):
@@ -195,7 +195,9 @@ def check_qa_answers(rows: Sequence[PredictionRow], cfg: Mapping[str, Any], path
         return  # no gold here (cMedQA2 texts are not shipped): the file's answers are used
     answers = {
         item.question.strip(): item.answer.strip()
-        for item in gold.load_benchmark({**cfg, "limit": None}, splits).items
+        for item in gold.load_benchmark(
+            {**cfg, "limit": None, "questions_from": None}, splits
+        ).items
     }
     for row in rows:
         expected = answers.get(row.prompt.strip())

@@ -19,7 +19,7 @@ CARD = {
         "dropped": {"low_quality": 6, "medical_domain": 2},
     },
     "not_selected": {"tc": {"category_not_selected": 2}},
-    "cleaning": ["category", "quality", "length", "truncate"],
+    "cleaning": ["category", "quality", "dedup", "length", "truncate"],
     "sources": {
         "a": {
             "constructed": True,
@@ -56,7 +56,8 @@ def test_markdown_and_json_written(tmp_path):
     table1, rest = text.split("## Not selected", 1)
     assert "| TC |" not in table1 and "| TC | category_not_selected | 2 |" in rest
     assert "self-cognition included" in table1
-    assert "Cleaning steps that ran: category, quality, length, truncate." in table1
+    assert "Cleaning steps that ran: category, quality, dedup, length, truncate." in table1
+    assert "dedup) is not in the paper" in table1
 
 
 class FakeTracker:

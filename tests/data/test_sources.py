@@ -1,4 +1,5 @@
 import json
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -269,3 +270,15 @@ def test_taiyi_precheck_rejects_out_of_scope_lines_before_parsing(tmp_path):
     assert found[1] == Unused("taiyi:2", "tc", "category_not_selected")
     with pytest.raises(BioqwenError, match=r"t\.jsonl:2: malformed JSON"):
         list(read_source(SourceSpec("taiyi", path, None, None, {}), "taiyi"))
+
+
+def test_sample_docs_state_the_score_file_as_it_is():
+    scores = [json.loads(line) for line in (SAMPLES / "medchatzh/scores.sample.jsonl").open()]
+    below = sorted(int(s["id"].split(":")[1]) for s in scores if s["score"] < 2.80)
+    assert below == [10, 15]
+    readme = (SAMPLES / "README.md").read_text("utf-8")
+    assert f"({len(below)} below 2.80: lines 10, 15; line 20 unscored)" in readme
+    # Every file a SOURCES.md table lists under samples/ is shipped.
+    for sources in SAMPLES.glob("*/SOURCES.md"):
+        for listed in re.findall(r"^\| `samples/([^`]+)`", sources.read_text("utf-8"), re.M):
+            assert (SAMPLES / listed).exists(), f"{sources}: {listed} is not shipped"

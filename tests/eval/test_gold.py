@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -190,3 +191,29 @@ def test_bc5cdr_auto_falls_back_to_pubtator_and_joins_only_present_splits(
     assert gold.split_path(cfg, "test").name == "CDR_TestSet.PubTator.txt"
     with pytest.raises(BioqwenError, match=r"gold file not found: .*CDR_TrainingSet\.PubTator"):
         gold.load_benchmark(cfg)  # evaluation reads the configured splits, all of them
+
+
+def test_questions_from_an_authors_csv_selects_and_orders_the_items(compose, tmp_path) -> None:
+    head20 = ROOT / "samples/benchmarks/ncbi_predictions/taiyi-ner-ncbi-disease.head20.csv"
+    cfg = _bench(compose, "ncbi", f"benchmark.questions_from={head20}")
+    items = gold.load_benchmark(cfg).items
+    with open(head20, encoding="utf-8", newline="") as handle:
+        prompts = [row["prompt"].strip() for row in csv.DictReader(handle)]
+    assert [doc.text.strip() for doc in items] == prompts
+    qa_cfg = _bench(
+        compose,
+        "webmedqa",
+        "benchmark.reader=webmedqa",
+        f"benchmark.data_dir={FIXTURES / 'webmedqa'}",
+        "benchmark.files.test=medQA.test.txt",
+    )
+    order = tmp_path / "order.csv"
+    order.write_text("prompt\n膝盖受伤后肿了怎么办？\n女性荷尔蒙分泌不平衡怎么办？\n", "utf-8")
+    picked = gold.load_benchmark({**qa_cfg, "questions_from": str(order)}).items
+    assert [i.question for i in picked] == [
+        "膝盖受伤后肿了怎么办？",
+        "女性荷尔蒙分泌不平衡怎么办？",
+    ]
+    order.write_text("prompt\n没有这个问题\n", "utf-8")
+    with pytest.raises(BioqwenError, match=r"order\.csv:2: benchmark\.questions_from"):
+        gold.load_benchmark({**qa_cfg, "questions_from": str(order)})
