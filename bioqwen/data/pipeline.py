@@ -356,6 +356,7 @@ def _save(train: list[Record], validation: list[Record], path: Path) -> None:
     def dataset(rows: list[Record]) -> Dataset:
         return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS}, features=features)
 
-    DatasetDict({"train": dataset(train), "validation": dataset(validation)}).save_to_disk(
-        str(path)
-    )
+    splits = DatasetDict({"train": dataset(train), "validation": dataset(validation)})
+    # An empty split saved with the default sharding has no shard and cannot be loaded back.
+    empty = {name: 1 for name, split in splits.items() if len(split) == 0}
+    splits.save_to_disk(str(path), num_shards=empty)
