@@ -99,8 +99,9 @@ def score_qa_rows(rows: Sequence[PredictionRow], cfg: Mapping[str, Any]) -> Scor
     metrics.update(language.fidelity_metrics(hyps, str(cfg["lang"])))
     columns.update(language.fidelity_columns(hyps, str(cfg["lang"])))
     keys = _unique_keys([r.prompt.strip() for r in rows])
+    # Every per-question column (word level and fidelity too): each one's mean is its metric.
     per_row = [
-        {"row": r.line, "prompt": r.prompt, "scores": {k: float(columns[k][i]) for k in qa.QA_KEYS}}
+        {"row": r.line, "prompt": r.prompt, "scores": {k: float(v[i]) for k, v in columns.items()}}
         for i, r in enumerate(rows)
     ]
     return Scores(metrics, bootstrap.Sample(keys, columns, bootstrap.means()), per_row)
