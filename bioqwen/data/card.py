@@ -19,9 +19,16 @@ from typing import Any, Protocol
 
 from bioqwen.runs import atomic_write_json, atomic_write_text
 
-NOT_SELECTED = "category_not_selected"
+# What a reader reads but the mix does not select, reported apart from Table 1 (whose raw
+# column counts candidate records, as the paper's): categories outside the mix, Taiyi turns
+# after the first, webMedQA negative pairs, cMedQA2 answers outside the candidates split.
+NOT_SELECTED = ("category_not_selected", "later_turn", "negative_pair", "not_in_split")
 # Cleaning steps and the data.filters switch of each (the card lists the ones that ran).
 CLEANING_STEPS = ("category", "medical", "quality", "dedup", "length")
+DEDUP_DEPARTURE = (
+    " Duplicate removal (dedup) is not in the paper: a departure of this harness "
+    "(data.filters.dedup.enabled=false turns it off)."
+)
 
 CARD_JSON = "data_card.json"
 CARD_MD = "data_card.md"
@@ -77,22 +84,23 @@ class Tally:
 
 def _tasks(
     rows: Sequence[Mapping[str, Any]], tally: Tally
-) -> tuple[dict[str, Any], dict[str, int]]:
-    """Per task type: raw, cleaned, tokens, drops (the selected records); and per task the
-    records whose category the mix does not select."""
+) -> tuple[dict[str, Any], dict[str, dict[str, int]]]:
+    """Per task type: raw, cleaned, tokens, drops (the selected records); and per task, what
+    was read but not selected, by reason."""
     cleaned: Counter[str] = Counter(r["task"] for r in rows)
     tokens: Counter[str] = Counter()
     for r in rows:
         tokens[r["task"]] += r["n_tokens"]
     tasks: dict[str, Any] = {}
-    not_selected: dict[str, int] = {}
+    not_selected: dict[str, dict[str, int]] = {}
     for task in sorted(set(tally.task_raw) | set(cleaned)):
         dropped = Counter(tally.task_drops.get(task, Counter()))
         if tally.task_raw[task] != cleaned[task] + sum(dropped.values()):
             raise AssertionError(f"task {task}: raw != cleaned + dropped")
-        unselected = dropped.pop(NOT_SELECTED, 0)
-        if unselected:
-            not_selected[task] = unselected
+        outside = {r: dropped.pop(r) for r in NOT_SELECTED if r in dropped}
+        unselected = sum(outside.values())
+        if outside:
+            not_selected[task] = dict(sorted(outside.items()))
         if tally.task_raw[task] > unselected:
             tasks[task] = {
                 "raw": tally.task_raw[task] - unselected,
@@ -224,13 +232,19 @@ def _not_selected(card: Mapping[str, Any]) -> list[str]:
     """Markdown lines of the "not selected" section (empty when every category was selected)."""
     if not card["not_selected"]:
         return []
-    rows = [[label(t), n] for t, n in sorted(card["not_selected"].items())]
+    rows = [
+        [label(t), reason, n]
+        for t, reasons in sorted(card["not_selected"].items())
+        for reason, n in reasons.items()
+    ]
     return [
         "## Not selected (outside the total above)",
         "",
-        "Records of categories the mix does not select (data.filters.category.keep).",
+        "Read but not candidates of this mix: categories it does not keep "
+        "(data.filters.category.keep), conversation turns after the first, webMedQA negative "
+        "pairs, cMedQA2 answers outside the candidates split.",
         "",
-        _markdown_table(["task", "records"], rows),
+        _markdown_table(["task", "reason", "items"], rows),
         "",
     ]
 
@@ -250,7 +264,8 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "self-cognition included; kept = cleaned / raw; tokens counted with the real Qwen "
         "tokenizer on the ChatML samples. Cleaning steps that ran: "
         + ", ".join(card["cleaning"])
-        + ".",
+        + "."
+        + (DEDUP_DEPARTURE if "dedup" in card["cleaning"] else ""),
         "",
         _markdown_table(TABLE_COLUMNS, table1_rows(card)),
         "",
@@ -293,8 +308,9 @@ def card_metrics(card: Mapping[str, Any]) -> dict[str, Any]:
         metrics[f"data/{task}/raw"] = t["raw"]
         metrics[f"data/{task}/cleaned"] = t["cleaned"]
         metrics[f"data/{task}/tokens_m"] = round(t["tokens"] / 1e6, 6)
-    for task, n in card["not_selected"].items():
-        metrics[f"data/not_selected/{task}"] = n
+    for task, reasons in card["not_selected"].items():
+        for reason, n in reasons.items():
+            metrics[f"data/not_selected/{task}/{reason}"] = n
     for name, s in card["sources"].items():
         metrics[f"data/source/{name}/raw"] = s["raw"]
         metrics[f"data/source/{name}/kept"] = s["kept"]

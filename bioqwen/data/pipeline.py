@@ -44,7 +44,7 @@ from bioqwen.data.clean import (
 )
 from bioqwen.data.fitting import FitSettings, Outcome, fit_chunk, fit_inputs, to_row
 from bioqwen.data.mix import shuffle_split, subsample
-from bioqwen.data.sources import BadLine, Record, SourceSpec, read_source
+from bioqwen.data.sources import BadLine, Record, SourceSpec, Unused, check_source, read_source
 from bioqwen.data.tokenizer import load_qwen_tokenizer, tokenizer_fingerprint
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import cached_directory, file_hash, read_json, stable_hash
@@ -73,6 +73,13 @@ class Prepared:
     drops_path: Path | None = None
 
 
+def _json_str(text: str) -> str:
+    """`text` as a JSON string (as json.dumps with ensure_ascii=False), fast for plain text."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return f'"{text}"'
+    return json.dumps(text, ensure_ascii=False)
+
+
 def _chunks(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     iterator = iter(items)
     while chunk := list(islice(iterator, size)):
@@ -89,7 +96,10 @@ def _specs(data: Mapping[str, Any]) -> dict[str, tuple[SourceSpec, Mapping[str, 
     specs = {}
     for name, src in mix["sources"].items():
         path = Path(src["path"]).expanduser().resolve()
-        spec = SourceSpec(name, path, src.get("task"), src.get("lang"), src["options"], on_error)
+        category = data["filters"]["category"]
+        # The readers may reject categories the mix does not keep before a full parse.
+        keep = frozenset(category["keep"]) if category["enabled"] else None
+        spec = SourceSpec(name, path, src["task"], src["lang"], src["options"], on_error, keep)
         specs[name] = (spec, src)
     return specs
 
@@ -125,7 +135,7 @@ def prepare(data_cfg: Any, seed: int, *, progress: bool = False, force: bool = F
     inputs: dict[str, str] = {}
     score_files: dict[str, Path] = {}
     for name, (spec, src) in specs.items():
-        read_source(spec, src["reader"])  # validates reader name and path before any work
+        check_source(spec, src["reader"])  # reader name and path, before any work
         inputs[name] = file_hash(spec.path)
         if quality_on and src.get("quality"):
             if not src.get("score_file"):
@@ -222,9 +232,13 @@ def _build(
 
     def account(name: str, task_of: Mapping[str, str], drops: Iterable[Drop]) -> None:
         for rid, reason in drops:
-            tally.drop(name, task_of[rid], reason)
-            line = {"id": rid, "source": name, "task": task_of[rid], "reason": reason}
-            drops_handle.write(json.dumps(line, ensure_ascii=False) + "\n")
+            task = task_of[rid]
+            tally.drop(name, task, reason)
+            # One JSON line per drop (millions at paper scale): the fields are JSON strings.
+            drops_handle.write(
+                f'{{"id": {_json_str(rid)}, "source": {_json_str(name)}, '
+                f'"task": {_json_str(task)}, "reason": {_json_str(reason)}}}\n'
+            )
 
     def cleaned_chunks(name: str) -> Iterator[tuple[str, list[Record]]]:
         spec, src = specs[name]
@@ -238,7 +252,10 @@ def _build(
             bad: list[Drop] = []
             task_of: dict[str, str] = {}
             for item in chunk:
-                if isinstance(item, BadLine):
+                if isinstance(item, Unused):
+                    bad.append((item.id, item.reason))
+                    task_of[item.id] = item.task
+                elif isinstance(item, BadLine):
                     bad.append((item.id, item.reason))
                     task_of[item.id] = item.task
                     tally.skipped.append(
@@ -339,6 +356,7 @@ def _save(train: list[Record], validation: list[Record], path: Path) -> None:
     def dataset(rows: list[Record]) -> Dataset:
         return Dataset.from_dict({c: [r[c] for r in rows] for c in COLUMNS}, features=features)
 
-    DatasetDict({"train": dataset(train), "validation": dataset(validation)}).save_to_disk(
-        str(path)
-    )
+    splits = DatasetDict({"train": dataset(train), "validation": dataset(validation)})
+    # An empty split saved with the default sharding has no shard and cannot be loaded back.
+    empty = {name: 1 for name, split in splits.items() if len(split) == 0}
+    splits.save_to_disk(str(path), num_shards=empty)

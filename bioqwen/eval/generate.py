@@ -12,6 +12,7 @@ is installed (GPU); the default `hf` backend needs nothing beyond transformers.
 from __future__ import annotations
 
 import importlib.util
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -59,6 +60,22 @@ def model_source(model_cfg: Mapping[str, Any]) -> str:
         f"model.path={root}: no config.json or adapter_config.json there or in "
         + ", ".join(f"{sub}/" for sub in RUN_MODEL_DIRS)
     )
+
+
+def check_model_dir(source: str) -> None:
+    """A local model or adapter directory's manifest must be a JSON object (named if not)."""
+    for name in ("config.json", "adapter_config.json"):
+        manifest = Path(source) / name
+        if not manifest.is_file():
+            continue
+        try:
+            loaded = json.loads(manifest.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise BioqwenError(f"{manifest}: not a model manifest (malformed JSON: {err})") from err
+        if not isinstance(loaded, dict):
+            raise BioqwenError(f"{manifest}: not a model manifest (expected a JSON object)")
+        if name == "adapter_config.json" and "base_model_name_or_path" not in loaded:
+            raise BioqwenError(f"{manifest}: key base_model_name_or_path missing (adapter base)")
 
 
 def is_adapter_dir(source: str) -> bool:

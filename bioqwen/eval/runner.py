@@ -55,6 +55,16 @@ def _generation_fields(g: generate.Generation) -> dict[str, Any]:
     }
 
 
+def check_settings(bench_cfg: Mapping[str, Any], bench: gold.Benchmark) -> None:
+    """What would otherwise fail after generation: the prompt template and the NER parsing
+    policy, checked on the first item (before a model is loaded or a run directory filled)."""
+    if not bench.items:
+        raise BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
+    prompts.user_text(bench_cfg, bench.items[0])
+    if bench.task == "ner":
+        ner.parse_response("", bench.types, {}, bench_cfg["entity_separators"])
+
+
 def evaluate_model(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
@@ -160,7 +170,7 @@ def evaluate_model(
                     **_generation_fields(g),
                 }
             )
-        scores = scoring.ner_summary(scored, bench_cfg)
+        scores = scoring.ner_summary(scored, bench_cfg, repeats=bench.duplicates)
         csv_text = _csv(list(scoring.NER_COLUMNS), csv_rows)
         columns = ["id", "text", "response", "parsed", "gold", "latency_s"]
         table = [

@@ -39,10 +39,12 @@ class PredictionRow:
 
 @dataclass
 class Scores:
-    """Point metrics of a scored file and the per-item statistics behind them."""
+    """Point metrics of a scored file, the per-item statistics behind them, and one record
+    per scored row (its prompt and scores, or per-type TP/FP/FN, on metrics.json's scale)."""
 
     metrics: dict[str, float]
     sample: bootstrap.Sample
+    rows: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -93,16 +95,23 @@ def score_qa_rows(rows: Sequence[PredictionRow], cfg: Mapping[str, Any]) -> Scor
         values = np.array([s.values for s in items], dtype=float).reshape(len(items), -1)
         columns.update({prefix + k: 100.0 * values[:, i] for i, k in enumerate(qa.QA_KEYS)})
     metrics["n_samples"] = float(len(rows))
+    metrics["n_duplicates"] = float(len(rows) - len({r.prompt.strip() for r in rows}))
     metrics.update(language.fidelity_metrics(hyps, str(cfg["lang"])))
     columns.update(language.fidelity_columns(hyps, str(cfg["lang"])))
     keys = _unique_keys([r.prompt.strip() for r in rows])
-    return Scores(metrics, bootstrap.Sample(keys, columns, bootstrap.means()))
+    # Every per-question column (word level and fidelity too): each one's mean is its metric.
+    per_row = [
+        {"row": r.line, "prompt": r.prompt, "scores": {k: float(v[i]) for k, v in columns.items()}}
+        for i, r in enumerate(rows)
+    ]
+    return Scores(metrics, bootstrap.Sample(keys, columns, bootstrap.means()), per_row)
 
 
 def join_ner(
     rows: Sequence[PredictionRow], cfg: Mapping[str, Any], source: str | Path
 ) -> list[NerScored]:
-    """Match each NER row to its gold document and parse its response; repeated prompts once."""
+    """Match each NER row to its gold document and parse its response; a repeated prompt is
+    scored once (`ner_summary` counts the repeats)."""
     index = questions.gold_index(cfg)
     types = gold.entity_types(cfg)
     aliases = gold.type_aliases(cfg)
@@ -125,16 +134,26 @@ def join_ner(
     return scored
 
 
-def ner_summary(scored: Sequence[NerScored], cfg: Mapping[str, Any]) -> Scores:
-    """NER metrics over matched rows: per type P/R/F1, macro F1, balanced accuracy, rates."""
+def ner_summary(scored: Sequence[NerScored], cfg: Mapping[str, Any], repeats: int = 0) -> Scores:
+    """NER metrics over matched rows: per type P/R/F1, macro F1, balanced accuracy, rates; over
+    all splits, and per split beside them (Taiyi's training data holds NCBI and BC5CDR training
+    documents); `repeats` rows repeated a scored prompt."""
     types = gold.entity_types(cfg)
     counts = [ner.count_document(s.document.gold, s.entities, types) for s in scored]
     metrics = ner.ner_metrics(counts, types)
     n = len(scored)
     metrics["n_documents"] = float(n)
+    metrics["n_duplicates"] = float(repeats)
     metrics["unparsable_rate"] = sum(not s.parsable for s in scored) / n if n else 0.0
     responses = [s.row.response for s in scored]
     metrics.update(language.fidelity_metrics(responses, str(cfg["lang"])))
+    splits = sorted({s.document.split for s in scored})
+    if len(splits) > 1:
+        for split in splits:
+            subset = [c for c, s in zip(counts, scored, strict=True) if s.document.split == split]
+            metrics[f"split/{split}/n_documents"] = float(len(subset))
+            for key, value in ner.ner_metrics(subset, types).items():
+                metrics[f"split/{split}/{key}"] = value
     # Per-document sufficient statistics: what a bootstrap resample sums.
     columns = {
         f"{c}/{t}": np.array([float(getattr(doc[t], c)) for doc in counts])
@@ -144,7 +163,18 @@ def ner_summary(scored: Sequence[NerScored], cfg: Mapping[str, Any]) -> Scores:
     columns["unparsable_rate"] = np.array([float(not s.parsable) for s in scored])
     columns.update(language.fidelity_columns(responses, str(cfg["lang"])))
     keys = [s.document.id for s in scored]
-    return Scores(metrics, bootstrap.Sample(keys, columns, bootstrap.ner_statistic(types)))
+    per_row = [
+        {
+            "row": s.row.line,
+            "prompt": s.row.prompt,
+            "document": s.document.id,
+            "split": s.document.split,
+            "counts": {t: vars(c[t]) for t in types},
+        }
+        for s, c in zip(scored, counts, strict=True)
+    ]
+    sample = bootstrap.Sample(keys, columns, bootstrap.ner_statistic(types))
+    return Scores(metrics, sample, per_row)
 
 
 def score_sample(path: str | Path, cfg: Mapping[str, Any]) -> Scores:
@@ -156,7 +186,8 @@ def score_sample(path: str | Path, cfg: Mapping[str, Any]) -> Scores:
     if task == "qa":
         questions.check_answers([(r.line, r.prompt, r.answer) for r in rows], cfg, path)
         return score_qa_rows(rows, cfg)
-    return ner_summary(join_ner(rows, cfg, path), cfg)
+    scored = join_ner(rows, cfg, path)
+    return ner_summary(scored, cfg, repeats=len(rows) - len(scored))
 
 
 def with_intervals(scores: Scores, resampling: Mapping[str, Any] | None) -> dict[str, float]:
@@ -174,19 +205,19 @@ def with_intervals(scores: Scores, resampling: Mapping[str, Any] | None) -> dict
     }
 
 
-def score_file(
+def score_report(
     path: str | Path,
     cfg: Mapping[str, Any],
     resampling: Mapping[str, Any] | None = None,
     compare: str | Path | None = None,
-) -> dict[str, float]:
-    """Score a predictions file for the configured benchmark; with `resampling`, bootstrap
-    intervals; with `compare` (another predictions file of the same items), its metrics as
-    `compare/<metric>` and paired bootstrap p-values as `<metric>/p_value`."""
+) -> tuple[dict[str, float], list[dict[str, Any]]]:
+    """Score a predictions file for the configured benchmark: its metrics and per-row records.
+    With `resampling`, bootstrap intervals; with `compare` (another predictions file of the
+    same items), its metrics as `compare/<metric>` and paired p-values as `<metric>/p_value`."""
     scores = score_sample(path, cfg)
     metrics = with_intervals(scores, resampling)
     if compare is None:
-        return metrics
+        return metrics, scores.rows
     if resampling is None:
         raise ValueError("compare needs resampling settings (conf/bootstrap)")
     other = score_sample(compare, cfg)
@@ -197,4 +228,14 @@ def score_file(
             scores.sample, aligned, int(resampling["resamples"]), int(resampling["seed"])
         )
     )
-    return metrics
+    return metrics, scores.rows
+
+
+def score_file(
+    path: str | Path,
+    cfg: Mapping[str, Any],
+    resampling: Mapping[str, Any] | None = None,
+    compare: str | Path | None = None,
+) -> dict[str, float]:
+    """The metrics of `score_report` (intervals, comparison) without the per-row records."""
+    return score_report(path, cfg, resampling, compare)[0]

@@ -27,19 +27,21 @@ from bioqwen.runs import atomic_write_text, file_hash
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate cfg.model on cfg.benchmark; write predictions, metrics.json, W&B table."""
     model_cfg = plain(cfg.model)
-    if model_cfg.get("path") and model_cfg.get("tiny"):
+    if model_cfg["path"] and model_cfg["tiny"]:
         # An explicit directory replaces the default tiny model, and names the run.
         model_cfg["tiny"] = None
         model_cfg["name"] = Path(str(model_cfg["path"])).name
     bench = plain(cfg.benchmark)
     settings = plain(cfg.generation)
-    name = f"evaluate-{model_cfg.get('name')}-{bench['name']}"
-    tags = [f"benchmark:{bench['name']}", f"model:{model_cfg.get('name')}"]
+    name = f"evaluate-{model_cfg['name']}-{bench['name']}"
+    tags = [f"benchmark:{bench['name']}", f"model:{model_cfg['name']}"]
     # Gold and model location are checked before the run opens: a typo leaves nothing behind.
     items = questions.select(bench) if bench["questions_from"] else gold.load_benchmark(bench)
+    runner.check_settings(bench, items)
     source = generate.model_source(model_cfg)
-    generate.check_backend(str(settings.get("backend", "hf")), source)
-    quantized.check(model_cfg, source, str(settings.get("backend", "hf")))
+    generate.check_model_dir(source)
+    generate.check_backend(str(settings["backend"]), source)
+    quantized.check(model_cfg, source, str(settings["backend"]))
     parents = prompts.model_runs(source)
     system_prompt = prompts.model_system_prompt(model_cfg["system_prompt"], parents)
     with open_run(cfg, "evaluate", name=name, tags=tags, resume=bool(cfg.resume)) as run:
@@ -47,7 +49,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         if not cfg.resume:
             journal_path.unlink(missing_ok=True)  # a fresh evaluation starts a fresh journal
         model, tokenizer = generate.load_for_generation(
-            model_cfg, str(cfg.device), str(settings.get("backend", "hf"))
+            model_cfg, str(cfg.device), str(settings["backend"])
         )
         device = getattr(model, "device", "vllm")
         log.info("evaluating %s on %s (%s)", source, bench["name"], device)

@@ -18,8 +18,8 @@ CARD = {
         "tokens": 5000,
         "dropped": {"low_quality": 6, "medical_domain": 2},
     },
-    "not_selected": {"tc": 2},
-    "cleaning": ["category", "quality", "length", "truncate"],
+    "not_selected": {"tc": {"category_not_selected": 2}},
+    "cleaning": ["category", "quality", "dedup", "length", "truncate"],
     "sources": {
         "a": {
             "constructed": True,
@@ -54,9 +54,10 @@ def test_markdown_and_json_written(tmp_path):
     # Out-of-scope categories are listed apart, outside the total, and the ratio's
     # denominator and the cleaning steps that ran are spelled out.
     table1, rest = text.split("## Not selected", 1)
-    assert "| TC |" not in table1 and "| TC | 2 |" in rest
+    assert "| TC |" not in table1 and "| TC | category_not_selected | 2 |" in rest
     assert "self-cognition included" in table1
-    assert "Cleaning steps that ran: category, quality, length, truncate." in table1
+    assert "Cleaning steps that ran: category, quality, dedup, length, truncate." in table1
+    assert "dedup) is not in the paper" in table1
 
 
 class FakeTracker:
@@ -76,6 +77,8 @@ def test_log_card_sends_tables_and_the_metrics_summary():
     assert set(tracker.tables) == {"data_card/table1", "data_card/sources", "data_card/drops"}
     assert tracker.summaries == metrics == card_metrics(CARD)
     assert metrics["data/raw"] == 14 and metrics["data/qa/cleaned"] == 4
-    assert metrics["data/not_selected/tc"] == 2 and "data/tc/raw" not in metrics
+    assert (
+        metrics["data/not_selected/tc/category_not_selected"] == 2 and "data/tc/raw" not in metrics
+    )
     assert metrics["data/source/a/constructed"] == 1
     assert metrics["data/dropped/low_quality"] == 6 and metrics["data/skipped_lines"] == 1

@@ -4,9 +4,10 @@ import pytest
 from datasets import load_from_disk
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, encode
+from bioqwen.data.pipeline import prepare
 from bioqwen.data.tokenizer import IM_END
 from tests.conftest import compose_config as compose
-from tests.data.helpers import qwen
+from tests.data.helpers import qa, qwen, write_lines
 
 
 @pytest.fixture(scope="module")
@@ -37,12 +38,16 @@ def test_every_example_trains_on_exactly_its_answers(rows):
 
 
 def test_language_specific_system_prompts_are_configurable(tmp_path):
+    source = write_lines(tmp_path / "en.jsonl", [qa("What helps a headache?", "Rest.")])
     cfg = compose(
         "prepare",
-        f"data.cache_dir={tmp_path}",
+        f"data.cache_dir={tmp_path / 'cache'}",
         "data.system_prompts.en=You are a test.",
         "data/mix=stage1",
-        f"data.mix.sources.taiyi.path={tmp_path.parent}",
+        "data.mix.validation_size=0",
+        "data.mix.sources.taiyi.reader=instruction",
+        f"data.mix.sources.taiyi.path={source}",
     )
-    assert cfg.data.system_prompts.en == "You are a test."
-    assert cfg.data.system_prompts.zh == DEFAULT_SYSTEM_PROMPTS["zh"]
+    (row,) = load_from_disk(str(prepare(cfg.data, seed=0).path))["train"]
+    assert row["lang"] == "en"
+    assert row["messages"][0] == {"role": "system", "content": "You are a test."}

@@ -80,8 +80,8 @@ def test_card_counts_add_up_per_source_and_task(sample):
     assert card["sources"]["coig_cqia"]["dropped"]["medical_domain"] == 100
     assert {"ner", "re", "mt", "qa", "general"} <= set(card["tasks"])
     # Table 1's total holds the selected categories only; the rest is listed apart.
-    not_selected = sum(card["not_selected"].values())
-    assert card["not_selected"] == {"tc": 7}
+    not_selected = sum(n for reasons in card["not_selected"].values() for n in reasons.values())
+    assert card["not_selected"]["tc"] == {"category_not_selected": 7}
     assert card["total"]["raw"] + not_selected == sum(s["raw"] for s in card["sources"].values())
     assert "tc" not in card["tasks"]
 
@@ -111,7 +111,8 @@ def test_sample_exercises_every_cleaning_step(sample, dataset):
 def test_drops_file_names_every_dropped_record(sample):
     drops = [json.loads(line) for line in sample.drops_path.read_text("utf-8").splitlines()]
     total = sum(sample.card["total"]["dropped"].values())
-    assert len(drops) == total + sum(sample.card["not_selected"].values())
+    outside = sum(n for r in sample.card["not_selected"].values() for n in r.values())
+    assert len(drops) == total + outside
     assert len({d["id"] for d in drops}) == len(drops)
     assert all(d["id"].startswith(d["source"] + ":") for d in drops)
 
@@ -194,7 +195,6 @@ def test_skip_policy_records_skipped_lines_in_the_card(tmp_path):
     card = prepared.card
     assert [(s["where"].rsplit(":", 1)[1], s["reason"]) for s in card["skipped"]] == [
         ("2", "invalid_utf8"),
-        ("3", "empty_answer"),
         ("4", "malformed_record"),
         ("5", "malformed_json"),
         ("6", "missing_field"),
@@ -202,6 +202,7 @@ def test_skip_policy_records_skipped_lines_in_the_card(tmp_path):
     assert all(s["where"].startswith(str(tmp_path / "qa.jsonl")) for s in card["skipped"])
     source = card["sources"]["taiyi"]
     assert source["raw"] == 7 and source["kept"] == 2
+    # The empty answer is data (a counted drop), not a skipped line.
     assert source["dropped"] == {
         "empty_answer": 1,
         "invalid_utf8": 1,
@@ -211,7 +212,7 @@ def test_skip_policy_records_skipped_lines_in_the_card(tmp_path):
     }
     # The Markdown card lists each skipped line with its reason too.
     markdown = (prepared.path.parent / "data_card.md").read_text("utf-8")
-    assert "Skipped input lines (5" in markdown
+    assert "Skipped input lines (4" in markdown
     assert f"{tmp_path / 'qa.jsonl'}:6 | missing_field | missing field 'output'" in markdown
 
 
@@ -272,3 +273,27 @@ def test_moved_inputs_are_named_by_their_new_paths_on_a_cache_hit(sample, cache,
     cfg = compose("prepare", f"data.cache_dir={cache}", f"data.mix.sources.taiyi.path={taiyi}")
     hit = prepare(cfg.data, seed=42)
     assert hit.cached and hit.card["inputs"]["taiyi"]["path"] == str(taiyi)
+
+
+def test_stage1_card_on_a_taiyi_file_with_out_of_scope_categories(tmp_path):
+    """Table 1 totals only the selected categories; the pre-check leaves the card unchanged."""
+    taiyi = SAMPLES / "taiyi" / "Taiyi_Instruction_Data_Example.jsonl"
+    cards = []
+    for precheck in ("true", "false"):
+        cfg = compose(
+            "prepare",
+            "data/mix=stage1",
+            f"data.mix.sources.taiyi.path={taiyi}",
+            f"data.mix.sources.taiyi.options.precheck={precheck}",
+            "data.mix.validation_size=2",
+            f"data.cache_dir={tmp_path / precheck}",
+        )
+        cards.append(prepare(cfg.data, seed=0).card)
+    with_check, without = (
+        {k: v for k, v in c.items() if k not in ("hash", "inputs")} for c in cards
+    )
+    assert with_check == without
+    card = cards[0]
+    assert set(card["tasks"]) == {"ner", "re", "mt"}
+    assert card["not_selected"] == {"tc": {"category_not_selected": 7}}
+    assert card["total"]["raw"] == sum(t["raw"] for t in card["tasks"].values()) == 14

@@ -1,9 +1,11 @@
 import json
+import re
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from bioqwen.data.sources import BadLine, SourceSpec, read_source
+from bioqwen.data.sources import BadLine, SourceSpec, Unused, read_source
 from bioqwen.errors import BioqwenError
 from tests.data.helpers import SAMPLES, qa, write_lines
 
@@ -12,8 +14,18 @@ def spec(source, path, task=None, on_error="raise", **options):
     return SourceSpec(source, Path(path), task, None, options, on_error)
 
 
-def records(source, reader, path, **kw):
+def items(source, reader, path, **kw):
     return list(read_source(spec(source, path, **kw), reader))
+
+
+def records(source, reader, path, **kw):
+    """The records and bad lines a reader yields (not the counted Unused items)."""
+    return [i for i in items(source, reader, path, **kw) if not isinstance(i, Unused)]
+
+
+def unused(source, reader, path, **kw):
+    """Reason -> count of what a reader read but counted instead of making a record."""
+    return Counter(i.reason for i in items(source, reader, path, **kw) if isinstance(i, Unused))
 
 
 def test_taiyi_example_file_maps_category_to_task_and_keeps_meta():
@@ -72,6 +84,11 @@ def test_webmedqa_keeps_positive_answers_only():
     out = records("webmedqa", "webmedqa", SAMPLES / "webmedqa" / "medQA.train.sample.txt")
     lines = (SAMPLES / "webmedqa" / "medQA.train.sample.txt").read_text("utf-8").splitlines()
     assert len(out) == sum(line.split("\t")[1] == "1" for line in lines)
+    # The negatives are counted, not silently skipped (issue 8 item 3).
+    negatives = sum(line.split("\t")[1] != "1" for line in lines)
+    assert unused("webmedqa", "webmedqa", SAMPLES / "webmedqa" / "medQA.train.sample.txt") == {
+        "negative_pair": negatives
+    }
     assert all(r["messages"][1]["content"].startswith("您好！") for r in out)
 
 
@@ -100,7 +117,6 @@ def test_self_cognition_fills_placeholders():
 BAD_LINES = [
     (b'{"instruction": "a", "input": "", "output": "b"', "malformed JSON"),
     (json.dumps({"instruction": "a", "input": ""}).encode(), "missing field 'output'"),
-    (json.dumps({"instruction": "a", "input": "", "output": "  "}).encode(), "empty answer"),
     (b'{"instruction": "\xff\xfe", "input": "", "output": "b"}', "invalid UTF-8"),
     (json.dumps({"instruction": 3, "input": "", "output": "b"}).encode(), "should be str"),
 ]
@@ -122,7 +138,6 @@ def test_skip_policy_yields_bad_lines_with_reasons(tmp_path):
     assert [b.reason for b in bad] == [
         "malformed_json",
         "missing_field",
-        "empty_answer",
         "invalid_utf8",
         "missing_field",
     ]
@@ -179,3 +194,91 @@ def test_cmedqa2_repeated_answer_id_is_named(tmp_path):
         records("cmedqa2", "cmedqa2", tmp_path)
     ok, bad = records("cmedqa2", "cmedqa2", tmp_path, on_error="skip")
     assert ok["id"] == "cmedqa2:1:7" and bad.reason == "duplicate_id" and bad.id != ok["id"]
+
+
+# --- nothing vanishes uncounted; empty is data, not syntax (issue 8 items 3, 4, 5) --------------
+
+
+def test_taiyi_turns_after_the_first_are_counted(tmp_path):
+    turns = [{"human": f"q{k}", "assistant": f"a{k}"} for k in range(3)]
+    line = {"category": "NER", "conversation": turns}
+    path = write_lines(tmp_path / "t.jsonl", [line])
+    (record,) = records("taiyi", "taiyi", path)
+    assert len(record["messages"]) == 2
+    found = [i for i in items("taiyi", "taiyi", path) if isinstance(i, Unused)]
+    assert [(u.id, u.task, u.reason) for u in found] == [
+        ("taiyi:1:turn2", "ner", "later_turn"),
+        ("taiyi:1:turn3", "ner", "later_turn"),
+    ]
+
+
+def test_cmedqa2_split_outsiders_missing_answers_and_repeated_question_ids_are_counted(tmp_path):
+    (tmp_path / "question.csv").write_text("question_id,content\n1,头痛\n1,头晕\n2,咳嗽\n", "utf-8")
+    (tmp_path / "answer.csv").write_text(
+        "ans_id,question_id,content\n7,1,多休息。\n8,2,多喝水。\n", "utf-8"
+    )
+    (tmp_path / "c.txt").write_text("question_id,pos_ans_id,neg_ans_id\n1,7,8\n2,9,7\n", "utf-8")
+    (rec,) = records("cmedqa2", "cmedqa2", tmp_path, candidates="c.txt")
+    assert rec["messages"][0]["content"] == "头痛"  # the first text of a repeated id
+    assert unused("cmedqa2", "cmedqa2", tmp_path, candidates="c.txt") == {
+        "duplicate_question_id": 1,
+        "not_in_split": 1,  # answer 8 is no positive of this split
+        "answer_missing": 1,  # candidate (2, 9) has no answer text
+    }
+
+
+def test_an_empty_answer_is_counted_not_an_error(tmp_path):
+    path = write_lines(tmp_path / "m.jsonl", [qa("问", "答"), qa("问二", "  ")])
+    assert len(records("medchatzh", "instruction", path)) == 1
+    assert unused("medchatzh", "instruction", path) == {"empty_answer": 1}
+
+
+def test_a_source_without_records_is_an_error_naming_the_file(tmp_path):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("\n", "utf-8")
+    with pytest.raises(BioqwenError, match=r"empty\.jsonl: no records read \(source 'm'"):
+        records("m", "instruction", empty)
+
+
+def test_instruction_data_as_a_json_array_reads_like_json_lines(tmp_path):
+    rows = [qa("问", "答"), qa("问二", "答二")]
+    array = tmp_path / "MedChatZH_train.json"
+    array.write_text(json.dumps(rows, ensure_ascii=False, indent=1), "utf-8")
+    lines = write_lines(tmp_path / "m.jsonl", rows)
+    as_array = records("m", "instruction", array)
+    as_lines = records("m", "instruction", lines)
+    assert [r["messages"] for r in as_array] == [r["messages"] for r in as_lines]
+    assert [r["id"] for r in as_array] == ["m:0", "m:1"]
+
+
+def test_bom_and_crlf_files_read_like_plain_ones(tmp_path):
+    plain = write_lines(tmp_path / "plain.jsonl", [qa("问", "答"), qa("问二", "答二")])
+    crlf = tmp_path / "crlf.jsonl"
+    crlf.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes().replace(b"\n", b"\r\n"))
+    first, second = records("m", "instruction", plain), records("m", "instruction", crlf)
+    assert [r["messages"] for r in first] == [r["messages"] for r in second]
+
+
+def test_taiyi_precheck_rejects_out_of_scope_lines_before_parsing(tmp_path):
+    lines = [
+        {"category": "NER", "conversation": [{"human": "q", "assistant": "a"}]},
+        b'{"category": "TC", "conversation": [broken',  # never parsed: out of scope
+    ]
+    path = write_lines(tmp_path / "t.jsonl", lines)
+    keep = frozenset({"NER"})
+    found = list(read_source(SourceSpec("taiyi", path, None, None, {}, categories=keep), "taiyi"))
+    assert found[1] == Unused("taiyi:2", "tc", "category_not_selected")
+    with pytest.raises(BioqwenError, match=r"t\.jsonl:2: malformed JSON"):
+        list(read_source(SourceSpec("taiyi", path, None, None, {}), "taiyi"))
+
+
+def test_sample_docs_state_the_score_file_as_it_is():
+    scores = [json.loads(line) for line in (SAMPLES / "medchatzh/scores.sample.jsonl").open()]
+    below = sorted(int(s["id"].split(":")[1]) for s in scores if s["score"] < 2.80)
+    assert below == [10, 15]
+    readme = (SAMPLES / "README.md").read_text("utf-8")
+    assert f"({len(below)} below 2.80: lines 10, 15; line 20 unscored)" in readme
+    # Every file a SOURCES.md table lists under samples/ is shipped.
+    for sources in SAMPLES.glob("*/SOURCES.md"):
+        for listed in re.findall(r"^\| `samples/([^`]+)`", sources.read_text("utf-8"), re.M):
+            assert (SAMPLES / listed).exists(), f"{sources}: {listed} is not shipped"

@@ -30,11 +30,6 @@ def test_baseline_config_resolves_to_its_hub_id(compose, name: str, hub_id: str)
     assert generate.model_source(model) == hub_id  # type: ignore[arg-type]
 
 
-def test_taiyi_remote_code_is_opt_in(compose) -> None:
-    cfg = compose("evaluate", "model=taiyi")
-    assert cfg.model.trust_remote_code is False
-
-
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_a_baseline_is_prompted_as_itself_not_as_bioqwen(compose, name: str) -> None:
     cfg = compose("evaluate", f"model={name}", "benchmark=icliniq", "benchmark.limit=1")

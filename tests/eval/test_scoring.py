@@ -14,7 +14,9 @@ import pytest
 from omegaconf import DictConfig, OmegaConf
 
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import scoring
+from bioqwen.eval import gold, scoring
+from bioqwen.eval.ner import authors_result
+from tests.eval.known_answers import write_csv
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "tests/fixtures/eval"
@@ -226,3 +228,23 @@ def test_recipe_by_hand_title_gold_case_placeholders_sets_and_sums(compose, tmp_
     assert metrics["macro_f1"] == pytest.approx(3 / 5)
     assert metrics["balanced_accuracy"] == pytest.approx(3 / 5)  # mean TP / (TP + FN)
     assert metrics["n_documents"] == 2 and metrics["unparsable_rate"] == 0.0
+
+
+def test_ncbi_reports_each_split_beside_all_splits_and_counts_repeated_prompts(
+    compose, tmp_path: Path
+) -> None:
+    cfg = _bench(compose, "ncbi")
+    docs = gold.load_benchmark({**cfg, "limit": None}).items
+    train = [d for d in docs if d.split == "train"][:5]
+    test = [d for d in docs if d.split == "test"][:5]
+    rows = [
+        [d.text, authors_result({t: sorted(v) for t, v in d.gold.items()}, ["Disease"])]
+        for d in train
+    ]
+    rows += [[d.text, authors_result({}, ["Disease"])] for d in test]
+    rows.append(rows[0])  # a repeated prompt: scored once, counted
+    metrics = scoring.score_file(write_csv(tmp_path / "p.csv", ["prompt", "result"], rows), cfg)
+    assert metrics["split/train/macro_f1"] == 1.0 and metrics["split/test/macro_f1"] == 0.0
+    assert metrics["split/train/n_documents"] == metrics["split/test/n_documents"] == 5
+    assert 0 < metrics["macro_f1"] < 1 and metrics["n_documents"] == 10
+    assert metrics["n_duplicates"] == 1

@@ -68,6 +68,12 @@ def test_score_cli_intervals_and_paired_comparison(tmp_path: Path) -> None:
     assert metrics["rouge-l/ci_low"] < metrics["rouge-l"] < metrics["rouge-l/ci_high"]
     assert metrics["compare/rouge-l"] < metrics["rouge-l"] and metrics["rouge-l/p_value"] < 0.05
     assert json.loads((run_dir / "lineage.json").read_text())["compare"]["path"] == str(other)
+    # One scores.jsonl line per row, on metrics.json's x100 scale: their mean is the metric.
+    per_row = [json.loads(x) for x in (run_dir / "scores.jsonl").read_text().splitlines()]
+    assert len(per_row) == 50 and per_row[0]["row"] == 2
+    for key in ("rouge-l", "language_fidelity"):
+        mean = sum(r["scores"][key] for r in per_row) / 50
+        assert abs(mean - metrics[key]) < 1e-9, key
     # Another model's file over fewer questions cannot be paired: one line, nothing written.
     with open(other, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))

@@ -1,0 +1,348 @@
+"""The bad-input table (issue 8): one case per line across prepare, train, evaluate and score.
+
+Each bad input must end the job with exit status 2 and ONE `bioqwen: error:` line naming the
+file and line/row/record or the config key, and leave nothing half-written (the run directory
+holds only Hydra's own files; no cache entry). The must-handle inputs (BOM, CRLF, empty
+responses, empty answers) must succeed. Jobs run in-process through `bioqwen.cli.main`, as the
+console script runs them, so the table stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from bioqwen import cli
+from tests.conftest import FIXTURES, ROOT
+from tests.eval.known_answers import WEBMEDQA, webmedqa_rows, write_csv
+
+NCBI = ROOT / "samples/benchmarks/ncbi"
+NCBI_PREDICTIONS = ROOT / "samples/benchmarks/ncbi_predictions/taiyi-ner-ncbi-disease.head20.csv"
+GOOD = {"instruction": "头痛怎么办？", "input": "", "output": "多休息。"}
+
+
+def _lines(path: Path, *lines: bytes | dict) -> Path:
+    path.write_bytes(
+        b"".join(
+            (x if isinstance(x, bytes) else json.dumps(x, ensure_ascii=False).encode()) + b"\n"
+            for x in lines
+        )
+    )
+    return path
+
+
+def _instruction(tmp: Path, *lines: bytes | dict) -> tuple[list[str], Path]:
+    path = _lines(tmp / "qa.jsonl", GOOD, *lines)
+    return [
+        "data.mix.sources.taiyi.reader=instruction",
+        f"data.mix.sources.taiyi.path={path}",
+    ], path
+
+
+def _ncbi_copy(tmp: Path, edit: Callable[[str], str]) -> tuple[list[str], Path]:
+    folder = tmp / "ncbi"
+    shutil.copytree(NCBI, folder)
+    path = folder / "NCBItestset_corpus.txt"
+    path.write_text(edit(path.read_text("utf-8")), "utf-8")
+    return [f"benchmark.data_dir={folder}", "benchmark.splits=[test]", "benchmark.limit=1"], path
+
+
+def _cmeee(tmp: Path, records: list) -> tuple[list[str], Path]:
+    path = tmp / "CMeEE_dev.json"
+    path.write_text(json.dumps(records, ensure_ascii=False), "utf-8")
+    return [f"benchmark.data_dir={tmp}"], path
+
+
+def _webmedqa(tmp: Path, *lines: str) -> tuple[list[str], Path]:
+    path = _lines(tmp / "m.txt", *(line.encode() for line in lines))
+    return ["data.mix.sources.taiyi.reader=webmedqa", f"data.mix.sources.taiyi.path={path}"], path
+
+
+def _edited_answers(path: Path) -> Path:
+    rows = [[prompt, "x", response] for prompt, _, response in webmedqa_rows()]
+    return write_csv(path, ["prompt", "answer", "response"], rows)
+
+
+def _model_dir(tmp: Path, name: str, text: str) -> Path:
+    folder = tmp / "model"
+    folder.mkdir()
+    (folder / name).write_text(text, "utf-8")
+    return folder
+
+
+def _dataset_dir(tmp: Path) -> Path:
+    (tmp / "prepared").mkdir()
+    return tmp / "prepared"
+
+
+PREPARE = ["prepare", "data/mix=stage1"]
+EVALUATE = ["evaluate", "model=tiny"]
+# (id, job + fixed overrides, builder(tmp) -> (overrides, where the message must point)).
+# `where` is a path (the message names it) or a config key / phrase.
+CASES: list[tuple[str, list[str], Callable[[Path], tuple[list[str], object]]]] = [
+    ("malformed-json", PREPARE, lambda t: _instruction(t, b'{"instruction": "q"')),
+    ("invalid-utf8", PREPARE, lambda t: _instruction(t, b'{"instruction": "\xff"}')),
+    ("wrong-type", PREPARE, lambda t: _instruction(t, {**GOOD, "output": 3})),
+    ("missing-field", PREPARE, lambda t: _instruction(t, {"instruction": "q", "input": ""})),
+    ("not-an-object", PREPARE, lambda t: _instruction(t, b"[1, 2]")),
+    (
+        "empty-file",
+        PREPARE,
+        lambda t: (
+            [
+                "data.mix.sources.taiyi.reader=instruction",
+                f"data.mix.sources.taiyi.path={_lines(t / 'empty.jsonl', b'')}",
+            ],
+            t / "empty.jsonl",
+        ),
+    ),
+    (
+        "missing-source",
+        PREPARE,
+        lambda t: (
+            [f"data.mix.sources.taiyi.path={t / 'none.jsonl'}"],
+            "data.mix.sources.taiyi.path",
+        ),
+    ),
+    (
+        "broken-json-array",
+        PREPARE,
+        lambda t: (
+            [
+                "data.mix.sources.taiyi.reader=icliniq",
+                f"data.mix.sources.taiyi.path={t / 'a.json'}",
+            ],
+            (t / "a.json").write_text('[{"input": "q", "answer_icliniq": "a"},\n{"input": ]')
+            and t / "a.json",
+        ),
+    ),
+    (
+        "short-webmedqa-line",
+        PREPARE,
+        lambda t: _webmedqa(t, "1\t1\t内\t问\t答", "2\t1"),
+    ),
+    (
+        "missing-gold-dir",
+        EVALUATE,
+        lambda t: (["benchmark=cmedqa2", f"benchmark.data_dir={t}"], "gold file not found"),
+    ),
+    (
+        "bad-offsets",
+        [*EVALUATE, "benchmark=ncbi"],
+        lambda t: _ncbi_copy(
+            t, lambda s: s.replace("\t23\t39\tcopper toxicosis", "\t30\t46\tcopper toxicosis", 1)
+        ),
+    ),
+    (
+        "annotation-outside-document",
+        [*EVALUATE, "benchmark=ncbi"],
+        lambda t: _ncbi_copy(t, lambda s: "9949209\t23\t39\tcopper\tModifier\tX\n" + s),
+    ),
+    (
+        "non-integer-offsets",
+        [*EVALUATE, "benchmark=ncbi"],
+        lambda t: _ncbi_copy(t, lambda s: s.replace("\t23\t39\t", "\tx\t39\t", 1)),
+    ),
+    (
+        "cmeee-bad-span",
+        [*EVALUATE, "benchmark=cmeee"],
+        lambda t: _cmeee(
+            t,
+            [
+                {
+                    "text": "患者有糖尿病",
+                    "entities": [{"start_idx": 0, "end_idx": 2, "type": "dis", "entity": "糖尿病"}],
+                }
+            ],
+        ),
+    ),
+    (
+        "cmeee-without-gold",
+        [*EVALUATE, "benchmark=cmeee"],
+        lambda t: _cmeee(t, [{"text": "患者有糖尿病"}]),
+    ),
+    (
+        "malformed-bioc",
+        [*EVALUATE, "benchmark=bc5cdr", "benchmark.splits=[test]", "benchmark.format=bioc"],
+        lambda t: (
+            [f"benchmark.data_dir={t}"],
+            (t / "CDR_TestSet.BioC.xml").write_text("<collection><document>")
+            and t / "CDR_TestSet.BioC.xml",
+        ),
+    ),
+    (
+        "model-dir-without-manifest",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: (
+            [f"model.path={_model_dir(t, 'README', 'x')}"],
+            "no config.json or adapter_config.json",
+        ),
+    ),
+    (
+        "corrupt-adapter",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: (
+            [f"model.path={_model_dir(t, 'adapter_config.json', '{broken')}"],
+            t / "model" / "adapter_config.json",
+        ),
+    ),
+    (
+        "adapter-without-base",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: (
+            [f"model.path={_model_dir(t, 'adapter_config.json', '{}')}"],
+            "base_model_name_or_path",
+        ),
+    ),
+    (
+        "missing-predictions",
+        ["score", "benchmark=webmedqa"],
+        lambda t: ([f"predictions={t / 'none.csv'}"], "predictions file not found"),
+    ),
+    (
+        "wrong-columns",
+        ["score", "benchmark=webmedqa"],
+        lambda t: (
+            [f"predictions={FIXTURES / 'eval/qa_predictions_bad_columns.csv'}"],
+            FIXTURES / "eval/qa_predictions_bad_columns.csv",
+        ),
+    ),
+    (
+        "header-only",
+        ["score", "benchmark=webmedqa"],
+        lambda t: (
+            [f"predictions={write_csv(t / 'p.csv', ['prompt', 'answer', 'response'], [])}"],
+            t / "p.csv",
+        ),
+    ),
+    (
+        "prompt-without-gold",
+        ["score", "benchmark=ncbi"],
+        lambda t: (
+            [f"predictions={FIXTURES / 'eval/ner_predictions_unmatched.csv'}"],
+            "ner_predictions_unmatched.csv:2",
+        ),
+    ),
+    (
+        "file-of-another-benchmark",
+        ["score", "benchmark=icliniq"],
+        lambda t: ([f"predictions={WEBMEDQA}"], "BioQwen-1.8B-qa-webmedqa.csv:2"),
+    ),
+    (
+        "edited-answer",
+        ["score", "benchmark=webmedqa"],
+        lambda t: ([f"predictions={_edited_answers(t / 'e.csv')}"], "e.csv:2"),
+    ),
+    (
+        "missing-ner-gold",
+        ["score", "benchmark=ncbi"],
+        lambda t: ([f"predictions={NCBI_PREDICTIONS}", f"benchmark.data_dir={t}"], "no gold file"),
+    ),
+    (
+        "bad-bootstrap",
+        ["score", "benchmark=webmedqa"],
+        # resamples=0 turns intervals off (conf/bootstrap/default.yaml); a coverage of 1.5 is wrong.
+        lambda t: ([f"predictions={WEBMEDQA}", "bootstrap.confidence=1.5"], "bootstrap.confidence"),
+    ),
+    (
+        "train-data-not-prepared",
+        ["train", "model=tiny"],
+        lambda t: ([f"data_dir={_dataset_dir(t)}"], "no saved DatasetDict"),
+    ),
+]
+
+# Config mistakes: (id, command line, the key or phrase the message names).
+# Data settings a prepare run rejects, on an otherwise good source: (id, override, named).
+DATA_CASES = [
+    ("bad-on-error", "data.on_error=maybe", "data.on_error='maybe'"),
+    ("tiny-max-tokens", "data.max_tokens=4", "data.max_tokens=4"),
+    ("unknown-tokenizer", "data.tokenizer=qwen9", "data.tokenizer='qwen9'"),
+    ("bad-language-text", "data.language.text=answer", "data.language.text"),
+]
+KEY_CASES = [
+    ("unknown-split", "evaluate benchmark=ncbi benchmark.splits=[valid]", "split 'valid'"),
+    ("unknown-gold-reader", "evaluate benchmark=ncbi benchmark.reader=nope", "reader='nope'"),
+    ("bad-template", "evaluate benchmark.prompt_template='{question}'", "prompt_template"),
+    ("bad-separators", "evaluate benchmark.entity_separators=word", "entity_separators='word'"),
+    ("unknown-backend", "evaluate generation.backend=tpu", "generation.backend='tpu'"),
+    ("unknown-reader", "prepare data/mix=stage1 data.mix.sources.taiyi.reader=nope", "'nope'"),
+    ("missing-train-data", "train model=tiny data_dir=/nonexistent/data", "data_dir=/nonexistent"),
+    (
+        "missing-stage1-run",
+        "train model=tiny stage=stage2 stage.init_from=/nonexistent",
+        "init_from",
+    ),
+]
+
+CASES += [(name, cmd.split(), lambda t, w=where: ([], w)) for name, cmd, where in KEY_CASES]
+CASES += [
+    (name, PREPARE, lambda t, o=override, w=where: ([*_instruction(t)[0], o], w))
+    for name, override, where in DATA_CASES
+]
+
+
+def _run(argv: list[str], run_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main([*argv, f"hydra.run.dir={run_dir}", "tracking=disabled"])
+        raise SystemExit(0)
+    return int(exit_info.value.code or 0), capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("job", "build"), [(c[1], c[2]) for c in CASES], ids=[c[0] for c in CASES])
+def test_bad_input_is_one_line_naming_where_exit_2_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], job: list[str], build: Callable
+) -> None:
+    overrides, where = build(tmp_path)
+    cache = tmp_path / "cache"
+    status, err = _run(
+        [*job, *overrides, f"data.cache_dir={cache}"]
+        if job[0] in ("prepare", "train")
+        else [*job, *overrides],
+        tmp_path / "run",
+        capsys,
+    )
+    errors = [line for line in err.splitlines() if line.startswith("bioqwen: error:")]
+    assert status == 2 and len(errors) == 1, err[-2000:]
+    assert str(where) in errors[0]
+    written = (
+        {p.name for p in (tmp_path / "run").iterdir()} if (tmp_path / "run").exists() else set()
+    )
+    assert all(name == ".hydra" or name.endswith(".log") for name in written), written
+    assert not cache.exists() or not any(cache.iterdir())
+
+
+def test_must_handle_inputs_succeed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # BOM + CRLF predictions with an empty response are scored; BOM + CRLF data with an
+    # empty answer are prepared.
+    rows = webmedqa_rows()
+    rows[0][2] = ""
+    plain = write_csv(tmp_path / "p.csv", ["prompt", "answer", "response"], rows)
+    bom_crlf = tmp_path / "bom_crlf.csv"
+    bom_crlf.write_bytes(
+        b"\xef\xbb\xbf" + plain.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    )
+    status, err = _run(
+        ["score", "benchmark=webmedqa", f"predictions={bom_crlf}"], tmp_path / "s", capsys
+    )
+    assert status == 0, err[-2000:]
+    metrics = json.loads((tmp_path / "s" / "metrics.json").read_text())
+    assert metrics["n_samples"] == 50
+    data = tmp_path / "qa.jsonl"
+    _lines(data, GOOD, {**GOOD, "instruction": "发热？", "output": "  "})
+    data.write_bytes(b"\xef\xbb\xbf" + data.read_bytes().replace(b"\n", b"\r\n"))
+    argv = [
+        *PREPARE,
+        "data.mix.sources.taiyi.reader=instruction",
+        f"data.mix.sources.taiyi.path={data}",
+        f"data.cache_dir={tmp_path / 'cache'}",
+        "data.mix.validation_size=0",
+    ]
+    status, err = _run(argv, tmp_path / "p", capsys)
+    assert status == 0, err[-2000:]
+    card = json.loads((tmp_path / "p" / "data_card.json").read_text())
+    assert card["sources"]["taiyi"]["kept"] == 1
+    assert card["sources"]["taiyi"]["dropped"] == {"empty_answer": 1}
