@@ -1,11 +1,8 @@
 """Structured config schemas registered in Hydra's ConfigStore.
 
-Every primary config in conf/ starts from one of these schemas, so a misspelled key in a YAML
-file or on the command line fails at composition time with Hydra's message naming the key.
-Defaults of knobs live in conf/ only: a field whose value a conf/ YAML gives is MISSING here
-(so a config composed without that YAML fails naming the key instead of running on a second,
-silently different default); a default here is one no YAML sets.
-This module imports nothing from bioqwen.
+A misspelled key in a YAML file or on the command line fails at composition naming the key.
+Defaults live in conf/ only: a field a conf/ YAML sets is MISSING here (a config composed
+without that YAML fails naming the key); a default here is one no YAML sets. A leaf module.
 """
 
 from __future__ import annotations
@@ -17,7 +14,6 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
 
-# ---------------------------------------------------------------------------------------------
 # Shared groups
 
 
@@ -74,13 +70,11 @@ class ModelConfig:
     params_b: float | None = None
 
 
-# ---------------------------------------------------------------------------------------------
 # Data preparation
 
 # `${bioqwen.root:}`: the checkout holding conf/ and samples/, so sample paths do not depend
 # on the working directory.
 ROOT = Path(__file__).resolve().parents[1]
-CONF_DIR = str(ROOT / "conf")
 OmegaConf.register_new_resolver("bioqwen.root", lambda: str(ROOT), replace=True)
 
 
@@ -211,7 +205,6 @@ class PrepareJobConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
-# ---------------------------------------------------------------------------------------------
 # Training
 
 
@@ -306,7 +299,6 @@ class TrainJobConfig:
     deepspeed_config: str | None = None  # a DeepSpeed JSON (conf/deepspeed/zero2.json)
 
 
-# ---------------------------------------------------------------------------------------------
 # Evaluation
 
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make demo`: the demo experiment (conf/experiment/demo.yaml) through `bioqwen pipeline`:
-#   prepare the shipped samples -> train stage 1 -> stage 2 -> evaluate (NCBI, webMedQA)
-# on the tiny model, W&B offline (run files under each step's run directory), then
-# `bioqwen report` on the experiment. A second run skips every unchanged step; extra arguments
+#   prepare the shipped samples -> train stage 1 -> stage 2 -> evaluate (NCBI, webMedQA, cMedQA2)
+#   -> export (GGUF F16 + Q4_0, MLC config) -> evaluate the Q4_0 file (INT4 row)
+# on the tiny model, W&B offline (run files under each step's run directory), then a 2 x 2 grid
+# (learning rate x LoRA r) with `bioqwen train -m`, then `bioqwen report` on both. A second run skips every unchanged step; extra arguments
 # go to the pipeline (e.g. `bash scripts/demo.sh tracking=disabled`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,18 @@ for stage in ("train-stage1", "train-stage2"):
         )
 PY
 
-if $PY -c "import sys; from bioqwen.cli import JOBS; sys.exit('report' not in JOBS)"; then
-  printf '\n== report\n'
-  $BQ report report.group=demo
+SWEEP=runs/demo/sweep
+if [ -f "$SWEEP/sweep_summary.csv" ]; then
+  printf '\n== sweep: %s is complete (rm -r it to run the grid again)\n' "$SWEEP"
+else
+  printf '\n== sweep: learning rate x LoRA r (2 x 2) on the tiny model, one run directory per point\n'
+  rm -rf "$SWEEP"
+  $BQ train -m model=tiny method=lora data_dir="$DIR/prepare" \
+    stage.learning_rate=3e-3,1e-2 method.lora.r=8,32 method.lora.alpha=32 \
+    stage.max_steps=20 stage.effective_batch_size=4 stage.logging_steps=5 stage.eval_steps=20 \
+    stage.save_steps=20 "hydra.sweep.dir=$SWEEP" "+hydra.job_logging.loggers.bitsandbytes.level=ERROR"
 fi
+
+printf '\n== report: the demo experiment beside the paper, and the sweep\n'
+$BQ report report.group=demo "report.sweeps=[$SWEEP]"
 printf '\n== demo finished in %d s; experiment record: %s/experiment.json\n' $((SECONDS - start)) "$DIR"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bioqwen.config import CONF_DIR
+from bioqwen.checkout import hydra_context, plain
 
 
 def benchmark_metrics(
@@ -18,9 +18,7 @@ def benchmark_metrics(
 ) -> Callable[[Any, Any], dict[str, float]]:
     """A hook scoring the model on a benchmark's first `limit` items as `bioqwen evaluate`
     would (greedy decoding, no batch-1 timing pass)."""
-    from hydra import compose, initialize_config_dir
-    from hydra.core.global_hydra import GlobalHydra
-    from omegaconf import OmegaConf
+    from hydra import compose
 
     from bioqwen.eval.gold import load_benchmark
     from bioqwen.eval.runner import evaluate_model
@@ -32,13 +30,9 @@ def benchmark_metrics(
         f"generation.batch_size={batch_size}",
         "generation.iteration_time_samples=0",  # no batch-1 timing pass during training
     ]
-    if GlobalHydra.instance().is_initialized():  # inside the train app: its search path
+    with hydra_context():
         cfg = compose("evaluate", overrides=overrides)
-    else:
-        with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-            cfg = compose("evaluate", overrides=overrides)
-    bench_cfg: Any = OmegaConf.to_container(cfg.benchmark, resolve=True)
-    settings: Any = OmegaConf.to_container(cfg.generation, resolve=True)
+    bench_cfg, settings = plain(cfg.benchmark), plain(cfg.generation)
     bench = load_benchmark(bench_cfg)  # read once, scored at every call
 
     def hook(model: Any, tokenizer: Any) -> dict[str, float]:
