@@ -102,6 +102,26 @@ def load_data(data_dir: str | None, data_cfg: Any, seed: int) -> tuple[DatasetDi
     }
 
 
+def cut_at_turn(ids: list[int], labels: list[int], max_length: int) -> tuple[list[int], list[int]]:
+    """An over-long row cut after the last trained reply that fits whole, stop token included.
+
+    A reply cut mid-way would train the model on an answer without its `<|im_end|>` (it would
+    learn not to stop); when no reply fits whole, nothing in the row is trained (it is dropped
+    with the fully masked rows).
+    """
+    end = max(
+        (
+            p
+            for p in range(1, max_length + 1)
+            if labels[p - 1] != IGNORE_INDEX and labels[p] == IGNORE_INDEX
+        ),
+        default=0,
+    )
+    if end == 0:
+        return ids[:max_length], [IGNORE_INDEX] * max_length
+    return ids[:end], labels[:end]
+
+
 def _tokenize(
     batch: dict[str, list[Any]], tokenizer: PreTrainedTokenizerBase, max_length: int
 ) -> dict[str, list[Any]]:
@@ -112,9 +132,10 @@ def _tokenize(
         enc = encode(messages, tokenizer)
         ids, labels = enc["input_ids"], enc["labels"]
         # prepare enforces the paper's token limit with its own tokenizer; a model whose
-        # vocabulary splits text finer (the tiny BPE) can still overflow, so cut at the end.
+        # vocabulary splits text finer (the tiny BPE) can still overflow.
         out["truncated"].append(len(ids) > max_length)
-        ids, labels = ids[:max_length], labels[:max_length]
+        if len(ids) > max_length:
+            ids, labels = cut_at_turn(ids, labels, max_length)
         out["input_ids"].append(ids)
         out["labels"].append(labels)
         out["n_trained"].append(sum(label != IGNORE_INDEX for label in labels))

@@ -10,7 +10,12 @@ from datasets import Dataset, DatasetDict
 from bioqwen.data.chatml import IGNORE_INDEX
 from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
-from bioqwen.train.data import find_dataset_dir, load_prepared, tokenize_for_training
+from bioqwen.train.data import (
+    find_dataset_dir,
+    load_prepared,
+    tokenize_for_training,
+    tokenize_split,
+)
 from tests.conftest import compose_config
 from tests.train.conftest import make_records
 
@@ -42,6 +47,29 @@ def test_long_samples_are_cut_and_rows_left_without_targets_dropped(mix_dir, tok
     # A cut that removes the whole reply leaves nothing to train: such rows go.
     assert data.stats["data/train_dropped_fully_masked"] > 0
     assert data.stats["data/train_samples"] + data.stats["data/train_dropped_fully_masked"] == 64
+
+
+def test_a_cut_never_leaves_a_reply_without_its_stop_token(tokenizer):
+    system, question = make_records(1, 0)[0]["messages"][:2]
+    messages = [
+        system,
+        question,
+        {"role": "assistant", "content": "Diseases: fever"},
+        {"role": "user", "content": "And the drugs? " * 5},
+        {"role": "assistant", "content": "Drugs: aspirin, insulin " * 20},
+    ]
+    row = Dataset.from_list([{"messages": messages}])
+    full = tokenize_split(row, tokenizer, 10_000, "train")[0][0]
+    cut, stats = tokenize_split(row, tokenizer, len(full["input_ids"]) - 5, "train")
+    ids, labels = cut[0]["input_ids"], cut[0]["labels"]
+    assert stats["data/train_truncated"] == 1
+    trained = [t for t, label in zip(ids, labels, strict=True) if label != IGNORE_INDEX]
+    # Only the first reply is left to train, whole, with its <|im_end|>; the row ends there.
+    assert tokenizer.decode(trained) == "Diseases: fever<|im_end|>"
+    assert labels[-1] != IGNORE_INDEX
+    # No reply fits whole: nothing is trained, and the row is dropped and counted.
+    _, none_fit = tokenize_split(row, tokenizer, 40, "train")
+    assert none_fit["data/train_samples"] == 0 and none_fit["data/train_dropped_fully_masked"] == 1
 
 
 def test_mixed_rows_keep_the_trainable_ones(tmp_path, tokenizer):
