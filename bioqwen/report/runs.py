@@ -104,7 +104,9 @@ def explicit_rows(record: RunRecord) -> dict[str, str]:
 def identity(record: RunRecord, labels: Mapping[str, Any]) -> Identity:
     """The model, stage and explicit rows of a run, from its config and lineage."""
     rows = explicit_rows(record)
+    # An INT4 row: named so by its experiment, or measured on 4-bit weights (nf4, GGUF Q4).
     int4 = any("INT4" in row for row in rows.values())
+    int4 = int4 or record.metrics.get("model/precision") == "int4"
     if record.job == "score":
         predictions = str(record.config.get("predictions", ""))
         parsed = authors.parse_name(Path(predictions).name, labels)
