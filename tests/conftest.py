@@ -44,7 +44,10 @@ def cli(
     (W&B offline runs land under the run directory unless WANDB_DIR is given).
     """
     extra = [f"hydra.run.dir={run_dir}"] if run_dir is not None else []
-    environment = {**os.environ, "WANDB_MODE": "offline", **env}
+    # WANDB_SERVICE (set once this worker has tracked a run) would make the job share the
+    # worker's wandb-core; a job of its own gets its own service, as on the command line.
+    inherited = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    environment = {**inherited, "WANDB_MODE": "offline", **env}
     return subprocess.run(
         [sys.executable, "-m", "bioqwen.cli", *args, *extra],
         cwd=ROOT,

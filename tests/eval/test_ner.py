@@ -104,18 +104,28 @@ def test_commas_split_only_when_followed_by_space() -> None:
     assert split_entities("(E)-stilbene (STB); (cocaine)") == ["(E)-stilbene (STB)", "cocaine"]
 
 
-def test_bullets_under_headers_and_unscored_sections() -> None:
-    text = "Diseases:\n- hepatitis\n- cirrhosis\nGenes:\n- BRCA1\nChemical entities: ethanol"
-    assert parse_response(text, TYPES).entities == {
-        "Disease": ["hepatitis", "cirrhosis"],
-        "Chemical": ["ethanol"],
-    }
+@pytest.mark.parametrize(
+    ("text", "types", "expected"),
+    [
+        (  # bullets under headers; a section of an unscored type is left out
+            "Diseases:\n- hepatitis\n- cirrhosis\nGenes:\n- BRCA1\nChemical entities: ethanol",
+            TYPES,
+            {"Disease": ["hepatitis", "cirrhosis"], "Chemical": ["ethanol"]},
+        ),
+        ("1. ataxia\n2. chorea", ["Disease"], {"Disease": ["ataxia", "chorea"]}),
+        (  # markdown, numbered and sentence-style type lines
+            "Here are the entities:\n1. **Chemicals:** lidocaine, 2,4-D\n2. Disease: **seizures**.",
+            TYPES,
+            {"Chemical": ["lidocaine", "2,4-D"], "Disease": ["seizures"]},
+        ),
+        ('["colon cancer", "None"]', ["Disease"], {"Disease": ["colon cancer", "None"]}),
+    ],
+)
+def test_response_layouts(text: str, types: list[str], expected: dict[str, list[str]]) -> None:
+    assert parse_response(text, types).entities == expected
 
 
-def test_unlabelled_bullets_belong_to_the_only_type() -> None:
-    assert parse_response("1. ataxia\n2. chorea", ["Disease"]).entities == {
-        "Disease": ["ataxia", "chorea"]
-    }
+def test_bullets_without_a_header_are_unparsable_with_several_types() -> None:
     assert not parse_response("- ataxia", TYPES).parsable
 
 
@@ -124,6 +134,19 @@ def test_prose_and_empty_are_unparsable() -> None:
     assert not parse_response("", TYPES).parsable
     assert not parse_response("   \n", TYPES).parsable
     assert parse_response("{not json", TYPES).entities == {}
+
+
+# --- separator policy (issue 8 item 6), on real Taiyi-format responses --------------------------
+
+# Verbatim assistant turns of Taiyi NER records (samples/taiyi/, the example file):
+# one entity per type line, '; ' between entities, '、' inside an entity.
+TAIYI_RESPONSES = [
+    "部位：足\n疾病：感染; 坏疽病变; 糖尿病足\n程度：0~5级\n",
+    "临床表现：多发性脓灶; 蜂窝织炎; 窦道; 坏疽; 脓性分泌物较多; 感染病灶已侵犯深部肌肉组织; "
+    "足或趾皮肤灶性干性坏疽; 感染延肌间隙扩大; 足底、足背贯通性溃疡\n程度：2级\n",
+]
+TAIYI_TYPES = ["Disease", "Symptom"]
+TAIYI_ALIASES = {"疾病": "Disease", "临床表现": "Symptom"}
 
 
 def test_semicolons_win_over_enumeration_commas_inside_entities() -> None:
@@ -140,36 +163,6 @@ def test_semicolons_win_over_enumeration_commas_inside_entities() -> None:
         "cancer of the breast, ovary",
         "glioma",
     ]
-
-
-def test_markdown_numbered_and_sentence_style_type_lines() -> None:
-    text = "Here are the entities:\n1. **Chemicals:** lidocaine, 2,4-D\n2. Disease: **seizures**."
-    assert parse_response(text, TYPES).entities == {
-        "Chemical": ["lidocaine", "2,4-D"],
-        "Disease": ["seizures"],
-    }
-
-
-def test_plain_json_list_belongs_to_the_only_type() -> None:
-    assert parse_response('["colon cancer", "None"]', ["Disease"]).entities == {
-        "Disease": ["colon cancer", "None"]
-    }
-    assert not parse_response('["colon cancer"]', TYPES).parsable  # which type is unknown
-    empty = parse_response("[]", TYPES)
-    assert empty.parsable and empty.entities == {}
-
-
-# --- separator policy (issue 8 item 6), on real Taiyi-format responses --------------------------
-
-# Verbatim assistant turns of Taiyi NER records (samples/taiyi/, the example file):
-# one entity per type line, '; ' between entities, '、' inside an entity.
-TAIYI_RESPONSES = [
-    "部位：足\n疾病：感染; 坏疽病变; 糖尿病足\n程度：0~5级\n",
-    "临床表现：多发性脓灶; 蜂窝织炎; 窦道; 坏疽; 脓性分泌物较多; 感染病灶已侵犯深部肌肉组织; "
-    "足或趾皮肤灶性干性坏疽; 感染延肌间隙扩大; 足底、足背贯通性溃疡\n程度：2级\n",
-]
-TAIYI_TYPES = ["Disease", "Symptom"]
-TAIYI_ALIASES = {"疾病": "Disease", "临床表现": "Symptom"}
 
 
 def test_taiyi_responses_split_on_semicolons_and_keep_enumeration_inside_entities() -> None:

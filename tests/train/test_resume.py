@@ -13,6 +13,7 @@ import pytest
 
 from bioqwen.errors import BioqwenError
 from bioqwen.tracking import read_offline_run
+from tests.conftest import cli
 from tests.train.conftest import FAST, ROOT, run_train
 
 STEPS = 8
@@ -48,14 +49,7 @@ def test_killed_run_resumes_from_newest_checkpoint(tmp_path: Path, mix_dir: Path
     checkpoints = sorted(p.name for p in (killed / "checkpoints").glob("checkpoint-*"))
     assert checkpoints[-1] == "checkpoint-4" and not (killed / "metrics.json").exists()
 
-    resumed = subprocess.run(
-        [sys.executable, "-m", "bioqwen.cli", "train", *args, "resume=true"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = cli("train", *args, "resume=true")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     metrics = json.loads((killed / "metrics.json").read_text())
     assert metrics["train/global_step"] == STEPS
