@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the demo experiment (conf/experiment/demo.yaml) through `bioqwen pipeline`:
 #   prepare the shipped samples -> train stage 1 -> stage 2 -> evaluate (NCBI, webMedQA, cMedQA2)
-#   -> export (GGUF F16 + Q4_0, MLC config) -> evaluate the Q4_0 file (INT4 row)
+#   -> export (GGUF F16 + Q4_0, MLC config) -> evaluate the Q4_0 and F16 files (INT4 row, sizes)
 # on the tiny model, W&B offline (run files under each step's run directory), then a 2 x 2 grid
 # (learning rate x LoRA r) with `bioqwen train -m`, then `bioqwen report` on both. A second run skips every unchanged step; extra arguments
 # go to the pipeline (e.g. `bash scripts/demo.sh tracking=disabled`).

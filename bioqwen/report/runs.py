@@ -42,6 +42,7 @@ class Identity:
     stage: str | None = None
     int4: bool = False
     rows: dict[str, str] = field(default_factory=dict)  # table name (or "*") -> row label
+    quantization: str | None = None  # a non-INT4 quantized evaluation (gguf-f16, gguf-q8_0)
 
 
 @dataclass
@@ -107,19 +108,22 @@ def identity(record: RunRecord, labels: Mapping[str, Any]) -> Identity:
     # An INT4 row: named so by its experiment, or measured on 4-bit weights (nf4, GGUF Q4).
     int4 = any("INT4" in row for row in rows.values())
     int4 = int4 or record.metrics.get("model/precision") == "int4"
+    quantized = record.metrics.get("model/quantization")
+    # Other quantized evaluations (GGUF F16, Q8_0) get rows of their own beside the original.
+    quant = str(quantized) if quantized not in (None, "none") and not int4 else None
     if record.job == "score":
         predictions = str(record.config.get("predictions", ""))
         parsed = authors.parse_name(Path(predictions).name, labels)
         if parsed is not None:
-            return Identity(parsed.model, parsed.stage, int4, rows)
-        return Identity(Path(predictions).stem, None, int4, rows)
+            return Identity(parsed.model, parsed.stage, int4, rows, quant)
+        return Identity(Path(predictions).stem, None, int4, rows, quant)
     trained = record.config if record.job == "train" else record.parent_config
     if trained is not None:
         name = str(trained.get("model", {}).get("name"))
         stage = trained.get("stage", {}).get("name")
-        return Identity(str(labels["finetuned"].get(name, name)), stage, int4, rows)
+        return Identity(str(labels["finetuned"].get(name, name)), stage, int4, rows, quant)
     name = str((record.config.get("model") or {}).get("name", "unknown"))
-    return Identity(str(labels["models"].get(name, name)), None, int4, rows)
+    return Identity(str(labels["models"].get(name, name)), None, int4, rows, quant)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

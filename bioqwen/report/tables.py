@@ -65,7 +65,9 @@ def _derived_label(spec: TableSpec, who: Identity) -> str:
         return who.model
     if spec.row_label == "model_stage":
         return f"{who.model} stage {who.stage.removeprefix('stage')}" if who.stage else who.model
-    label = who.model + (" INT4" if who.int4 else "")
+    label = who.model + (
+        " INT4" if who.int4 else f" ({who.quantization})" if who.quantization else ""
+    )
     return f"{label} stage 1" if who.stage == "stage1" else label
 
 

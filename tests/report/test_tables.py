@@ -156,6 +156,10 @@ def test_model_columns_come_from_the_runs_metrics_never_from_the_paper(
     assert table.cell("BioQwen-1.8B INT4", "precision")[0] == "int4"
     assert table.cell("BioQwen-1.8B INT4", "size (GB)")[0] == 0.93
     assert table.cell("BioQwen-1.8B", "precision")[0] is None
+    f16 = {"gleu": 6.1, "model/precision": "fp16", "model/quantization": "gguf-f16"}
+    gguf = make_run(tmp_path / "g", "evaluate", evaluation("taiyi", "cmedqa2"), f16)
+    rows = tables.build_table(published.load_table("table3"), _records([evaluate, gguf]), labels)
+    assert rows.cell("Taiyi (7B) (gguf-f16)", "precision")[0] == "fp16"  # beside, not over it
     assert table.cell("Taiyi (7B)", "precision")[0] == "fp16"  # the metric beats torch_dtype
     # The paper has a precision and a size for this row; a run that does not say stays missing.
     for column in ("precision", "size (GB)"):
