@@ -12,15 +12,11 @@ from omegaconf import OmegaConf
 from bioqwen import experiments
 from bioqwen.checkout import hydra_context
 from bioqwen.cli import JOBS
-from bioqwen.config import ModelConfig
 from bioqwen.errors import BioqwenError
 from tests.conftest import compose_config
 
 NAMES = experiments.available(experiments.EXPERIMENTS)
 PAPER = [name for name in NAMES if name.startswith("paper/")]
-# The INT4 rows evaluate with model.quantization=nf4, a key the export work adds to the model
-# config; until it is there those two experiments cannot compose.
-HAS_QUANTIZATION = "quantization" in ModelConfig.__dataclass_fields__
 
 
 def plan_of(name: str, *overrides: str) -> experiments.Plan:
@@ -41,8 +37,6 @@ def test_available_lists_the_pipeline_experiments_only() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_experiment_composes_every_step(name: str) -> None:
-    if name.endswith("_int4") and not HAS_QUANTIZATION:
-        pytest.skip("model.quantization (export work) is not in the model config yet")
     for todo in all_plans(plan_of(name, "pipeline.root=/x")):
         block = OmegaConf.to_container(todo.cfg.experiment)
         assert isinstance(block, dict)
