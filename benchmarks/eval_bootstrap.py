@@ -15,12 +15,11 @@ import argparse
 import time
 
 import numpy as np
-from hydra import compose, initialize_config_dir
+from hydra import compose
 from omegaconf import OmegaConf
 
-import bioqwen.config  # noqa: F401  (registers the schemas)
-from bioqwen.checkout import CONF_DIR
 from bioqwen.checkout import ROOT as PROJECT_ROOT
+from bioqwen.checkout import hydra_context
 from bioqwen.eval import bootstrap, ner, scoring
 
 NCBI = PROJECT_ROOT / "samples/benchmarks/authors_results/ner/ncbi/"
@@ -33,7 +32,7 @@ def main() -> None:
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--rescore", type=int, default=3)
     args = parser.parse_args()
-    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+    with hydra_context():
         cfg = compose("score", overrides=["benchmark=ncbi", "predictions=unused"])
     bench = OmegaConf.to_container(cfg.benchmark, resolve=True)
     assert isinstance(bench, dict)

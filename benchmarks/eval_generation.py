@@ -21,15 +21,16 @@ from typing import Any
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
-from hydra import compose, initialize_config_dir
+from hydra import compose
 
 import bioqwen.config  # noqa: F401
+from bioqwen.checkout import hydra_context
 from bioqwen.eval import generate, gold, prompts
-from bioqwen.jobs.common import CONF_DIR, plain
+from bioqwen.jobs.common import plain
 
 
 def _config(benchmark: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    with initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+    with hydra_context():
         cfg = compose(
             "evaluate", overrides=["tracking=disabled", "model=tiny", f"benchmark={benchmark}"]
         )

@@ -24,10 +24,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from hydra import compose, initialize_config_dir
+from hydra import compose
 
 import bioqwen.config  # noqa: F401  (registers the schemas)
-from bioqwen.checkout import ROOT
+from bioqwen.checkout import ROOT, hydra_context
 from bioqwen.data.pipeline import prepare
 
 SAMPLES = ROOT / "samples"
@@ -101,7 +101,7 @@ def build_other_taiyi(path: Path, lines: int) -> None:
 
 
 def _prepare_seconds(root: Path, path: Path, precheck: bool, attempt: int) -> float:
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with hydra_context():
         cfg = compose(
             "prepare",
             overrides=[
@@ -145,7 +145,7 @@ def run(root: Path, num_proc: int, tag: str) -> tuple[float, dict]:
         f"data.cache_dir={root / f'cache-{tag}'}",
         f"data.num_proc={num_proc}",
     ]
-    with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
+    with hydra_context():
         cfg = compose("prepare", overrides=overrides)
     start = time.perf_counter()
     prepared = prepare(cfg.data, seed=42)

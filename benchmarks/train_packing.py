@@ -83,16 +83,15 @@ def measure(
     batching: str, args: argparse.Namespace, data_dir: Path, out: Path, model_dir: str | None
 ) -> dict[str, float]:
     """Train `steps` optimizer steps with one batching mode; return its run-level rates."""
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
 
-    import bioqwen.config  # noqa: F401  (registers the schemas)
+    from bioqwen.checkout import hydra_context
     from bioqwen.models import resolve_model, tokenizer_for
     from bioqwen.train.data import load_prepared, tokenize_for_training
     from bioqwen.train.model import add_adapter, load_base
     from bioqwen.train.trainer import build_trainer, sft_config
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+    with hydra_context():
         cfg = compose(
             "train",
             overrides=[

@@ -24,7 +24,6 @@ import resource
 import sys
 import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -64,19 +63,19 @@ def batches(n: int, batch: int, length: int, vocab: int, pad: int) -> list[dict[
 def measure(path: str, steps: int, batch: int, length: int, threads: int, out: Any) -> None:
     """Time `steps` forward+backward passes on one loss path (run in a fresh process)."""
     import torch
-    from hydra import compose, initialize_config_dir
+    from hydra import compose
+
+    from bioqwen.checkout import hydra_context
 
     torch.set_num_threads(threads)
-    import bioqwen.config  # noqa: F401  (registers the schemas)
     from bioqwen.jobs.common import plain
     from bioqwen.models import resolve_model, tokenizer_for
     from bioqwen.train.data import tokenize_for_training
     from bioqwen.train.model import load_for_training
     from bioqwen.train.trainer import build_trainer, sft_config
 
-    conf = Path(__file__).resolve().parents[1] / "conf"
     metrics_on = f"stage.token_metrics={'true' if path == 'trl fused' else 'false'}"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+    with hydra_context():
         cfg = compose("train", overrides=["model=tiny", "model.tokenizer=qwen1_5", metrics_on])
     model_dir = resolve_model(cfg.model)
     tokenizer = tokenizer_for(cfg.model, model_dir)
