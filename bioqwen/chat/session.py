@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
+from bioqwen.checkout import hydra_context, plain
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import generate
 from bioqwen.models import hub_offline
@@ -70,19 +69,16 @@ def model_spec(entry: str) -> dict[str, Any]:
 
 
 def _conf_model(name: str) -> dict[str, Any]:
-    """conf/model/<name>.yaml on its schema, as Hydra composes it for the other jobs.
+    """conf/model/<name>.yaml composed by Hydra, as the other jobs get it.
 
     A directory or hub id takes the settings of the default model (as `evaluate model.path=`
     does) with the tiny-model block removed.
     """
-    from bioqwen.config import ModelConfig
+    from hydra import compose
 
-    node = OmegaConf.to_container(OmegaConf.load(CONF_MODELS / f"{name}.yaml"))
-    assert isinstance(node, dict)
-    node.pop("defaults", None)
-    cfg = OmegaConf.to_container(OmegaConf.merge(OmegaConf.structured(ModelConfig), node))
-    assert isinstance(cfg, dict)
-    return {str(k): v for k, v in cfg.items()}
+    with hydra_context():
+        model: dict[str, Any] = plain(compose(f"model/{name}").model)
+    return model
 
 
 def _label(path: Path) -> str:
