@@ -35,9 +35,9 @@ RESUME = {
 
 
 def entry(job: str) -> JobRun:
-    """A job's `run(cfg)` function (the train module names it `train`)."""
-    module = importlib.import_module(JOBS[job])
-    return getattr(module, "run", None) or getattr(module, job)
+    """A job's `run(cfg)` function (every job module defines one)."""
+    job_run: JobRun = importlib.import_module(JOBS[job]).run
+    return job_run
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
