@@ -40,9 +40,12 @@ def build_scorer(directory: Path, layers: int) -> None:
     tokenizer = load_qwen_tokenizer("qwen1_5")
     vocab = (len(tokenizer) + 63) // 64 * 64
     config = Qwen2Config(
-        vocab_size=vocab, num_labels=1, pad_token_id=tokenizer.pad_token_id, **WIDTH
+        vocab_size=vocab,
+        num_labels=1,
+        pad_token_id=tokenizer.pad_token_id,
+        num_hidden_layers=layers,
+        **WIDTH,
     )
-    config.num_hidden_layers = layers
     torch.manual_seed(0)
     Qwen2ForSequenceClassification(config).save_pretrained(directory, safe_serialization=True)
     tokenizer.save_pretrained(directory)

@@ -205,7 +205,8 @@ def _records(path: Path) -> Iterator[bytes]:
 
 def read_offline_run(run_path: str | Path) -> dict[str, Any]:
     """Read back an offline run directory: name, group, tags, config, history rows, summary,
-    whether the file is complete (ends with the run's exit record) and its exit code.
+    logged artifacts (name, type, aliases, metadata, references), whether the file is complete
+    (ends with the run's exit record) and its exit code.
 
     wandb 0.31 writes no `files/wandb-summary.json` offline (that comes with `wandb sync`), so
     the run's record file is the only place to check what a later sync will upload.
@@ -213,7 +214,7 @@ def read_offline_run(run_path: str | Path) -> dict[str, Any]:
     from wandb.proto import wandb_internal_pb2 as pb
 
     (path,) = Path(run_path).glob("run-*.wandb")
-    run: dict[str, Any] = {"history": [], "summary": {}, "complete": False}
+    run: dict[str, Any] = {"history": [], "summary": {}, "artifacts": [], "complete": False}
     for payload in _records(path):
         record = pb.Record()  # type: ignore[attr-defined]
         record.ParseFromString(payload)
@@ -236,6 +237,16 @@ def read_offline_run(run_path: str | Path) -> dict[str, Any]:
             for item in record.summary.update:
                 key = item.key or "/".join(item.nested_key)
                 run["summary"][key] = json.loads(item.value_json)
+        elif kind == "artifact":
+            run["artifacts"].append(
+                {
+                    "name": record.artifact.name,
+                    "type": record.artifact.type,
+                    "aliases": list(record.artifact.aliases),
+                    "metadata": json.loads(record.artifact.metadata or "{}"),
+                    "references": {e.path: e.ref for e in record.artifact.manifest.contents},
+                }
+            )
         elif kind == "exit":
             run["complete"] = True
             run["exit_code"] = record.exit.exit_code  # non-zero: the job failed

@@ -10,7 +10,6 @@ leaves no artefacts; lineage.json names the training run, and the files become a
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -21,11 +20,12 @@ from typing import Any
 
 from omegaconf import DictConfig
 
+from bioqwen import artifacts
 from bioqwen.errors import BioqwenError
 from bioqwen.export import build, gguf, sizes
 from bioqwen.export.quantize import check_quant
-from bioqwen.jobs.common import Run, job_main, log, open_run, plain, run_dir
-from bioqwen.runs import file_hash
+from bioqwen.jobs.common import job_main, log, open_run, plain, run_dir
+from bioqwen.runs import LINEAGE_FILE, file_hash, read_json
 
 
 @contextmanager
@@ -37,18 +37,6 @@ def _staging(directory: Path) -> Iterator[Path]:
         yield stage
     finally:
         shutil.rmtree(stage, ignore_errors=True)
-
-
-def _artifact(run: Run, name: str, files: list[str], metrics: dict[str, Any]) -> None:
-    """Log the exported files as one W&B model artifact (by reference: no copy of weights)."""
-    if run.tracker.run is None:
-        return
-    import wandb
-
-    artifact = wandb.Artifact(re.sub(r"[^\w.-]", "-", name), type="model", metadata=metrics)
-    for file in files:
-        artifact.add_reference(f"file://{(run.dir / file).resolve()}", name=file)
-    run.tracker.run.log_artifact(artifact)
 
 
 def run(cfg: DictConfig) -> dict[str, Any]:
@@ -84,17 +72,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             print("MLC-LLM for Android (run where mlc_llm is installed):")
             print("\n".join(commands), flush=True)
         tags = [f"format:{fmt}", f"model:{name}"] + ([f"quant:{quant}"] if fmt != "mlc" else [])
+        parent = read_json(source_run / LINEAGE_FILE) if source_run else {}
+        inputs = artifacts.parent_input(parent, "merged")  # the training run's merged model
         with open_run(cfg, "export", name=f"export-{name}-{fmt}-{quant}", tags=tags) as run:
+            linked = artifacts.declare_inputs(run.tracker, inputs)
             for file in files:
                 os.replace(stage / file, run.dir / file)
+            paths = {file: run.dir / file for file in files}
+            ref = artifacts.log_model(run.tracker, f"{name}-{fmt}-{quant}", "model", paths, metrics)
             run.lineage(
                 model=str(model_dir.resolve()),
                 model_hash=file_hash(model_dir / "config.json"),
                 weights_hash={w.name: file_hash(w) for w in weights},
                 parents=[str(source_run.resolve())] if source_run else [],
                 files=files,
+                wandb=artifacts.wandb_entry(run.tracker, inputs, linked, {fmt: ref} if ref else {}),
             )
-            _artifact(run, f"{name}-{fmt}-{quant}", files, metrics)
             run.finish(metrics)
             log.info("exported %s to %s: %s", model_dir, run.dir, ", ".join(files))
     return metrics

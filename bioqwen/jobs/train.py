@@ -17,7 +17,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bioqwen import tracking
+from bioqwen import artifacts, tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import Run, job_main, open_run, plain, run_dir
 
@@ -26,17 +26,20 @@ log = logging.getLogger("bioqwen.train")
 
 @contextlib.contextmanager
 def _run_context(
-    cfg: DictConfig, directory: Path, is_main: bool, mix: str, original_config: str | None
+    cfg: DictConfig,
+    directory: Path,
+    is_main: bool,
+    labels: tuple[str, str, list[str]],
+    original_config: str | None,
 ) -> Iterator[Run]:
     """Rank 0 opens the tracked run (a resumed one keeps its original config.yaml); the other
     ranks get an untracked handle on the same directory."""
     from bioqwen.train.resume import keep_original_config
-    from bioqwen.train.summary import run_labels
 
     if not is_main:
         yield Run(directory, cfg, tracking.Tracker(None), "train")
         return
-    name, group, tags = run_labels(cfg, mix)
+    name, group, tags = labels
     with open_run(cfg, "train", name=name, group=group, tags=tags, resume=bool(cfg.resume)) as run:
         if original_config is not None:
             keep_original_config(directory, original_config)
@@ -55,8 +58,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from bioqwen.train import trainer as sft
     from bioqwen.train.distributed import process_state, shared_run_dir
     from bioqwen.train.resume import resume_point
-    from bioqwen.train.stages import plan_init
-    from bioqwen.train.summary import lineage_entries, summarize
+    from bioqwen.train.stages import plan_init, stage_inputs
+    from bioqwen.train.summary import lineage_entries, log_artifacts, run_labels, summarize
 
     directory = shared_run_dir(run_dir())
     state = process_state()
@@ -91,8 +94,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
     # --- the run ------------------------------------------------------------------------------
     remote_code = bool(model_cfg["trust_remote_code"])
-    mix = str(data_info["mix"])
-    with _run_context(cfg, directory, is_main, mix, original_config) as job:
+    labels = run_labels(cfg, str(data_info["mix"]))
+    inputs = stage_inputs(plan, model_cfg, model_source)
+    with _run_context(cfg, directory, is_main, labels, original_config) as job:
+        linked = artifacts.declare_inputs(job.tracker, inputs)  # online: W&B lineage graph
         if plan.pending_merge is not None and plan.parent is not None:
             init_model = Path(plan.base_source)
             if is_main and not (init_model / "config.json").exists():
@@ -135,7 +140,10 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             entries = lineage_entries(
                 plan, stage, method["name"], model_entry, data_info, resume_from, merged
             )
-            job.lineage(run=str(directory.resolve()), **entries)
+            about = {"stage": stage["name"], "adapter_base": plan.base_source, "inputs": inputs}
+            refs = log_artifacts(job.tracker, directory, labels[0], {**about, **summary}, not full)
+            wandb = artifacts.wandb_entry(job.tracker, inputs, linked, refs)
+            job.lineage(run=str(directory.resolve()), **entries, wandb=wandb)
             job.finish(summary)
     state.wait_for_everyone()
     return summary

@@ -9,6 +9,7 @@ the parent's adapter to keep training (`continue`).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -109,3 +110,15 @@ def plan_init(
         return InitPlan(parent, merged, merged, None, None)
     # The merged stage-1 model does not exist yet; its base carries the same tokenizer.
     return InitPlan(parent, str(run / INIT_MODEL), parent.adapter_base, None, parent.adapter_dir)
+
+
+def stage_inputs(plan: InitPlan, model: Mapping[str, Any], source: str) -> list[dict[str, str]]:
+    """The W&B inputs of a run (bioqwen.artifacts): the base model for a first stage, else the
+    parent's artifact that this run starts from (its merged model when it loads that, else its
+    adapter); none when the parent was not tracked."""
+    from bioqwen.artifacts import base_model_input, parent_input
+
+    if plan.parent is None:
+        return [base_model_input(str(model["name"]), source, model.get("revision"))]
+    uses_merged = plan.continue_adapter is None and plan.pending_merge is None
+    return parent_input(plan.parent.lineage, MERGED if uses_merged else ADAPTER, ADAPTER)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from bioqwen.runs import code_revision, library_versions
@@ -122,3 +123,20 @@ def lineage_entries(
             "checkpoints": CHECKPOINTS,
         },
     }
+
+
+def log_artifacts(
+    tracker: Any, directory: Path, label: str, metadata: Mapping[str, Any], adapter: bool
+) -> dict[str, str]:
+    """Log the run's adapter and merged model (those it wrote) as W&B artifacts by reference;
+    returns {"adapter"|"merged": "<artifact>:run-<id>"} for lineage.json and the next stage."""
+    from bioqwen.artifacts import log_model
+
+    made = {ADAPTER: "adapter", MERGED: "model"} if adapter else {MERGED: "model"}
+    refs = {}
+    for part, kind in made.items():
+        if (directory / part).is_dir():
+            ref = log_model(tracker, f"{label}-{part}", kind, {part: directory / part}, metadata)
+            if ref:
+                refs[part] = ref
+    return refs

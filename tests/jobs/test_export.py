@@ -73,8 +73,13 @@ def test_export_q4_0_keeps_f16_checks_agreement_and_logs_an_artifact(
     (wandb_run,) = (out / "wandb").glob("offline-run-*")
     summary = read_offline_run(wandb_run)["summary"]
     assert {k: summary[k] for k in metrics} == metrics
-    record = next(wandb_run.glob("run-*.wandb")).read_bytes()
-    assert b"train-stage2-all-q4_0" in record and b"model-q4_0.gguf" in record  # the artifact
+    (artifact,) = read_offline_run(wandb_run)["artifacts"]  # the files, by reference
+    assert artifact["name"] == "train-stage2-all-q4_0"
+    made = {"model-q4_0.gguf", "model-f16.gguf", "mlc-chat-config.json", "mlc_commands.sh"}
+    assert set(artifact["references"]) == made
+    assert lineage["wandb"]["artifacts"] == {
+        "all": f"train-stage2-all-q4_0:run-{lineage['wandb']['run_id']}"
+    }
 
 
 def test_mlc_only_needs_no_deploy_extra(tmp_path: Path, tiny_model_dir: Path) -> None:

@@ -106,6 +106,37 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
     assert lineage["versions"]["trl"] and lineage["model"]["revision"] is None
 
 
+def test_stage1_logs_its_adapter_and_merged_model_as_artifacts_of_its_base(stage1) -> None:
+    run_dir, _ = stage1
+    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
+    run = read_offline_run(wandb_run)
+    full = json.loads((run_dir / "lineage.json").read_text())
+    lineage = full["wandb"]
+    alias = f"run-{lineage['run_id']}"
+    logged = {a["name"]: a for a in run["artifacts"]}
+    assert logged.keys() == {
+        "tiny-stage1-qlora-data-lr0.0002-r64-adapter",
+        "tiny-stage1-qlora-data-lr0.0002-r64-merged",
+    }
+    for name, part, kind in (("adapter", "adapter", "adapter"), ("merged", "merged", "model")):
+        artifact = logged[f"tiny-stage1-qlora-data-lr0.0002-r64-{name}"]
+        assert artifact["type"] == kind and alias in artifact["aliases"]
+        # By reference: every file of the directory, where the run wrote it.
+        files = sorted(p for p in (run_dir / part).rglob("*") if p.is_file())
+        assert sorted(artifact["references"].values()) == sorted(
+            f"file://{p.resolve()}" for p in files
+        )
+        assert artifact["metadata"]["stage"] == "stage1"
+        assert artifact["metadata"]["train/final_loss"] == run["summary"]["train/final_loss"]
+        assert lineage["artifacts"][part] == f"{artifact['name']}:{alias}"
+    # Offline, the base model input waits in lineage.json for `python -m bioqwen.artifacts`.
+    tiny = Path(full["model"]["source"]).resolve()
+    assert lineage["inputs"] == [
+        {"name": "base-tiny", "type": "base-model", "uri": f"file://{tiny}"}
+    ]
+    assert lineage["linked"] is False and lineage["project"] == "bioqwen"
+
+
 def test_merged_model_stops_at_im_end_and_pads_with_a_distinct_token(stage1) -> None:
     run_dir, _ = stage1
     merged = run_dir / "merged"
@@ -123,8 +154,12 @@ def test_merged_model_stops_at_im_end_and_pads_with_a_distinct_token(stage1) -> 
 def test_stage2_merges_stage1_and_records_lineage(stage1, tmp_path: Path, mix_dir: Path) -> None:
     parent, _ = stage1
     run_dir = tmp_path / "stage2"
-    summary = run_train(run_dir, mix_dir, "stage=stage2", f"stage.init_from={parent}")
+    overrides = ("stage=stage2", f"stage.init_from={parent}", "tracking=offline")
+    summary = run_train(run_dir, mix_dir, *overrides)
     lineage = json.loads((run_dir / "lineage.json").read_text())
+    # Its W&B input is the stage-1 artifact it starts from: the merged model.
+    parent_wandb = json.loads((parent / "lineage.json").read_text())["wandb"]
+    assert lineage["wandb"]["inputs"] == [{"ref": parent_wandb["artifacts"]["merged"]}]
     assert lineage["init_from"] == str(parent.resolve())
     assert lineage["init_mode"] == "merge"
     # Stage 1 wrote merged/ (merged into the unquantized base): stage 2 trains on it.
