@@ -5,7 +5,8 @@ The pipeline counts as it goes (`Tally`: raw and drops by reason, per source and
 raw = kept + dropped per source and per task. Records of categories the mix does not select
 (Taiyi's TC, QA_*, MRD, COT, ...) are listed in a separate "not selected" section, outside
 the Table 1 rows and total, so the total compares with the paper's. This module also renders
-the card as Markdown, flattens it into `metrics.json` / W&B summary keys, and logs its tables
+the card as Markdown (with score-data's reward-threshold table for each score file it
+filtered with), flattens it into `metrics.json` / W&B summary keys, and logs its tables
 to any tracker with `table()` and `summary()` (bioqwen.tracking.Tracker).
 """
 
@@ -17,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+from bioqwen.data import thresholds
 from bioqwen.runs import atomic_write_json, atomic_write_text
 
 # What a reader reads but the mix does not select, reported apart from Table 1 (whose raw
@@ -249,6 +251,24 @@ def _not_selected(card: Mapping[str, Any]) -> list[str]:
     ]
 
 
+def _thresholds(card: Mapping[str, Any]) -> list[str]:
+    """Markdown lines of the reward-threshold tables (score files with one beside them)."""
+    parts = []
+    for table in card.get("thresholds", []):
+        parts += [
+            f"## Reward threshold: {', '.join(table['sources'])} (paper 2.3.1.3)",
+            "",
+            f"Records and tokens of the scored records each candidate threshold keeps, from "
+            f"`{table['score_file']}` (bioqwen score-data). This mix filtered at "
+            f"{table['threshold']:g} (data.filters.quality.threshold); *chosen* marks the "
+            "scoring run's threshold, *balance* the candidate whose kept QA tokens come closest "
+            "to the comprehension (NER + RE + MT) tokens, as the paper intended.",
+            "",
+            thresholds.markdown(table["rows"]),
+        ]
+    return parts
+
+
 def card_markdown(card: Mapping[str, Any]) -> str:
     """The card as Markdown: Table 1 layout, sources, drops by reason, skipped lines."""
     parts = [
@@ -270,6 +290,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         _markdown_table(TABLE_COLUMNS, table1_rows(card)),
         "",
         *_not_selected(card),
+        *_thresholds(card),
         "## Sources",
         "",
         _markdown_table(SOURCE_COLUMNS, source_rows(card)),
@@ -334,6 +355,9 @@ def log_card(card: Mapping[str, Any], tracker: TableSink) -> dict[str, Any]:
     tracker.table("data_card/table1", TABLE_COLUMNS, table1_rows(card))
     tracker.table("data_card/sources", SOURCE_COLUMNS, source_rows(card))
     tracker.table("data_card/drops", REASON_COLUMNS, reason_rows(card))
+    for table in card.get("thresholds", []):
+        key = f"data_card/thresholds/{'+'.join(table['sources'])}"
+        tracker.table(key, thresholds.COLUMNS, thresholds.as_lists(table["rows"]))
     metrics = card_metrics(card)
     tracker.summary(metrics)
     return metrics

@@ -31,7 +31,7 @@ from typing import Any
 
 from bioqwen.checkout import plain
 from bioqwen.data import card as data_card
-from bioqwen.data import fitting
+from bioqwen.data import fitting, thresholds
 from bioqwen.data.card import SourceStats, Tally
 from bioqwen.data.clean import (
     Deduplicator,
@@ -149,6 +149,9 @@ def prepare(data_cfg: Any, seed: int, *, progress: bool = False, force: bool = F
                     f"data.mix.sources.{name}.score_file: {score_files[name]} does not exist"
                 )
             inputs[f"{name}/scores"] = file_hash(score_files[name])
+            table = score_files[name].with_name(thresholds.TABLE_FILE)
+            if table.is_file():  # score-data's threshold table: shown in the card
+                inputs[f"{name}/thresholds"] = file_hash(table)
     variant = data["tokenizer"]
     key = _cache_key(data, seed, inputs, tokenizer_fingerprint(variant))
     mix_name = data["mix"]["name"]
@@ -172,6 +175,7 @@ def prepare(data_cfg: Any, seed: int, *, progress: bool = False, force: bool = F
                     "path": str(path),
                     "hash": inputs[f"{name}/scores"],
                 }
+            card["thresholds"] = _threshold_tables(score_files, data)
             data_card.write_card(card, tmp)
     card = read_json(entry / data_card.CARD_JSON)
     # A cache hit may come from the same bytes at other paths: name the paths read this time.
@@ -180,6 +184,19 @@ def prepare(data_cfg: Any, seed: int, *, progress: bool = False, force: bool = F
     for name, path in score_files.items():
         card["inputs"][f"{name}/scores"]["path"] = str(path)
     return Prepared(entry / DATASET_DIR, key, card, cached, entry / DROPS_FILE)
+
+
+def _threshold_tables(score_files: Mapping[str, Path], data: Mapping[str, Any]) -> list[Any]:
+    """Per score file with a threshold table beside it (bioqwen score-data's run): the sources
+    filtered with it, this prepare's threshold and the table's rows."""
+    tables: dict[Path, dict[str, Any]] = {}
+    for name, path in sorted(score_files.items()):
+        rows = thresholds.beside(path)
+        if rows is not None:
+            entry = tables.setdefault(path, {"score_file": str(path), "sources": [], "rows": rows})
+            entry["sources"].append(name)
+    threshold = float(data["filters"]["quality"]["threshold"])
+    return [{**t, "threshold": threshold} for t in tables.values()]
 
 
 def _steps(

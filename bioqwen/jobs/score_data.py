@@ -31,7 +31,8 @@ def _log_images(run: Run, images: dict[str, Any]) -> None:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Score the mix's quality sources, then write the table, histograms and PCA maps."""
-    from bioqwen.quality import analysis, records, reward, thresholds
+    from bioqwen.data import thresholds
+    from bioqwen.quality import analysis, records, reward
     from bioqwen.quality.embeddings import Embedder
 
     data = plain(cfg.data)

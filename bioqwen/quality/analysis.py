@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from bioqwen.quality import plots, thresholds
+from bioqwen.data import thresholds
+from bioqwen.quality import plots
 from bioqwen.quality.embeddings import Embedder, pca_2d
 from bioqwen.runs import atomic_write_json, atomic_write_text
 

@@ -4,7 +4,7 @@ import shutil
 import pytest
 from datasets import load_from_disk
 
-from bioqwen.data import pipeline
+from bioqwen.data import pipeline, thresholds
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
 from bioqwen.data.pipeline import prepare
 from bioqwen.errors import BioqwenError
@@ -297,3 +297,35 @@ def test_stage1_card_on_a_taiyi_file_with_out_of_scope_categories(tmp_path):
     assert set(card["tasks"]) == {"ner", "re", "mt"}
     assert card["not_selected"] == {"tc": {"category_not_selected": 7}}
     assert card["total"]["raw"] == sum(t["raw"] for t in card["tasks"].values()) == 14
+
+
+def test_the_card_shows_the_threshold_table_of_the_score_file_it_filtered_with(tmp_path):
+    scoring = tmp_path / "score-run"  # as `bioqwen score-data` leaves its run directory
+    scoring.mkdir()
+    scores = {"taiyi:1": 3.1, "taiyi:2": 2.0}
+    write_lines(scoring / "scores.jsonl", [{"id": k, "score": v} for k, v in scores.items()])
+    rows = thresholds.table(scores, {"taiyi:1": 30, "taiyi:2": 20}, [2.0, 3.0], 2.8, 25)
+    (scoring / thresholds.TABLE_FILE).write_text(json.dumps(rows), encoding="utf-8")
+    cfg = small_mix(
+        tmp_path,
+        [qa("高血压吃什么？", "低盐饮食。"), qa("发热怎么办？", "多喝水。")],
+        "data.mix.sources.taiyi.quality=true",
+        f"data.mix.sources.taiyi.score_file={scoring / 'scores.jsonl'}",
+    )
+    prepared = prepare(cfg.data, seed=0)
+    (table,) = prepared.card["thresholds"]
+    assert table == {
+        "score_file": str(scoring / "scores.jsonl"),
+        "sources": ["taiyi"],
+        "rows": rows,
+        "threshold": 2.8,
+    }
+    markdown = (prepared.path.parent / "data_card.md").read_text("utf-8")
+    assert "## Reward threshold: taiyi (paper 2.3.1.3)" in markdown
+    assert "This mix filtered at 2.8" in markdown
+    assert thresholds.markdown(rows) in markdown
+    assert prepared.card["sources"]["taiyi"]["dropped"] == {"low_quality": 1}
+    # A changed table is a changed input: the card is rebuilt, not served from the cache.
+    (scoring / thresholds.TABLE_FILE).write_text(json.dumps(rows[:1]), encoding="utf-8")
+    again = prepare(cfg.data, seed=0)
+    assert not again.cached and again.card["thresholds"][0]["rows"] == rows[:1]

@@ -13,7 +13,17 @@ import pytest
 
 from bioqwen.tracking import read_offline_run
 
-STEPS = ["prepare", "train-stage1", "train-stage2", "evaluate-ncbi", "evaluate-webmedqa"]
+STEPS = [
+    "prepare",
+    "train-stage1",
+    "train-stage2",
+    "evaluate-ncbi",
+    "evaluate-webmedqa",
+    "evaluate-cmedqa2",
+    "export",
+    "evaluate-cmedqa2-q4_0",
+    "evaluate-cmedqa2-f16",
+]
 TRAIN = '["stage.max_steps=2","stage.save_steps=1","stage.eval_steps=0","stage.logging_steps=1"]'
 EVALUATE = [
     "benchmark.limit=1",
@@ -73,6 +83,14 @@ def test_demo_experiment_runs_skips_restarts_and_resumes(tmp_path: Path, run_cli
     )
     evaluated = json.loads((demo / "evaluate-ncbi" / "lineage.json").read_text())
     assert evaluated["model"] == str(demo / "train-stage2" / "merged")
+    # W&B lineage: base -> stage 1 -> stage 2 -> export, each run's input the previous output.
+    wandb = {n: json.loads((demo / n / "lineage.json").read_text())["wandb"] for n in STEPS[1:3]}
+    exported = json.loads((demo / "export" / "lineage.json").read_text())["wandb"]
+    assert wandb["train-stage1"]["inputs"][0]["type"] == "base-model"
+    assert wandb["train-stage2"]["inputs"] == [
+        {"ref": wandb["train-stage1"]["artifacts"]["merged"]}
+    ]
+    assert exported["inputs"] == [{"ref": wandb["train-stage2"]["artifacts"]["merged"]}]
 
     again = run_cli(*tiny(root))
     assert again.returncode == 0, again.stderr[-3000:]

@@ -67,6 +67,8 @@ def test_one_command_writes_everything_and_prepare_uses_the_scores(
     assert prepared.returncode == 0, prepared.stderr[-3000:]
     card = json.loads((tmp_path / "prepare" / "data_card.json").read_text())
     assert card["inputs"]["medchatzh/scores"]["path"] == str(run / "scores.jsonl")
+    assert card["thresholds"][0]["rows"] == rows  # the table, in prepare's data card
+    assert "## Reward threshold: medchatzh" in (tmp_path / "prepare" / "data_card.md").read_text()
     low = {
         d["id"]
         for d in map(json.loads, (tmp_path / "prepare" / "drops.jsonl").open())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bioqwen.quality import thresholds
+from bioqwen.data import thresholds
 
 
 def test_candidates_run_from_2_0_to_3_5_by_0_1() -> None:

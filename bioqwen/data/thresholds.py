@@ -1,7 +1,8 @@
 """Choosing the reward threshold: records and tokens each candidate keeps (paper 2.3.1.3).
 
-Pure Python, no model: the data card can call `table()` with the scores prepare reads and the
-token counts it already has. The paper chose 2.80 "to keep QA volume in line with the
+Pure Python, no model, so it lives with the data code: `bioqwen score-data` builds the table
+(`table()`) and writes it beside its scores; prepare's data card shows it for every score file
+it filters with (`beside()`). The paper chose 2.80 "to keep QA volume in line with the
 comprehension data"; `balance_threshold` finds the candidate whose kept QA tokens come
 closest to `ratio` x the comprehension (NER + RE + MT) tokens.
 """
