@@ -12,6 +12,7 @@ from bioqwen.jobs.common import plain
 from bioqwen.models import tokenizer_for
 from bioqwen.tracking import Tracker
 from bioqwen.train.attention import SEGMENTED_SDPA
+from bioqwen.train.bins import plan_batches
 from bioqwen.train.callbacks import (
     SAMPLES,
     TOKENS_ALL,
@@ -35,9 +36,11 @@ def _trainer(
     tokenizer = tokenizer_for(cfg.model, str(model_dir))
     data = tokenize_for_training(load_prepared(mix_dir), tokenizer, 1024)
     model = load_base(str(model_dir), plain(cfg.model), method, tokenizer, "fp32")
-    args = sft_config(stage, method, tmp_path / batching, 42, "fp32", has_eval=False)
+    batches = plan_batches(stage, data.train, 1)
+    out = tmp_path / batching
+    args = sft_config(stage, method, out, 42, "fp32", False, accumulation=batches.accumulation)
     metrics = bool(stage["token_metrics"])
-    return build_trainer(model, tokenizer, data.train, None, args, callbacks, metrics)
+    return build_trainer(model, tokenizer, batches.train, None, args, callbacks, metrics)
 
 
 @pytest.mark.parametrize("attn", ["sdpa", SEGMENTED_SDPA])
