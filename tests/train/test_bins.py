@@ -25,12 +25,13 @@ def _samples(lengths: list[int]) -> Dataset:
 
 
 def _stage(tmp_path: Path, batching: str, per_device: int, effective: int) -> dict:
-    overrides = (f"stage.per_device_batch_size={per_device}", f"stage.max_length={MAX_LENGTH}")
-    cfg = compose_train(
-        tmp_path, "model=tiny", f"stage.batching={batching}", *overrides,
+    overrides = (
+        f"stage.batching={batching}",
+        f"stage.per_device_batch_size={per_device}",
         f"stage.effective_batch_size={effective}",
-    )  # fmt: skip
-    return plain(cfg.stage)
+        f"stage.max_length={MAX_LENGTH}",
+    )
+    return plain(compose_train(tmp_path, "model=tiny", *overrides).stage)
 
 
 def test_bins_hold_every_sample_once_within_max_length(tmp_path):
