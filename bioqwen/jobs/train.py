@@ -56,6 +56,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from bioqwen.train import merge as merging
     from bioqwen.train import model as loading
     from bioqwen.train import trainer as sft
+    from bioqwen.train.bins import plan_batches
     from bioqwen.train.distributed import process_state, shared_run_dir
     from bioqwen.train.resume import resume_point
     from bioqwen.train.stages import plan_init, stage_inputs
@@ -90,6 +91,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             cfg.max_eval_samples,
             num_proc=int(cfg.data.num_proc),
         )
+        batches = plan_batches(stage, tokenized.train, world)  # packed: the bins, sized
     log.info("train %s", {k: v for k, v in tokenized.stats.items() if k.startswith("data/train")})
 
     # --- the run ------------------------------------------------------------------------------
@@ -110,19 +112,22 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             plan.base_source, plan.continue_adapter, model_cfg, method, tokenizer, precision
         )
         has_eval, out = tokenized.validation is not None, directory / sft.CHECKPOINTS
-        args = sft.sft_config(stage, method, out, seed, precision, has_eval, deepspeed, world)
+        args = sft.sft_config(
+            stage, method, out, seed, precision, has_eval, deepspeed, world, batches.accumulation
+        )
         tracker_cb = cbs.TrackerCallback(job.tracker)
         callbacks: list[Any] = [tracker_cb, *cbs.early_stopping(stage, has_eval)]
         if hook is not None:
             every = int(cfg.generation_eval.every_steps)
             callbacks.append(cbs.GenerationMetricsCallback(hook, tokenizer, every, job.tracker))
-        splits, metrics = (tokenized.train, tokenized.validation), bool(stage["token_metrics"])
+        splits, metrics = (batches.train, tokenized.validation), bool(stage["token_metrics"])
         trainer = sft.build_trainer(model, tokenizer, *splits, args, callbacks, metrics)
         trainer.eval_by_task = tokenized.validation_by_task  # eval/<task>_loss rows
         result = trainer.train(resume_from_checkpoint=resume_from)
         eval_metrics = trainer.evaluate() if has_eval else {}
         logged = {k: v for cb in callbacks for k, v in getattr(cb, "last", {}).items()}
-        summary = summarize(trainer, result, tokenized.stats, eval_metrics, logged, precision)
+        stats = {**tokenized.stats, **batches.metrics()}
+        summary = summarize(trainer, result, stats, eval_metrics, logged, precision)
 
         full = method["name"] == "full"
         merging.save_trained(trainer, tokenizer, directory, full, is_main)

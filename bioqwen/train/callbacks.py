@@ -134,6 +134,9 @@ class ThroughputMeter(TrainerCallback):
             "perf/tokens_per_s_incl_padding": all_tokens / seconds,
             "perf/trained_tokens_per_s": float(counts[TRAINED]) / seconds,
             "perf/samples_per_s": float(counts[SAMPLES]) / seconds,
+            # Measured samples per optimizer step (packed: bins x their samples), to check
+            # against the planned batch/effective_samples.
+            "perf/samples_per_step": float(counts[SAMPLES]) / max(steps, 1),
             "perf/step_time_s": seconds / max(steps, 1),
             "perf/padding_fraction": 1.0 - float(counts[TOKENS_REAL]) / max(all_tokens, 1.0),
             "perf/tokens_per_s_per_device": float(counts[TOKENS_REAL]) / seconds / world_size,

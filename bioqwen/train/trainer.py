@@ -1,10 +1,13 @@
 """TRL SFTTrainer configured from a stage and a method, with throughput in every log row.
 
-The effective batch is a setting (stage.effective_batch_size, the paper's 64): gradient
+The effective batch is a setting (stage.effective_batch_size, the paper's 64 samples): gradient
 accumulation is derived from it, the per-device batch and the number of processes, so a paper
-run takes the paper's optimizer steps on one GPU or four. In `packed` mode a batch element is a
-bin of up to max_length tokens holding several samples, not one sample. The Trainer shards the
-data per process, so the optimizer-step count (and the 10 % warm-up drawn from it) follows.
+run takes the paper's optimizer steps on one GPU or four. A batch element is one sample in `pad`
+and `padding_free` batching; in `packed` batching it is a bin of up to max_length tokens holding
+several samples, packed once by bioqwen.train.bins, whose accumulation is sized from the mean
+samples per bin so that a step still holds about effective_batch_size samples. The Trainer
+shards the data per process, so the optimizer-step count (and the 10 % warm-up drawn from it)
+follows.
 """
 
 from __future__ import annotations
@@ -58,7 +61,8 @@ def check_stage(stage: Mapping[str, Any], world_size: int = 1) -> None:
     for key in ("per_device_batch_size", "effective_batch_size", "max_length"):
         if int(stage[key]) < 1:
             raise BioqwenError(f"stage.{key}={stage[key]}: must be >= 1")
-    accumulation_steps(stage, world_size)
+    if stage["batching"] != "packed":  # packed: sized from the bins (bins.packed_accumulation)
+        accumulation_steps(stage, world_size)
 
 
 def accumulation_steps(stage: Mapping[str, Any], world_size: int) -> int:
@@ -83,10 +87,21 @@ def sft_config(
     has_eval: bool,
     deepspeed: str | None = None,
     world_size: int = 1,
+    accumulation: int | None = None,
 ) -> SFTConfig:
-    """Translate a stage + method into SFTConfig (no reporting: the job owns the W&B run)."""
+    """Translate a stage + method into SFTConfig (no reporting: the job owns the W&B run).
+
+    `accumulation` is the plan's (bins.plan_batches); without it, the stage's (pad modes only).
+    """
     check_stage(stage, world_size)
     batching = stage["batching"]
+    if accumulation is None:
+        if batching == "packed":
+            raise ValueError("packed batching: pass the accumulation of bins.plan_batches")
+        accumulation = accumulation_steps(stage, world_size)
+    # Packed rows are bins built by bioqwen.train.bins: TRL must not pack them again; its
+    # padding-free collator restarts position ids at each sample of a bin (its seq_lengths).
+    flat = batching in ("padding_free", "packed")
     eval_steps = int(stage["eval_steps"])
     tracks_best = has_eval and (bool(stage["keep_best"]) or int(stage["early_stopping"]) > 0)
     return SFTConfig(
@@ -99,7 +114,7 @@ def sft_config(
         warmup_steps=float(stage["warmup_ratio"]),
         per_device_train_batch_size=int(stage["per_device_batch_size"]),
         per_device_eval_batch_size=int(stage["eval_batch_size"]),
-        gradient_accumulation_steps=accumulation_steps(stage, world_size),
+        gradient_accumulation_steps=accumulation,
         weight_decay=float(stage["weight_decay"]),
         max_grad_norm=float(stage["max_grad_norm"]),
         optim=str(stage["optim"]),
@@ -127,11 +142,10 @@ def sft_config(
         # Labels come pre-built from ChatML masks; TRL must not re-derive them.
         assistant_only_loss=False,
         completion_only_loss=False,
-        padding_free=batching == "padding_free",
-        packing=batching == "packed",
-        packing_strategy="bfd",
+        padding_free=flat,
+        packing=False,
         # Padding-free batches are not truncated by TRL; the data step already cut them.
-        max_length=None if batching == "padding_free" else int(stage["max_length"]),
+        max_length=None if flat else int(stage["max_length"]),
     )
 
 

@@ -32,6 +32,9 @@ SUMMARY_KEYS = {
     "perf/run_padding_fraction",
     "model/trainable_params",
     "batch/effective_size",
+    "batch/samples_per_bin",
+    "batch/effective_samples",
+    "perf/run_samples_per_step",
 }
 
 
@@ -50,7 +53,7 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
     assert metrics["train/final_loss"] > 0
     assert metrics["perf/run_tokens_per_s_incl_padding"] >= metrics["perf/run_tokens_per_s"] > 0
     assert 0 < metrics["model/trainable_params"] < metrics["model/total_params"]
-    assert metrics["batch/effective_size"] == 4
+    assert metrics["batch/effective_size"] == metrics["batch/effective_samples"] == 4
     # The offline W&B run (read back from its record file) carries the same summary, the full
     # resolved config and the labels derived from the composition.
     (wandb_run,) = run_dir.glob("wandb/offline-run-*")
@@ -252,6 +255,7 @@ def _only_hydra_files(run_dir: Path) -> bool:
         (("method.lora.dropout=1.5",), r"method\.lora\.dropout=1\.5"),
         (("stage.learning_rate=0",), r"stage\.learning_rate=0\.0: must be > 0"),
         (("stage.effective_batch_size=6",), r"stage\.effective_batch_size=6: not a multiple"),
+        (("stage.batching=packed",), r"lower stage\.per_device_batch_size or stage\.max_length"),
         (("tracking.mode=ofline",), r"tracking\.mode='ofline'"),
     ],
 )

@@ -69,6 +69,7 @@ def test_rates_report_padding_fraction_and_per_device_throughput():
     assert rates["perf/padding_fraction"] == pytest.approx(0.2)
     assert rates["perf/step_time_s"] == 0.5
     assert rates["perf/samples_per_s"] == 2 and rates["perf/tokens_per_s_per_device"] == 20
+    assert rates["perf/samples_per_step"] == 1  # 4 samples over 4 optimizer steps
 
 
 def test_trainer_keys_map_to_namespaced_wandb_keys():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from bioqwen.jobs.common import plain
 from bioqwen.models import tokenizer_for
 from bioqwen.tracking import Tracker
 from bioqwen.train.attention import SEGMENTED_SDPA
+from bioqwen.train.bins import plan_batches
 from bioqwen.train.callbacks import (
     SAMPLES,
     TOKENS_ALL,
@@ -35,9 +37,11 @@ def _trainer(
     tokenizer = tokenizer_for(cfg.model, str(model_dir))
     data = tokenize_for_training(load_prepared(mix_dir), tokenizer, 1024)
     model = load_base(str(model_dir), plain(cfg.model), method, tokenizer, "fp32")
-    args = sft_config(stage, method, tmp_path / batching, 42, "fp32", has_eval=False)
+    batches = plan_batches(stage, data.train, 1)
+    out = tmp_path / batching
+    args = sft_config(stage, method, out, 42, "fp32", False, accumulation=batches.accumulation)
     metrics = bool(stage["token_metrics"])
-    return build_trainer(model, tokenizer, data.train, None, args, callbacks, metrics)
+    return build_trainer(model, tokenizer, batches.train, None, args, callbacks, metrics)
 
 
 @pytest.mark.parametrize("attn", ["sdpa", SEGMENTED_SDPA])
@@ -189,3 +193,14 @@ def test_keep_best_ends_on_the_best_eval_loss_checkpoint(tmp_path):
     stage["save_steps"] = 5
     with pytest.raises(BioqwenError, match=r"save_steps=5 must be a multiple of .*eval_steps=2"):
         check_stage(stage)
+
+
+def test_the_packed_rows_are_the_bins_trl_would_build(tiny_model_dir, mix_dir, tmp_path):
+    ours = _trainer(tmp_path, tiny_model_dir, mix_dir, "packed")
+    tokenizer = ours.processing_class
+    data = tokenize_for_training(load_prepared(mix_dir), tokenizer, 1024)
+    # TRL's own packing of the unpacked split (what packed mode did before bioqwen.train.bins).
+    args = dataclasses.replace(ours.args, packing=True, packing_strategy="bfd", max_length=1024)
+    trl = build_trainer(ours.model, tokenizer, data.train, None, args)
+    assert len(ours.train_dataset) < len(data.train)
+    assert trl.train_dataset[:] == ours.train_dataset[:]
