@@ -23,6 +23,10 @@ from bioqwen.quality.records import fill, lengths
 from bioqwen.runs import atomic_write_json, read_json, stable_hash
 
 LINEAGE_SUFFIX = ".lineage.json"
+# A record joins a batch only if padding it to the batch's longest costs at most this share of
+# its padded length: in the long tail of answer lengths a full batch would be mostly padding,
+# which costs as much compute as real tokens (CPU) or memory (GPU).
+MAX_PADDING = 0.25
 
 
 @dataclass
@@ -212,8 +216,9 @@ def plan(
     scorer: Scorer, ids: Sequence[str], texts: Sequence[str], batch_size: int, max_tokens: int
 ) -> list[list[int]]:
     """Batches of indices, longest records first, so a batch pads little and an out-of-memory
-    batch shows in the first minute; a batch holds at most batch_size records and at most
-    max_tokens tokens once padded. Every text is tokenized here once (a bad one is named)."""
+    batch shows in the first minute; a batch holds at most batch_size records, at most
+    max_tokens tokens once padded, and records at most MAX_PADDING shorter than its longest.
+    Every text is tokenized here once (a bad one is named)."""
     counts = lengths(
         scorer.tokenizer,
         ids,
@@ -226,7 +231,11 @@ def plan(
     for i in sorted(range(len(ids)), key=lambda i: -counts[i]):
         # Sorted longest first: the batch's first record sets its padded length.
         last = batches[-1] if batches else []
-        if 0 < len(last) < batch_size and (len(last) + 1) * counts[last[0]] <= max_tokens:
+        if (
+            0 < len(last) < batch_size
+            and (len(last) + 1) * counts[last[0]] <= max_tokens
+            and counts[i] >= (1 - MAX_PADDING) * counts[last[0]]
+        ):
             last.append(i)
         else:
             batches.append([i])

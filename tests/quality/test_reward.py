@@ -54,9 +54,10 @@ def test_batched_sorted_scores_equal_one_at_a_time(
     encoded = scorer.tokenizer(texts, truncation=True, max_length=512)["input_ids"]
     lengths = [len(encoded[i]) for i in order]
     assert lengths == sorted(lengths, reverse=True) and lengths[0] > 3 * lengths[-1]
-    for batch in batches:  # within both budgets, or a lone record
-        padded = len(batch) * max(len(encoded[i]) for i in batch)
-        assert len(batch) <= 8 and (padded <= 2048 or len(batch) == 1)
+    for batch in batches:  # within both budgets and the padding cap, or a lone record
+        longest = max(len(encoded[i]) for i in batch)
+        assert len(batch) <= 8 and (len(batch) * longest <= 2048 or len(batch) == 1)
+        assert min(len(encoded[i]) for i in batch) >= (1 - reward.MAX_PADDING) * longest
     assert max(map(len, batches)) == 8
     out = tmp_path / "scores.jsonl"
     assert reward.score_into(scorer, out, ids, texts, batches) == len(ids)
