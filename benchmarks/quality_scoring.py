@@ -5,6 +5,10 @@ with the width of Qwen2-0.5B (hidden 896, 14 heads, 2 KV heads, MLP 4864; --laye
 the real Qwen tokenizer, scoring the shipped MedChatZH sample records (cycled to --records) in
 the paper's template. Speed does not depend on the weights' values. The scores of the two
 paths are compared too (they must agree: batching may not change a record's reward).
+
+Each path's compute rate is printed beside its speed (2 x non-embedding parameters per real
+token, attention left out: a lower bound): a path already near the processor's matmul peak
+one record at a time cannot gain from batching, which then only adds padding.
 Run: .venv/bin/python benchmarks/quality_scoring.py [--records 112] [--layers 2] [--batch-size 16]
 """
 
@@ -13,8 +17,10 @@ from __future__ import annotations
 import argparse
 import tempfile
 import time
+from collections.abc import Sequence
 from itertools import cycle, islice
 from pathlib import Path
+from typing import Any
 
 import torch
 from transformers import Qwen2Config, Qwen2ForSequenceClassification
@@ -51,8 +57,22 @@ def build_scorer(directory: Path, layers: int) -> None:
     tokenizer.save_pretrained(directory)
 
 
-def main() -> None:
-    """Print records/s of both paths, their ratio and the largest score difference."""
+def _records(count: int) -> tuple[list[str], list[str]]:
+    """Ids and scorer texts of the sample records, cycled to `count` (ids kept unique)."""
+    src = {"reader": "instruction", "path": str(SAMPLE), "task": "qa", "quality": True}
+    base = read_records({"mix": {"sources": {"medchatzh": src}}, "on_error": "raise"}, bool)
+    records = [dict(r, id=f"{r['id']}#{i}") for i, r in enumerate(islice(cycle(base), count))]
+    return [r["id"] for r in records], reward.texts_of(records, TEMPLATE)
+
+
+def _gflops(scorer: reward.Scorer, tokens: int, seconds: float) -> float:
+    """Matmul rate of a pass over `tokens` real tokens (2 x non-embedding params per token)."""
+    params = sum(p.numel() for n, p in scorer.model.named_parameters() if "embed" not in n)
+    return 2 * params * tokens / seconds / 1e9
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    """Print records/s and GFLOP/s of both paths, their ratio and the largest score difference."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=112)
     parser.add_argument("--layers", type=int, default=2)
@@ -60,14 +80,8 @@ def main() -> None:
     parser.add_argument("--max-batch-tokens", type=int, default=8192)
     parser.add_argument("--max-length", type=int, default=1024)
     parser.add_argument("--device", default="auto")
-    args = parser.parse_args()
-    src = {"reader": "instruction", "path": str(SAMPLE), "task": "qa", "quality": True}
-    base = read_records({"mix": {"sources": {"medchatzh": src}}, "on_error": "raise"}, bool)
-    records = [
-        dict(r, id=f"{r['id']}#{i}") for i, r in enumerate(islice(cycle(base), args.records))
-    ]
-    ids = [r["id"] for r in records]
-    texts = reward.texts_of(records, TEMPLATE)
+    args = parser.parse_args(argv)
+    ids, texts = _records(args.records)
     with tempfile.TemporaryDirectory() as tmp:
         build_scorer(Path(tmp) / "scorer", args.layers)
         spec = {
@@ -79,36 +93,37 @@ def main() -> None:
         }
         device = reward.pick_device(args.device)
         scorer = reward.load_scorer(spec, device)
-        tokens = [
-            len(x)
-            for x in scorer.tokenizer(texts, truncation=True, max_length=args.max_length)[
-                "input_ids"
-            ]
-        ]
-        mean = sum(tokens) / len(tokens)
-        print(f"{len(ids)} records, {mean:.0f} tokens on average (max {max(tokens)}); ", end="")
+        encoded = scorer.tokenizer(texts, truncation=True, max_length=args.max_length)
+        tokens = [len(x) for x in encoded["input_ids"]]
         print(
-            f"{args.layers} layers of Qwen2-0.5B width, {device}, {torch.get_num_threads()} threads"
+            f"{len(ids)} records, {sum(tokens) / len(tokens):.0f} tokens on average (max "
+            f"{max(tokens)}); {args.layers} layers of Qwen2-0.5B width, {device}, "
+            f"{torch.get_num_threads()} threads"
         )
         reward.authors_loop(scorer, texts[:2])  # warm-up
         start = time.perf_counter()
         batches = reward.plan(scorer, ids, texts, args.batch_size, args.max_batch_tokens)
         reward.score_into(scorer, Path(tmp) / "scores.jsonl", ids, texts, batches)
         batched_s = time.perf_counter() - start
-        padded = sum(len(b) * max(tokens[i] for i in b) for b in batches)
         batched, _ = reward.read_scores(Path(tmp) / "scores.jsonl", ids)
         start = time.perf_counter()
         single = reward.authors_loop(scorer, texts)
         single_s = time.perf_counter() - start
+        padded = sum(len(b) * max(tokens[i] for i in b) for b in batches)
+        rates = {p: _gflops(scorer, sum(tokens), s) for p, s in (("1", single_s), ("b", batched_s))}
     worst = max(abs(batched[rid] - s) for rid, s in zip(ids, single, strict=True))
-    rate = len(ids) / single_s
-    print(f"authors' loop (1 record per forward, file order): {single_s:.2f} s, {rate:.1f} rec/s")
+    print(
+        f"authors' loop (1 record per forward, file order): {single_s:.2f} s, "
+        f"{len(ids) / single_s:.1f} rec/s, {rates['1']:.0f} GFLOP/s"
+    )
     print(
         f"bioqwen (batch {args.batch_size}, longest first, appended per batch): {batched_s:.2f} s, "
-        f"{len(ids) / batched_s:.1f} rec/s; {len(batches)} batches, "
+        f"{len(ids) / batched_s:.1f} rec/s, {rates['b']:.0f} GFLOP/s; {len(batches)} batches, "
         f"{100 * (padded - sum(tokens)) / padded:.1f} % padding"
     )
-    print(f"ratio: {single_s / batched_s:.2f}x; largest score difference {worst:.1e}")
+    ratio = single_s / batched_s
+    print(f"ratio: {ratio:.2f}x; largest score difference {worst:.1e}")
+    return {"ratio": ratio, "worst": worst, "batches": len(batches), "gflops": rates}
 
 
 if __name__ == "__main__":

@@ -2,29 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
+from tests.benchmarks import load
 from tests.train.conftest import ROOT
 
 
-def _load(name: str):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up while the file executes
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_gpu_benchmark_cpu_smoke_times_every_batching(tmp_path: Path, capsys) -> None:
-    bench = _load("gpu_train_throughput")
+    bench = load("gpu_train_throughput")
     out = tmp_path / "results.json"
     assert bench.main(["--cpu-smoke", "--json", str(out)]) == 0
     rows = json.loads(out.read_text())
@@ -38,14 +28,14 @@ def test_gpu_benchmark_cpu_smoke_times_every_batching(tmp_path: Path, capsys) ->
 
 
 def test_gpu_benchmark_skips_cleanly_without_cuda(monkeypatch, capsys) -> None:
-    bench = _load("gpu_train_throughput")
+    bench = load("gpu_train_throughput")
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert bench.main([]) == 0
     assert "skipped" in capsys.readouterr().out
 
 
 def test_gpu_benchmark_shapes_are_the_published_ones() -> None:
-    shapes = _load("gpu_train_throughput").SHAPES
+    shapes = load("gpu_train_throughput").SHAPES
     assert shapes["Qwen2-0.5B"]["hidden_size"] == 896
     assert shapes["Qwen2.5-1.5B"]["num_hidden_layers"] == 28
     assert shapes["Qwen1.5-1.8B"]["num_key_value_heads"] == 16
@@ -55,7 +45,7 @@ def test_gpu_benchmark_shapes_are_the_published_ones() -> None:
 @pytest.mark.slow
 def test_packing_benchmark_prints_the_ratio(capsys) -> None:
     argv = ["--shapes", "tiny", "--steps", "2", "--rounds", "1", "--batch", "4"]
-    assert _load("train_packing").main(argv) == 0
+    assert load("train_packing").main(argv) == 0
     out = capsys.readouterr().out
     assert "tiny: padding-free / padding" in out and "padding_free" in out
 
@@ -65,7 +55,7 @@ def test_vocab_benchmark_prints_both_paths_and_the_ratio(capsys, monkeypatch) ->
     # Its measuring processes are spawned: they import the script by name from benchmarks/.
     monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
     monkeypatch.setenv("PYTHONPATH", f"{ROOT / 'benchmarks'}:{ROOT}")
-    bench = _load("train_vocab")
+    bench = load("train_vocab")
     assert bench.main(["--steps", "1", "--batch", "1", "--length", "48", "--rounds", "1"]) == 0
     out = capsys.readouterr().out
     assert "full logits" in out and "trl fused" in out
