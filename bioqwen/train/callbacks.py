@@ -271,9 +271,13 @@ class ReadableProgress(ProgressCallback):
         eval_dataloader: Any = None,
         **kwargs: Any,
     ) -> None:
-        """Draw an evaluation bar only outside training (a standalone evaluate call)."""
+        """Draw an evaluation bar only outside training (a standalone evaluate call), and
+        clear it when done: the final evaluation runs once per task and its numbers are in
+        metrics.json, so six finished bars would only push the run's last lines away."""
         if self.training_bar is None:
             super().on_prediction_step(args, state, control, eval_dataloader, **kwargs)
+            if self.prediction_bar is not None:
+                self.prediction_bar.leave = False
 
     def on_log(
         self, args: Any, state: TrainerState, control: Any, logs: Any = None, **_: Any

@@ -145,7 +145,8 @@ def load_base(
 
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Load models without a `Loading weights` bar (noise in a training log) and without
+    """Load and save models without transformers' `Loading weights` / `Writing model shards`
+    bars (noise in a training log; checkpoints are saved inside training) and without
     PEFT's FutureWarning: PEFT reads the model's `is_gradient_checkpointing`, a property
     transformers 5 renamed; the warning is about PEFT's code, not a setting of ours."""
     from transformers.utils import logging as hf_logging

@@ -387,6 +387,8 @@ def test_a_training_run_prints_readable_lines(tmp_path: Path, mix_dir: Path, run
         "train",
         *overrides,
         "stage.max_steps=2",
+        "stage.save_steps=1",
+        "method=full",  # its checkpoints are whole models (save_pretrained), as in the demo
         f"data_dir={mix_dir}",
         "tracking=disabled",
         run_dir=tmp_path / "run",
@@ -394,6 +396,7 @@ def test_a_training_run_prints_readable_lines(tmp_path: Path, mix_dir: Path, run
     assert done.returncode == 0, done.stderr[-2000:]
     assert "FutureWarning" not in done.stderr  # no deprecated argument names
     assert "Loading weights" not in done.stderr  # no bar for loading a tiny model
+    assert "Writing model shards" not in done.stderr  # nor for saving its checkpoints
     # One line per log row, never written into a bar: `step N/M | loss ... | ...`.
     rows = [line for line in done.stderr.replace("\r", "\n").splitlines() if "loss" in line]
     assert rows and all(line.startswith("step ") for line in rows), rows
