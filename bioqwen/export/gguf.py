@@ -15,6 +15,7 @@ Qwen1.5, Qwen2 and Qwen2.5 all load as `Qwen2ForCausalLM`, so this covers every 
 from __future__ import annotations
 
 import json
+import logging
 import weakref
 from pathlib import Path
 from typing import Any
@@ -31,9 +32,15 @@ def require(module: str) -> Any:
     import importlib
 
     try:
-        return importlib.import_module(module)
+        imported = importlib.import_module(module)
     except ImportError as err:
         raise BioqwenError(f"GGUF files need the {module} package: {DEPLOY_HINT}") from err
+    if module == "llama_cpp":
+        # llama.cpp writes every tensor and metadata key of a file it loads or quantizes to
+        # stderr (~60 lines for a 2-layer model) until a Llama(verbose=False) quiets it: only
+        # its errors reach the terminal.
+        logging.getLogger("llama-cpp-python").setLevel(logging.ERROR)
+    return imported
 
 
 def check_model_dir(path: Path) -> dict[str, Any]:
@@ -141,11 +148,27 @@ def write_f16(model_dir: Path, out: Path, name: str | None = None) -> None:
     writer.close()
 
 
+def trained_context(path: Path) -> int | None:
+    """The context length a GGUF file's metadata gives (`<architecture>.context_length`);
+    None when it cannot be read (load() then lets llama.cpp name what is wrong)."""
+    try:
+        fields = require("gguf").GGUFReader(str(path)).fields
+    except (ValueError, IndexError, OSError):  # a truncated or foreign file
+        return None
+    arch = fields.get("general.architecture")
+    if arch is None:
+        return None
+    length = fields.get(f"{arch.contents()}.context_length")
+    return int(length.contents()) if length is not None else None
+
+
 def load(path: Path, n_ctx: int = 512, threads: int | None = None) -> Any:
     """Load a GGUF file with llama-cpp-python; a file it cannot load is a user error."""
     llama_cpp = require("llama_cpp")
     if not path.is_file():
         raise BioqwenError(f"GGUF file not found: {path}")
+    # No longer than the model was trained for (llama.cpp warns of overflow past it).
+    n_ctx = min(n_ctx, trained_context(path) or n_ctx)
     try:
         llm = llama_cpp.Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=threads, seed=0, verbose=False

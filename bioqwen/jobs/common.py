@@ -132,6 +132,17 @@ def report_user_errors(call: Callable[[], Any]) -> Any:
         sys.exit(2)
 
 
+def quiet_model_bars() -> None:
+    """No `Loading weights` / `Writing model shards` bars: transformers draws one for every
+    model a job loads or saves, burying its log lines. Only transformers' own bars go (hub
+    downloads and the training bar keep theirs)."""
+    from huggingface_hub.utils import enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    enable_progress_bars()  # turned off with transformers' own; HF_HUB_DISABLE_PROGRESS_BARS wins
+
+
 def job_main(job: str, run: JobRun) -> Callable[[], None]:
     """The Hydra entry point of a job: compose conf/<job>.yaml, run, print the metrics."""
     import hydra
@@ -141,6 +152,7 @@ def job_main(job: str, run: JobRun) -> Callable[[], None]:
 
     @hydra.main(config_path=CONF_DIR, config_name=job, version_base="1.3")
     def main(cfg: DictConfig) -> float | None:
+        quiet_model_bars()
         multirun = point.in_multirun()
         call = (lambda: point.run_point(lambda: run(cfg))) if multirun else (lambda: run(cfg))
         metrics = report_user_errors(call)

@@ -123,9 +123,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         splits, metrics = (batches.train, tokenized.validation), bool(stage["token_metrics"])
         trainer = sft.build_trainer(model, tokenizer, *splits, args, callbacks, metrics)
         trainer.eval_by_task = tokenized.validation_by_task  # eval/<task>_loss rows
-        with loading.quiet_loading():  # checkpoints: no `Writing model shards` bars
-            result = trainer.train(resume_from_checkpoint=resume_from)
-            eval_metrics = trainer.evaluate() if has_eval else {}
+        result = trainer.train(resume_from_checkpoint=resume_from)
+        eval_metrics = trainer.evaluate() if has_eval else {}
         logged = {k: v for cb in callbacks for k, v in getattr(cb, "last", {}).items()}
         stats = {**tokenized.stats, **batches.metrics()}
         summary = summarize(trainer, result, stats, eval_metrics, logged, precision)

@@ -63,7 +63,7 @@ def save_model_dir(
     side = tokenizer.padding_side
     tokenizer.padding_side = "left"  # batched generation pads on the left
     try:
-        with atomic_directory(target) as tmp, quiet_loading():
+        with atomic_directory(target) as tmp:
             model.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)
     finally:
@@ -88,7 +88,7 @@ def merge_to_dir(
 
 def save_adapter(model: Any, tokenizer: PreTrainedTokenizerBase, target: str | Path) -> Path:
     """Save the trained adapter (or, for full fine-tuning, the whole model) with its tokenizer."""
-    with atomic_directory(target) as tmp, quiet_loading():
+    with atomic_directory(target) as tmp:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
         if hasattr(model, "generation_config"):

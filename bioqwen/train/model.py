@@ -145,14 +145,15 @@ def load_base(
 
 @contextlib.contextmanager
 def quiet_loading() -> Iterator[None]:
-    """Load and save models without transformers' `Loading weights` / `Writing model shards`
-    bars (noise in a training log; checkpoints are saved inside training) and without
+    """Load models without a `Loading weights` bar (noise in a training log) and without
     PEFT's FutureWarning: PEFT reads the model's `is_gradient_checkpointing`, a property
     transformers 5 renamed; the warning is about PEFT's code, not a setting of ours."""
+    from huggingface_hub.utils import enable_progress_bars
     from transformers.utils import logging as hf_logging
 
     enabled = hf_logging.is_progress_bar_enabled()
     hf_logging.disable_progress_bar()
+    enable_progress_bars()  # a first download still shows its progress
     try:
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)

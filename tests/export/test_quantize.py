@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from pathlib import Path
@@ -54,3 +55,21 @@ def test_truncated_gguf_is_a_user_error(tmp_path: Path, tiny_model_dir: Path) ->
         gguf.load(broken)
     with pytest.raises(BioqwenError, match="GGUF file not found"):
         gguf.load(tmp_path / "missing.gguf")
+
+
+@needs("llama_cpp")
+@needs("gguf")
+def test_llama_cpp_prints_no_tensor_dump_and_stays_within_the_trained_context(
+    tiny_model_dir: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    logging.getLogger("llama-cpp-python").setLevel(logging.NOTSET)  # as in a fresh process
+    f16 = tmp_path / "f16.gguf"
+    gguf.write_f16(tiny_model_dir, f16)
+    capfd.readouterr()
+    quantize.quantize(f16, tmp_path / "q4_0.gguf", "q4_0")
+    assert gguf.trained_context(f16) == 2048  # the tiny model's max_position_embeddings
+    llm = gguf.load(tmp_path / "q4_0.gguf", n_ctx=4096)
+    assert llm.n_ctx() == 2048
+    llm.close()
+    printed = capfd.readouterr()
+    assert "llama_model_loader" not in printed.err and "context overflow" not in printed.err
