@@ -35,6 +35,8 @@ def require(module: str) -> Any:
         imported = importlib.import_module(module)
     except ImportError as err:
         raise BioqwenError(f"GGUF files need the {module} package: {DEPLOY_HINT}") from err
+    if module == "gguf":  # its writer logs the file's byte order and layout at INFO
+        logging.getLogger("gguf").setLevel(logging.WARNING)
     if module == "llama_cpp":
         # llama.cpp writes every tensor and metadata key of a file it loads or quantizes to
         # stderr (~60 lines for a 2-layer model) until a Llama(verbose=False) quiets it: only
