@@ -1,13 +1,14 @@
 """Where the checkout lies (conf/, samples/) and how a config node becomes plain Python.
 
 A leaf anyone may import: the one place that finds the checkout root and the one
-config-to-dict helper (a mandatory value left unset becomes a BioqwenError naming its key).
+config-to-dict helper (a mandatory value left unset becomes a BioqwenError naming its key)
+and the one way to compose a config outside the job being run (`compose`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -61,3 +62,20 @@ def hydra_context() -> Iterator[None]:
         return
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         yield
+
+
+def compose(name: str, overrides: Sequence[str] = (), where: str = "") -> DictConfig:
+    """Config `name` (a job, or `<group>/<option>`) as the command line would compose it,
+    inside a running app or outside one; a composition error (an unknown option or key) is one
+    BioqwenError line naming `where` (default: the config and its overrides)."""
+    from hydra import compose as hydra_compose
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    try:
+        with hydra_context():
+            return hydra_compose(name, overrides=list(overrides))
+    except (HydraException, OmegaConfBaseException) as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        place = where or " ".join([name, *overrides])
+        raise BioqwenError(f"{place}: {' '.join(lines[:2])}") from err

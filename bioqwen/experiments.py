@@ -19,12 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hydra import compose
-from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf, open_dict
-from omegaconf.errors import OmegaConfBaseException
 
-from bioqwen.checkout import CONF_DIR, hydra_context, plain
+from bioqwen.checkout import CONF_DIR, compose, plain
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import LINEAGE_FILE, METRICS_FILE, atomic_write_json, read_json, stable_hash
 
@@ -175,15 +172,6 @@ class Ledger:
 # Composing the steps
 
 
-def compose_config(job: str, overrides: list[str], where: str) -> DictConfig:
-    """A job's primary config with overrides; a composition error is one line naming `where`."""
-    try:
-        return compose(job, overrides=overrides)
-    except (HydraException, OmegaConfBaseException) as err:
-        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-        raise BioqwenError(f"{where}: {' '.join(lines[:2])}") from err
-
-
 def step_config(
     cfg: DictConfig, step: Step, inputs: Mapping[str, Path], extra: tuple[str, ...] = ()
 ) -> DictConfig:
@@ -196,7 +184,7 @@ def step_config(
         *cfg.pipeline.overrides.get(step.job, []),
         *extra,
     ]
-    step_cfg = compose_config(step.job, overrides, f"experiment {name}, step {step.name}")
+    step_cfg = compose(step.job, overrides, f"experiment {name}, step {step.name}")
     with open_dict(step_cfg):
         step_cfg.experiment = {**plain(cfg.experiment), "step": step.name}
         tags = [*cfg.tracking.tags, *cfg.experiment.tags, f"step:{step.name}"]
@@ -211,7 +199,7 @@ def sub_experiment(cfg: DictConfig, name: str) -> DictConfig:
         raise BioqwenError(
             f"experiment {cfg.experiment.name}: no experiment {name!r} to take inputs from"
         )
-    sub = compose_config("pipeline", [f"+experiment={name}"], f"experiment {name}")
+    sub = compose("pipeline", [f"+experiment={name}"], f"experiment {name}")
     for key in ("pipeline.root", "pipeline.data_root", "pipeline.overrides", "tracking"):
         OmegaConf.update(sub, key, OmegaConf.select(cfg, key), merge=False)
     return sub
@@ -260,9 +248,8 @@ def check_command_line(argv: list[str]) -> None:
     if not chosen or chosen[-1] not in names:
         given = f"unknown experiment {chosen[-1]!r}" if chosen else "no experiment given"
         raise BioqwenError(f"{given}: use +experiment=<name>, one of: {', '.join(names)}")
-    with hydra_context():
-        compose_config(
-            "pipeline",
-            [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "-"))],
-            "bioqwen pipeline",
-        )
+    compose(
+        "pipeline",
+        [a for a in argv if not a.lstrip("+~").startswith(("hydra.", "-"))],
+        "bioqwen pipeline",
+    )

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bioqwen.checkout import hydra_context, plain
+from bioqwen.checkout import compose, plain
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import generate
 from bioqwen.models import hub_offline
@@ -74,10 +74,7 @@ def _conf_model(name: str) -> dict[str, Any]:
     A directory or hub id takes the settings of the default model (as `evaluate model.path=`
     does) with the tiny-model block removed.
     """
-    from hydra import compose
-
-    with hydra_context():
-        model: dict[str, Any] = plain(compose(f"model/{name}").model)
+    model: dict[str, Any] = plain(compose(f"model/{name}").model)
     return model
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bioqwen.checkout import hydra_context, plain
+from bioqwen.checkout import compose, plain
 
 
 def benchmark_metrics(
@@ -18,8 +18,6 @@ def benchmark_metrics(
 ) -> Callable[[Any, Any], dict[str, float]]:
     """A hook scoring the model on a benchmark's first `limit` items as `bioqwen evaluate`
     would (greedy decoding, no batch-1 timing pass)."""
-    from hydra import compose
-
     from bioqwen.eval.gold import load_benchmark
     from bioqwen.eval.runner import evaluate_model
 
@@ -30,8 +28,7 @@ def benchmark_metrics(
         f"generation.batch_size={batch_size}",
         "generation.iteration_time_samples=0",  # no batch-1 timing pass during training
     ]
-    with hydra_context():
-        cfg = compose("evaluate", overrides=overrides)
+    cfg = compose("evaluate", overrides, "generation_eval.options")
     bench_cfg, settings = plain(cfg.benchmark), plain(cfg.generation)
     bench = load_benchmark(bench_cfg)  # read once, scored at every call
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bioqwen.checkout import hydra_context
+from bioqwen.checkout import compose
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs import score
 from bioqwen.jobs.common import execute, job_main, log, open_run, plain, run_dir
@@ -23,14 +23,6 @@ from bioqwen.runs import file_hash
 
 SOURCES = ("runs", "wandb")
 PUBLISH = ("none", "wandb")
-
-
-def _compose_score(overrides: list[str]) -> DictConfig:
-    """The score job's config as `bioqwen score <overrides>` would compose it."""
-    from hydra import compose
-
-    with hydra_context():
-        return compose("score", overrides=overrides)
 
 
 def score_authors(cfg: DictConfig, directory: Path) -> tuple[list[Any], list[runs.Skipped]]:
@@ -52,7 +44,7 @@ def score_authors(cfg: DictConfig, directory: Path) -> tuple[list[Any], list[run
         overrides += [f"benchmark.data_dir={data_dir}"] if data_dir else []
         target = directory / "authors" / item.task / item.benchmark / item.path.stem
         try:
-            execute(score.run, _compose_score(overrides), target)
+            execute(score.run, compose("score", overrides, str(item.path)), target)
         except BioqwenError as err:
             skipped.append(runs.Skipped(str(item.path), str(err)))
             continue

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bioqwen.errors import BioqwenError
 from bioqwen.sweeps import SweepError
 
 PROGRAM = "bioqwen"
@@ -76,18 +77,14 @@ def expand(sweep: SweepFile) -> list[list[str]]:
 
 def compose_all(sweep: SweepFile) -> int:
     """Compose the job's config for every combination (a renamed key fails here); the count."""
-    from hydra import compose
-    from hydra.errors import HydraException
-
-    from bioqwen.checkout import hydra_context
+    from bioqwen.checkout import compose
 
     combinations = expand(sweep)
-    with hydra_context():
-        for overrides in combinations:
-            try:
-                compose(sweep.job, overrides=[*sweep.fixed, *overrides])
-            except HydraException as err:
-                raise SweepError(f"{sweep.path}: {' '.join(overrides)}: {err}") from err
+    for overrides in combinations:
+        try:
+            compose(sweep.job, [*sweep.fixed, *overrides], f"{sweep.path}: {' '.join(overrides)}")
+        except BioqwenError as err:
+            raise SweepError(str(err)) from err
     return len(combinations)
 
 
