@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hydra import compose as hydra_compose
@@ -18,6 +19,7 @@ from hydra import initialize_config_dir
 from omegaconf import DictConfig
 
 import bioqwen.config  # noqa: F401  (registers the schemas)
+from bioqwen.tracking import read_offline_run
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
@@ -33,6 +35,12 @@ def compose_config(job: str, *overrides: str) -> DictConfig:
     """A job's real primary config with overrides (no tracking unless an override asks)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return hydra_compose(job, overrides=["tracking=disabled", *overrides])
+
+
+def offline_run(run_dir: Path) -> dict[str, Any]:
+    """The one offline W&B run a job left in run_dir, read back (summary, history, artifacts)."""
+    (run,) = (Path(run_dir) / "wandb").glob("offline-run-*")
+    return read_offline_run(run)  # type: ignore[no-any-return]
 
 
 def cli(

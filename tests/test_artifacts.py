@@ -11,7 +11,8 @@ import pytest
 
 from bioqwen import artifacts
 from bioqwen.errors import BioqwenError
-from bioqwen.tracking import Tracker, read_offline_run, start
+from bioqwen.tracking import Tracker, start
+from tests.conftest import offline_run
 
 
 class FakeRun:
@@ -41,8 +42,7 @@ def test_a_directory_is_logged_by_reference_with_the_run_alias(tmp_path: Path, m
     ref = artifacts.log_model(tracker, "m/stage 1", "adapter", {"adapter": adapter}, {"x": 1})
     tracker.finish()
     assert ref == f"m-stage-1:run-{run_id}"
-    (wandb_run,) = tmp_path.glob("wandb/offline-run-*")
-    (logged,) = read_offline_run(wandb_run)["artifacts"]
+    (logged,) = offline_run(tmp_path)["artifacts"]
     assert (logged["name"], logged["type"], logged["metadata"]) == (
         "m-stage-1",
         "adapter",

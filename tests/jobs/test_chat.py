@@ -13,8 +13,8 @@ import pytest
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs import chat
 from bioqwen.jobs.common import execute
-from bioqwen.tracking import read_offline_run
 from tests.chat.conftest import OTHER_TEMPLATE
+from tests.conftest import offline_run
 
 
 def test_port_in_use_and_bad_entries_fail_before_the_run_opens(compose, tiny_model_dir, tmp_path):
@@ -52,8 +52,7 @@ def test_scripted_prompts_warn_on_templates_and_save_everything(run_cli, tiny_mo
     metrics = json.loads(result.stdout.strip().splitlines()[-1])
     assert metrics == json.loads((run_dir / "metrics.json").read_text())
     assert metrics["turns"] == 2 and f"{tiny_model_dir.name}/tokens_per_s" in metrics
-    (offline,) = (run_dir / "wandb").glob("offline-run-*")
-    run = read_offline_run(offline)
+    run = offline_run(run_dir)
     assert run["summary"]["conversations/nrows"] == 4 and "job:chat" in run["tags"]
 
 

@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
-from tests.conftest import FIXTURES, ROOT, cli
+from tests.conftest import FIXTURES, ROOT, cli, offline_run
 from tests.eval.known_answers import WEBMEDQA
-from tests.jobs.conftest import wandb_summary
 
 EVAL_FIXTURES = FIXTURES / "eval"
 
@@ -47,7 +46,7 @@ def test_evaluate_tiny_ncbi_end_to_end_and_rescore(tmp_path: Path) -> None:
     assert records[0]["chat_prompt"].endswith("<|im_start|>assistant\n")
     # The W&B summary holds the same numbers as metrics.json, iteration time included, and
     # the run logged a table of sample predictions.
-    summary = wandb_summary(run_dir)
+    summary = offline_run(run_dir)["summary"]
     assert {k: summary[k] for k in metrics} == metrics
     assert summary["predictions/_type"] == "table-file" and summary["predictions/nrows"] == 3
     # The predictions CSV is in the authors' format: `score` re-joins it and agrees.

@@ -16,8 +16,7 @@ from bioqwen.errors import BioqwenError
 from bioqwen.export import build, mlc
 from bioqwen.jobs import export
 from bioqwen.jobs.common import execute
-from bioqwen.tracking import read_offline_run
-from tests.conftest import compose_config
+from tests.conftest import compose_config, offline_run
 from tests.export.conftest import needs
 
 # What a run directory of `format=mlc` holds (the job's own files and the MLC-LLM ones).
@@ -70,10 +69,9 @@ def test_export_q4_0_keeps_f16_checks_agreement_and_logs_an_artifact(
     lineage = json.loads((out / "lineage.json").read_text())
     assert lineage["parents"] == [str(source.resolve())]
     assert lineage["model"] == str((source / "merged").resolve())
-    (wandb_run,) = (out / "wandb").glob("offline-run-*")
-    summary = read_offline_run(wandb_run)["summary"]
-    assert {k: summary[k] for k in metrics} == metrics
-    (artifact,) = read_offline_run(wandb_run)["artifacts"]  # the files, by reference
+    tracked = offline_run(out)
+    assert {k: tracked["summary"][k] for k in metrics} == metrics
+    (artifact,) = tracked["artifacts"]  # the files, by reference
     assert artifact["name"] == "train-stage2-all-q4_0"
     made = {"model-q4_0.gguf", "model-f16.gguf", "mlc-chat-config.json", "mlc_commands.sh"}
     assert set(artifact["references"]) == made

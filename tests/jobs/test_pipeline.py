@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from bioqwen.tracking import read_offline_run
+from tests.conftest import offline_run
 
 STEPS = [
     "prepare",
@@ -71,8 +71,7 @@ def test_demo_experiment_runs_skips_restarts_and_resumes(tmp_path: Path, run_cli
     assert steps["train-stage2"]["inputs"]["upstream"].keys() == {"prepare", "train-stage1"}
     for name in STEPS:  # each step is the run directory its single job writes
         assert (demo / name / "metrics.json").exists() and (demo / name / "lineage.json").exists()
-        (wandb_run,) = (demo / name).glob("wandb/offline-run-*")
-        tracked = read_offline_run(wandb_run)
+        tracked = offline_run(demo / name)
         assert tracked["group"] == "demo" and {"demo", f"step:{name}"} <= set(tracked["tags"])
         assert tracked["config"]["experiment"]["name"] == "demo"
     stage2 = json.loads((demo / "train-stage2" / "lineage.json").read_text())

@@ -5,8 +5,7 @@ import json
 import pytest
 
 from bioqwen.data import card as card_module
-from bioqwen.tracking import read_offline_run
-from tests.conftest import cli
+from tests.conftest import cli, offline_run
 from tests.data.helpers import qa, write_lines
 
 
@@ -30,11 +29,11 @@ def test_cached_sample_mix_run_holds_card_drops_lineage_and_the_wandb_tables(
     assert lineage["dataset_path"] == str(sample_prepared.path)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["data/cached"] == 1 and metrics["data/raw"] == card["total"]["raw"]
-    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
-    wandb = read_offline_run(wandb_run)
+    wandb = offline_run(run_dir)
     assert {k: wandb["summary"].get(k) for k in metrics} == metrics
     # The Table 1 layout is logged as a W&B table whose file holds the card's rows.
-    (table1,) = wandb_run.glob("files/media/table/data_card/table1_*.table.json")
+    tables = run_dir / "wandb" / "offline-run-*" / "files/media/table/data_card"
+    (table1,) = run_dir.glob(str(tables.relative_to(run_dir) / "table1_*.table.json"))
     logged = json.loads(table1.read_text())
     assert logged["columns"] == card_module.TABLE_COLUMNS
     assert logged["data"] == json.loads(json.dumps(card_module.table1_rows(card)))
@@ -52,8 +51,7 @@ def test_sample_mix_writes_card_metrics_lineage_and_wandb(tmp_path):
     assert metrics["data/cached"] == 0
     assert lineage["data_hash"] == card["hash"] and "taiyi" in lineage["inputs"]
     assert "| NER |" in (run_dir / "data_card.md").read_text()
-    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
-    assert {k: read_offline_run(wandb_run)["summary"].get(k) for k in metrics} == metrics
+    assert {k: offline_run(run_dir)["summary"].get(k) for k in metrics} == metrics
     again = run(tmp_path, "tracking=disabled")
     assert again.returncode == 0, again.stderr
     assert json.loads((run_dir / "metrics.json").read_text())["data/cached"] == 1

@@ -15,7 +15,7 @@ import pytest
 from bioqwen import tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.report import published
-from tests.conftest import ROOT
+from tests.conftest import ROOT, offline_run
 from tests.report.conftest import training, write_run
 
 SHIPPED = ROOT / "samples" / "benchmarks" / "authors_results"
@@ -174,8 +174,7 @@ def test_report_on_real_runs_with_figures_and_wandb(
     assert {"train_curves.png", "qa_radar_supp_webmedqa.png", "ner_f1.png"} <= figures
     lineage = json.loads((out / "lineage.json").read_text("utf-8"))
     assert sorted(lineage["runs"]) == sorted(str(runs / d) for d in ("e", "s", "t"))
-    (wandb_run,) = (out / "wandb").glob("offline-run-*")
-    logged = tracking.read_offline_run(wandb_run)
+    logged = offline_run(out)
     metrics = json.loads((out / "metrics.json").read_text("utf-8"))
     assert {k: logged["summary"][k] for k in metrics} == metrics
     assert any(k.startswith("figures/train_curves/") for row in logged["history"] for k in row)

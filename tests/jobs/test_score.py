@@ -6,9 +6,8 @@ import csv
 import json
 from pathlib import Path
 
-from tests.conftest import FIXTURES, cli
+from tests.conftest import FIXTURES, cli, offline_run
 from tests.eval.known_answers import WEBMEDQA, WEBMEDQA_KNOWN
-from tests.jobs.conftest import wandb_summary
 
 EVAL_FIXTURES = FIXTURES / "eval"
 
@@ -21,7 +20,7 @@ def test_score_cli_reproduces_webmedqa_and_prints_metrics_last(tmp_path: Path) -
     assert printed == json.loads((run_dir / "metrics.json").read_text())
     assert {k: round(printed[k], 3) for k in WEBMEDQA_KNOWN} == WEBMEDQA_KNOWN
     assert (run_dir / "lineage.json").exists()
-    summary = wandb_summary(run_dir)
+    summary = offline_run(run_dir)["summary"]
     assert {k: summary[k] for k in printed} == printed
 
 

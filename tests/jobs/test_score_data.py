@@ -16,8 +16,7 @@ import pytest
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs import score_data
 from bioqwen.jobs.common import execute
-from bioqwen.tracking import read_offline_run
-from tests.conftest import ROOT, compose_config
+from tests.conftest import ROOT, compose_config, offline_run
 
 # The quality step's tiny models (scorer, encoder, decoder) as fixtures.
 pytest_plugins = ["tests.quality.models"]
@@ -52,8 +51,7 @@ def test_one_command_writes_everything_and_prepare_uses_the_scores(
         assert (run / f"{name}.png").read_bytes()[:4] == b"\x89PNG", name
     lineage = json.loads((run / "scores.jsonl.lineage.json").read_text())
     assert lineage["scorer"]["revision"].startswith("local:") and "Human:" in lineage["template"]
-    (wandb_run,) = run.glob("wandb/offline-run-*")
-    tracked = read_offline_run(wandb_run)
+    tracked = offline_run(run)
     assert {k: tracked["summary"].get(k) for k in metrics} == metrics
     logged = {key.split("/")[1] for row in tracked["history"] for key in row if "/" in key}
     assert {*FIGURES, "thresholds"} <= logged  # images (nested keys) and the table

@@ -14,8 +14,7 @@ from transformers import AutoModelForCausalLM
 
 from bioqwen.errors import BioqwenError
 from bioqwen.models import tokenizer_for
-from bioqwen.tracking import read_offline_run
-from tests.conftest import compose_config
+from tests.conftest import compose_config, offline_run
 from tests.train.conftest import FAST, ROOT, compose_train, run_train, save_mix
 
 TINY = compose_config("train", "model=tiny").model
@@ -56,8 +55,7 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
     assert metrics["batch/effective_size"] == metrics["batch/effective_samples"] == 4
     # The offline W&B run (read back from its record file) carries the same summary, the full
     # resolved config and the labels derived from the composition.
-    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
-    run = read_offline_run(wandb_run)
+    run = offline_run(run_dir)
     assert {key: run["summary"].get(key) for key in metrics} == metrics
     assert run["name"] == "tiny-stage1-qlora-data-lr0.0002-r64"
     assert run["group"] == "tiny-qlora-data"
@@ -111,8 +109,7 @@ def test_stage1_leaves_adapter_merged_model_metrics_and_wandb_run(stage1) -> Non
 
 def test_stage1_logs_its_adapter_and_merged_model_as_artifacts_of_its_base(stage1) -> None:
     run_dir, _ = stage1
-    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
-    run = read_offline_run(wandb_run)
+    run = offline_run(run_dir)
     full = json.loads((run_dir / "lineage.json").read_text())
     lineage = full["wandb"]
     alias = f"run-{lineage['run_id']}"
@@ -426,7 +423,6 @@ def test_a_run_that_crashes_closes_its_wandb_run_as_failed(tmp_path: Path, mix_d
             "generation_eval.target=tests.train.hooks:make_failing",
             "generation_eval.every_steps=1",
         )
-    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
-    run = read_offline_run(wandb_run)
+    run = offline_run(run_dir)
     assert run["complete"] and run["exit_code"] == 1
     assert not (run_dir / "metrics.json").exists()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bioqwen.tracking import read_offline_run
+from tests.conftest import offline_run
 from tests.train.conftest import run_train, save_mix
 
 CURVE = Path(__file__).resolve().parents[1] / "fixtures" / "train" / "tiny_loss_curve.json"
@@ -31,8 +31,7 @@ def logged_losses(base: Path) -> dict[int, float]:
     data = save_mix(base / "data", 64, 8)
     run_dir = base / "run"
     run_train(run_dir, data, *OVERRIDES, "tracking=offline")
-    (wandb_run,) = run_dir.glob("wandb/offline-run-*")
-    history = read_offline_run(wandb_run)["history"]
+    history = offline_run(run_dir)["history"]
     return {int(row["_step"]): row["train/loss"] for row in history if "train/loss" in row}
 
 
