@@ -130,10 +130,9 @@ def link_after_sync(run_dirs: Sequence[Path], init: Any = None) -> list[Path]:
     Parents first (stage 1 before stage 2) is not required: every input is a reference
     resolved by the server. `init` is wandb.init (a test passes a stand-in).
     """
-    if init is None:
-        import wandb
+    import wandb
 
-        init = wandb.init
+    init = init or wandb.init
     linked = []
     for directory in run_dirs:
         path = Path(directory) / LINEAGE_FILE
@@ -142,15 +141,21 @@ def link_after_sync(run_dirs: Sequence[Path], init: Any = None) -> list[Path]:
         entry = read_json(path).get("wandb")
         if not entry or entry.get("linked") or not entry.get("inputs"):
             continue
-        with init(
-            id=entry["run_id"],
-            project=entry["project"],
-            entity=entry["entity"],
-            resume="must",
-            mode="online",
-        ) as run:
-            for spec in entry["inputs"]:
-                _use(run, spec)
+        try:
+            with init(
+                id=entry["run_id"],
+                project=entry["project"],
+                entity=entry["entity"],
+                resume="must",
+                mode="online",
+            ) as run:
+                for spec in entry["inputs"]:
+                    _use(run, spec)
+        except wandb.errors.Error as err:  # no API key, run or artifact not synced yet, ...
+            raise BioqwenError(
+                f"{directory}: W&B run {entry['run_id']} not linked: {err} "
+                "(`wandb login`, then `wandb sync` the run and its parents first)"
+            ) from err
         write_lineage(directory, wandb={**entry, "linked": True})
         linked.append(Path(directory))
     return linked

@@ -125,3 +125,17 @@ def test_link_after_sync_reopens_each_unlinked_run_once(tmp_path: Path) -> None:
 def test_link_after_sync_names_a_directory_that_is_not_a_run(tmp_path: Path) -> None:
     with pytest.raises(BioqwenError, match=r"no lineage\.json"):
         artifacts.link_after_sync([tmp_path])
+
+
+def test_link_after_sync_turns_a_wandb_refusal_into_one_line(tmp_path: Path) -> None:
+    import wandb
+
+    entry = {"run_id": "b", "project": "p", "entity": None, "inputs": [{"ref": "a:run-x"}]}
+    stage2 = _run_dir(tmp_path, "stage2", {**entry, "linked": False})
+
+    def init(**kwargs: Any) -> Any:
+        raise wandb.errors.UsageError("No API key configured.")
+
+    with pytest.raises(BioqwenError, match=r"W&B run b not linked: No API key configured"):
+        artifacts.link_after_sync([stage2], init)
+    assert json.loads((stage2 / "lineage.json").read_text())["wandb"]["linked"] is False
