@@ -36,6 +36,7 @@ import json
 import math
 import sys
 import time
+import warnings
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -199,7 +200,9 @@ def build_model(
     lora = LoraConfig(
         r=64, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM"
     )
-    model = get_peft_model(model, lora)
+    with warnings.catch_warnings():  # PEFT reads a property transformers 5 renamed
+        warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+        model = get_peft_model(model, lora)
     if bnb is not None:
         for param in model.parameters():
             if param.requires_grad:

@@ -6,7 +6,10 @@ from a path or hub id whoever trained them, and both need the same tokenizer pre
 
 from __future__ import annotations
 
+import contextlib
 import os
+import warnings
+from collections.abc import Iterator
 from dataclasses import asdict, is_dataclass
 from pathlib import Path
 from typing import Any
@@ -161,3 +164,23 @@ def hub_offline() -> bool:
 def _token_id(tokenizer: PreTrainedTokenizerBase, token: str) -> int:
     ids = tokenizer.convert_tokens_to_ids(token)
     return int(ids[0] if isinstance(ids, list) else ids)
+
+
+@contextlib.contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Load models without a `Loading weights` bar (noise in a training log) and without
+    PEFT's FutureWarning: PEFT reads the model's `is_gradient_checkpointing`, a property
+    transformers 5 renamed; the warning is about PEFT's code, not a setting of ours."""
+    from huggingface_hub.utils import enable_progress_bars
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    enable_progress_bars()  # a first download still shows its progress
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
+            yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

@@ -26,7 +26,7 @@ from transformers import AutoModelForCausalLM, PreTrainedTokenizerBase
 from bioqwen.data.chatml import prompt_text
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import quantized
-from bioqwen.models import chat_generation_config, resolve_model, tokenizer_for
+from bioqwen.models import chat_generation_config, quiet_loading, resolve_model, tokenizer_for
 
 # Where a training run directory keeps its model, in order of preference.
 RUN_MODEL_DIRS = ("merged", "adapter")
@@ -121,12 +121,13 @@ def load_for_generation(
     if attn != "auto":
         kwargs["attn_implementation"] = attn
     try:
-        if is_adapter_dir(source):
-            from peft import AutoPeftModelForCausalLM
+        with quiet_loading():
+            if is_adapter_dir(source):
+                from peft import AutoPeftModelForCausalLM
 
-            model = AutoPeftModelForCausalLM.from_pretrained(source, **kwargs)
-        else:
-            model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+                model = AutoPeftModelForCausalLM.from_pretrained(source, **kwargs)
+            else:
+                model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
     except OSError as err:
         raise BioqwenError(f"model {source!r} could not be loaded: {err}") from err
     tokenizer = tokenizer_for(model_cfg, source)

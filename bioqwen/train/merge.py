@@ -15,9 +15,8 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
-from bioqwen.models import chat_generation_config
+from bioqwen.models import chat_generation_config, quiet_loading
 from bioqwen.runs import atomic_directory
-from bioqwen.train.model import quiet_loading
 
 log = logging.getLogger("bioqwen.train")
 

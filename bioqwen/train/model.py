@@ -6,11 +6,9 @@ stops at `<|im_end|>`: a base model fine-tuned on ChatML otherwise never stops g
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
 import logging
-import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +16,7 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
 
 from bioqwen.errors import BioqwenError
-from bioqwen.models import chat_generation_config, hub_revision
+from bioqwen.models import chat_generation_config, hub_revision, quiet_loading
 from bioqwen.train.attention import SEGMENTED_SDPA
 
 log = logging.getLogger("bioqwen.train")
@@ -141,26 +139,6 @@ def load_base(
     # Training never uses the KV cache, and padding-free batches are only isolated without it.
     model.config.use_cache = False
     return model
-
-
-@contextlib.contextmanager
-def quiet_loading() -> Iterator[None]:
-    """Load models without a `Loading weights` bar (noise in a training log) and without
-    PEFT's FutureWarning: PEFT reads the model's `is_gradient_checkpointing`, a property
-    transformers 5 renamed; the warning is about PEFT's code, not a setting of ours."""
-    from huggingface_hub.utils import enable_progress_bars
-    from transformers.utils import logging as hf_logging
-
-    enabled = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    enable_progress_bars()  # a first download still shows its progress
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "`is_gradient_checkpointing`", FutureWarning)
-            yield
-    finally:
-        if enabled:
-            hf_logging.enable_progress_bar()
 
 
 def keep_4bit_training_layout(model: torch.nn.Module) -> None:
