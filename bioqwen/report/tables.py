@@ -191,7 +191,10 @@ def build_table(spec: TableSpec, records: Iterable[RunRecord], labels: Mapping[s
                 _put(table, row, column.label, value, record.path, interval)
                 if value is not None and interval is not None:
                     table.confidences.add(_confidence(record))
-    table.rows += sorted({row for row, _ in table.ours} - set(table.rows))
+    extra = sorted({row for row, _ in table.ours} - set(table.rows))
+    # Table 1's total sums every task row above it, ours (self-cognition) included: it stays last.
+    at = table.rows.index("total") if "total" in table.rows else len(table.rows)
+    table.rows[at:at] = extra
     return table
 
 

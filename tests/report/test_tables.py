@@ -69,8 +69,9 @@ def test_table1_from_a_data_card_and_hours_from_train_runs(
         "tasks": {
             "ner": {"raw": 10, "cleaned": 8, "tokens": 300},
             "general": {"raw": 5, "cleaned": 5, "tokens": 100},
+            "self_cognition": {"raw": 2, "cleaned": 2, "tokens": 20},
         },
-        "total": {"raw": 15, "cleaned": 13, "tokens": 400},
+        "total": {"raw": 17, "cleaned": 15, "tokens": 420},
     }
     prep = make_run(tmp_path / "p", "prepare", {}, {"data/raw": 15}, data_card=card)
     train = make_run(
@@ -82,10 +83,12 @@ def test_table1_from_a_data_card_and_hours_from_train_runs(
     )
     records.append(_records([sample])[0])
     table1 = tables.build_table(published.load_table("table1"), records, labels)
-    assert table1.cell("NER", "ratio (%)")[0] == 75.0
+    assert table1.cell("NER", "ratio (%)")[0] == 100 * 300 / 420
     assert table1.cell("NER · sample", "raw") == (10, None, None)
     assert table1.cell("COIG", "cleaned")[0] == 5
-    assert table1.cell("total", "tokens (M)")[0] == 400 / 1e6
+    assert table1.cell("total", "tokens (M)")[0] == 420 / 1e6
+    # Our rows the paper lacks come before the total, which sums them too.
+    assert table1.rows[-1] == "total" and "Self-cognition" in table1.rows
     hours = tables.build_table(published.load_table("training_hours"), records, labels)
     assert hours.cell("BioQwen-1.8B", "stage 1")[0] == 2.0
     assert hours.cell("BioQwen-1.8B", "stage 2")[0] is None
