@@ -97,7 +97,11 @@ def declare_inputs(tracker: Tracker, inputs: Sequence[Mapping[str, str]]) -> boo
         for spec in inputs:
             _use(tracker.run, spec)
     except Exception as err:  # wandb raises CommError, ValueError, TypeError...
-        log.warning("W&B lineage not linked yet (%s): run link_after_sync after `wandb sync`", err)
+        log.warning(
+            "W&B inputs not linked yet (%s): `wandb sync` the parent runs, then "
+            "`python -m bioqwen.artifacts <this run dir>`",
+            err,
+        )
         return False
     return True
 

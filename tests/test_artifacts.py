@@ -83,7 +83,7 @@ def test_online_inputs_are_linked_at_once_offline_ones_wait() -> None:
 
 def test_an_input_missing_on_the_server_is_left_for_later(caplog) -> None:
     assert artifacts.declare_inputs(Tracker(FakeRun(refuse=True)), [{"ref": "s1:run-x"}]) is False
-    assert "after `wandb sync`" in caplog.text
+    assert "python -m bioqwen.artifacts" in caplog.text
 
 
 def test_parent_input_names_the_first_logged_part() -> None:
