@@ -39,6 +39,17 @@ def _staging(directory: Path) -> Iterator[Path]:
         shutil.rmtree(stage, ignore_errors=True)
 
 
+def _lineage(source_run: Path | None) -> dict[str, Any]:
+    """lineage.json of the training run a model comes from ({} for a bare or copied model)."""
+    path = source_run / LINEAGE_FILE if source_run else None
+    if path is None or not path.is_file():
+        return {}
+    try:
+        return dict(read_json(path))
+    except ValueError as err:
+        raise BioqwenError(str(err)) from err
+
+
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Export cfg.model to GGUF and/or MLC-LLM files with metrics, lineage and an artifact."""
     fmt = str(cfg.format)
@@ -72,8 +83,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             print("MLC-LLM for Android (run where mlc_llm is installed):")
             print("\n".join(commands), flush=True)
         tags = [f"format:{fmt}", f"model:{name}"] + ([f"quant:{quant}"] if fmt != "mlc" else [])
-        parent = read_json(source_run / LINEAGE_FILE) if source_run else {}
-        inputs = artifacts.parent_input(parent, "merged")  # the training run's merged model
+        inputs = artifacts.parent_input(_lineage(source_run), "merged")  # its merged model
         with open_run(cfg, "export", name=f"export-{name}-{fmt}-{quant}", tags=tags) as run:
             linked = artifacts.declare_inputs(run.tracker, inputs)
             for file in files:

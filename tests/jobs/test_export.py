@@ -80,6 +80,26 @@ def test_export_q4_0_keeps_f16_checks_agreement_and_logs_an_artifact(
     }
 
 
+@pytest.mark.parametrize(("lineage", "error"), [(None, None), ("{", r"lineage\.json:1")])
+def test_a_training_run_without_a_readable_lineage(
+    tmp_path: Path, tiny_model_dir: Path, lineage: str | None, error: str | None
+) -> None:
+    source = _training_run(tmp_path, tiny_model_dir)
+    if lineage is None:  # a copied run directory: exported, with no W&B input to link
+        (source / "lineage.json").unlink()
+    else:
+        (source / "lineage.json").write_text(lineage)
+    cfg = compose_config("export", f"model.path={source}", "format=mlc", "tracking=offline")
+    out = tmp_path / "export"
+    if error:
+        with pytest.raises(BioqwenError, match=error):
+            execute(export.run, cfg, out)
+        assert _leftovers(out) == []
+    else:
+        execute(export.run, cfg, out)
+        assert json.loads((out / "lineage.json").read_text())["wandb"]["inputs"] == []
+
+
 def test_mlc_only_needs_no_deploy_extra(tmp_path: Path, tiny_model_dir: Path) -> None:
     out = tmp_path / "export"
     cfg = compose_config("export", f"model.path={tiny_model_dir}", "format=mlc", "mlc.language=en")
