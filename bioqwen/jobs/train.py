@@ -138,15 +138,12 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             adapter, merged_dir = directory / merging.ADAPTER, directory / merging.MERGED
             merging.merge_to_dir(plan.base_source, adapter, tokenizer, merged_dir, remote_code)
         if is_main:
-            model_entry = {
-                **{k: model_cfg[k] for k in ("name", "revision")},
-                "source": model_source,
-            }
+            model_entry = {"name": model_cfg["name"], "revision": model_cfg["revision"]}
+            model_entry["source"] = model_source
             entries = lineage_entries(
                 plan, stage, method["name"], model_entry, data_info, resume_from, merged
             )
-            about = {"stage": stage["name"], "adapter_base": plan.base_source, "inputs": inputs}
-            refs = log_artifacts(job.tracker, directory, labels[0], {**about, **summary}, not full)
+            refs = log_artifacts(job.tracker, directory, labels[0], entries, summary, inputs)
             wandb = artifacts.wandb_entry(job.tracker, inputs, linked, refs)
             job.lineage(run=str(directory.resolve()), **entries, wandb=wandb)
             job.finish(summary)

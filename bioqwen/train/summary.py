@@ -126,17 +126,25 @@ def lineage_entries(
 
 
 def log_artifacts(
-    tracker: Any, directory: Path, label: str, metadata: Mapping[str, Any], adapter: bool
+    tracker: Any,
+    directory: Path,
+    label: str,
+    lineage: Mapping[str, Any],
+    summary: Mapping[str, Any],
+    inputs: list[dict[str, str]],
 ) -> dict[str, str]:
-    """Log the run's adapter and merged model (those it wrote) as W&B artifacts by reference;
+    """Log the adapter and merged model the run wrote (lineage_entries' `artefacts`) as W&B
+    artifacts by reference, with the stage, adapter base, inputs and summary as metadata;
     returns {"adapter"|"merged": "<artifact>:run-<id>"} for lineage.json and the next stage."""
     from bioqwen.artifacts import log_model
 
-    made = {ADAPTER: "adapter", MERGED: "model"} if adapter else {MERGED: "model"}
+    about = {"stage": lineage["stage"], "adapter_base": lineage["adapter_base"], "inputs": inputs}
+    kinds = {ADAPTER: "adapter", MERGED: "model"}
     refs = {}
-    for part, kind in made.items():
-        if (directory / part).is_dir():
-            ref = log_model(tracker, f"{label}-{part}", kind, {part: directory / part}, metadata)
+    for part, written in lineage["artefacts"].items():
+        if part in kinds and written and (directory / written).is_dir():
+            paths = {part: directory / written}
+            ref = log_model(tracker, f"{label}-{part}", kinds[part], paths, {**about, **summary})
             if ref:
                 refs[part] = ref
     return refs
