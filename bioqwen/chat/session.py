@@ -198,9 +198,9 @@ def load_model(spec: Mapping[str, Any], device: str = "auto", n_ctx: int = 0) ->
     """Load a checked model config (see model_spec) for chatting."""
     label = str(spec.get("name") or spec.get("path") or spec.get("hub_id"))
     if spec.get("gguf"):
-        from llama_cpp import Llama
+        from bioqwen.export import gguf
 
-        llm = Llama(model_path=str(spec["gguf"]), n_ctx=n_ctx, verbose=False)
+        llm = gguf.load(Path(spec["gguf"]), n_ctx=n_ctx)  # n_ctx 0: the trained context
         template = str(llm.metadata.get("tokenizer.chat_template") or BUILTIN_TEMPLATE)
         return ChatModel(label, dict(spec), llm, None, template, str(spec["gguf"]))
     model, tokenizer = generate.load_for_generation(spec, device)
