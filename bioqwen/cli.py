@@ -16,6 +16,7 @@ JOBS = {
     "pipeline": "bioqwen.jobs.pipeline",
     "export": "bioqwen.jobs.export",
     "fetch-data": "bioqwen.jobs.fetch_data",
+    "plan": "bioqwen.jobs.plan",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

@@ -428,6 +428,32 @@ class FetchDataJobConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+# Planning (bioqwen plan)
+
+
+@dataclass
+class PlanSettings:
+    """Which GPU to price, where measured speeds lie, and the command line's train overrides."""
+
+    gpu: str = MISSING
+    gpus: int = MISSING
+    runs: list[str] = MISSING
+    table: str = MISSING
+    out: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    experiment: str | None = None
+    multirun: bool = False
+
+
+@dataclass
+class PlanJobConfig:
+    """`bioqwen plan`."""
+
+    job: str = "plan"
+    plan: PlanSettings = field(default_factory=PlanSettings)
+    paper: dict[str, Any] = MISSING  # how the paper's Table 1 and hours stand in (conf/plan.yaml)
+
+
 def register() -> None:
     """Register every schema with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
@@ -440,6 +466,7 @@ def register() -> None:
     cs.store(name="evaluate_schema", node=EvaluateJobConfig)
     cs.store(name="score_schema", node=ScoreJobConfig)
     cs.store(name="fetch_data_schema", node=FetchDataJobConfig)
+    cs.store(name="plan_schema", node=PlanJobConfig)
     cs.store(group="benchmark", name="benchmark_schema", node=BenchmarkConfig)
     cs.store(group="generation", name="generation_schema", node=GenerationSettings)
 
