@@ -5,7 +5,7 @@ Three sources, in this order, each named on the plan's line:
    max_length): their metrics.json `perf/run_tokens_per_s_per_device`, on the GPU their W&B
    metadata names (`wandb/*run-*/files/wandb-metadata.json`; a run without it is skipped);
 2. the GPU benchmark's table (benchmarks/gpu_train_throughput.py --table), rows of the same
-   hub model, method, batching, per-device batch and max_length on that GPU;
+   hub model (or model name), method, batching, per-device batch and max_length on that GPU;
 3. the paper's training hours on 4x RTX 3090 (conf/paper/training_hours.yaml) over the tokens
    it trained (Table 1 tokens x epochs): a speed of an RTX 3090, whatever GPU was asked for.
 """
@@ -116,7 +116,7 @@ def read_table(path: str | Path) -> list[dict[str, Any]]:
         raise BioqwenError(f"{path}: not a {TABLE_FORMAT} table (written by --table)")
     needed = {"gpu", "model", "method", "batching", "per_device_batch_size", "max_length"}
     for index, row in enumerate(table.get("rows", [])):
-        missing = sorted(needed | {"tokens_per_s"} - set(row))
+        missing = sorted((needed | {"tokens_per_s"}) - set(row))
         if missing:
             raise BioqwenError(f"{path}: rows[{index}] lacks {missing[0]!r}")
     return list(table.get("rows", []))
@@ -150,7 +150,7 @@ def from_table(
         r
         for r in rows
         if _on(gpu, str(r["gpu"]))
-        and r["model"] == want["hub_id"]
+        and r["model"] in (want["hub_id"], want["model"])
         and r["method"] == want["method"]
         and r["batching"] == batching
         and int(r["per_device_batch_size"]) == want["per_device_batch_size"]
