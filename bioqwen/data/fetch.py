@@ -8,12 +8,13 @@ a zip whose members are extracted. Nothing is half-written: a file is downloaded
 for the hub), its sha256 checked, and only then renamed to its place under `<root>`; a
 checksum mismatch removes the download and is one BioqwenError line.
 
-Checksums: a pinned `sha256` in the config is checked; for a hub file without one, the hub's
-own LFS content hash (the ETag of an LFS file is its sha256) is checked; otherwise the hash
-is recorded on first fetch (trust on first use) and checked on every later run. Every file's
-source, revision (as asked and as resolved), size and sha256 go into `<root>/fetch_manifest.json`,
-which the data card of a mix prepared from these files shows (bioqwen.data.card). A file the
-manifest (or the pinned hash) says is complete is not downloaded again.
+Checksums: a pinned `sha256` in the config is checked; else a hash recorded on the file's
+first fetch (trust on first use) is checked on every later download; else, for a hub file, the
+hub's own LFS content hash (the ETag of an LFS file is its sha256); else the hash is recorded.
+Every file's source, revision (as asked and as resolved), size and sha256 go into
+`<root>/fetch_manifest.json`, which the data card of a mix prepared from these files shows
+(bioqwen.data.card). A file the manifest says is complete (same size and sha256) is not
+downloaded again.
 """
 
 from __future__ import annotations
@@ -243,10 +244,12 @@ def fetch_file(
     spec: Mapping[str, Any],
     root: Path,
     endpoints: Endpoints,
+    recorded: str | None = None,
     say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Download one file (unless complete), verify it, move it and its extracted members into
-    place; returns its manifest entry."""
+    """Download one file, verify it (against the pinned hash, else the hash recorded on its
+    first fetch, else the hub's LFS hash), move it and its extracted members into place;
+    returns its manifest entry."""
     staging = root / STAGING / name
     url = source_url(spec, endpoints)
     hub: dict[str, Any] = {"resolved_revision": None, "hub_sha256": None}
@@ -257,12 +260,17 @@ def fetch_file(
         http_download(url, downloaded, endpoints)
     digest = sha256_of(downloaded)
     pinned = spec.get("sha256")
-    expected, how = (pinned, PINNED) if pinned else (hub["hub_sha256"], HUB_LFS)
+    if pinned:
+        expected, how, where = pinned, PINNED, f"files.{name}.sha256"
+    elif recorded:
+        expected, how = recorded, FIRST_USE
+        where = f"recorded on its first fetch in {MANIFEST}; delete that entry to accept a new file"
+    else:
+        expected, how, where = hub["hub_sha256"], HUB_LFS, "the hub's LFS hash"
     if expected is None:
         how = FIRST_USE
     if expected is not None and digest != expected:
         downloaded.unlink()
-        where = f"files.{name}.sha256" if pinned else "the hub's LFS hash"
         raise BioqwenError(
             f"{name}: sha256 of {url} is {digest}, expected {expected} ({where}); "
             "the download was removed, nothing was written"
@@ -311,7 +319,8 @@ def fetch_all(
             say(f"fetch-data: {name}: complete ({root / spec['dest']}), not downloaded again")
             status[name] = "complete"
             continue
-        manifest["files"][name] = fetch_file(name, spec, root, endpoints, say)
+        first_use = entry.get("sha256") if entry and entry.get("checksum") == FIRST_USE else None
+        manifest["files"][name] = fetch_file(name, spec, root, endpoints, first_use, say)
         atomic_write_json(root / MANIFEST, manifest)
         status[name] = "downloaded"
     with contextlib.suppress(OSError):

@@ -117,18 +117,15 @@ def test_pinned_checksum_mismatch_is_one_error_and_writes_nothing(tmp_path, serv
     assert not (root / "coig_cqia").exists() and not (root / fetch.MANIFEST).exists()
 
 
-def test_release_asset_mismatch_against_first_use_record(tmp_path, served):
-    files = {"taiyi": shipped_files()["taiyi"]}
+def test_a_later_download_must_match_the_hash_recorded_on_first_fetch(tmp_path, served):
+    files = {"taiyi": shipped_files()["taiyi"]}  # no pinned hash: trust on first use
     root = tmp_path / "data"
     fetch.fetch_all(files, root, endpoints(served), say=lambda _: None)
-    (root / "taiyi/Taiyi_Instruction_Data_001.zip").write_bytes(b"changed")  # a corrupt copy
-    # Not complete any more, so fetched again; a server now serving other bytes than the
-    # recorded first fetch is caught when the config pins that first hash.
     recorded = json.loads((root / fetch.MANIFEST).read_text())["files"]["taiyi"]["sha256"]
+    (root / "taiyi/Taiyi_Instruction_Data_001.zip").write_bytes(b"changed")  # a corrupt copy
     key = next(iter(served.releases))
     served.releases[key] = zipped("Taiyi_Instruction_Data_001.jsonl", b"other\n")
-    files["taiyi"]["sha256"] = recorded
-    with pytest.raises(BioqwenError, match=f"expected {recorded}"):
+    with pytest.raises(BioqwenError, match=f"expected {recorded} \\(recorded on its first fetch"):
         fetch.fetch_all(files, root, endpoints(served), say=lambda _: None)
     assert (root / "taiyi/Taiyi_Instruction_Data_001.jsonl").read_bytes() == TAIYI
 
