@@ -1,6 +1,7 @@
 """LoRA / QLoRA training throughput on a GPU with the real shapes of the paper's base models.
 
     bash scripts/gpu_benchmark.sh                          # on the GPU machine: < 5 min
+    bash scripts/gpu_benchmark.sh --table benchmarks/results/gpu_train_throughput.json  # plan
     python benchmarks/gpu_train_throughput.py [--no-quant] # needs CUDA
     python benchmarks/gpu_train_throughput.py --cpu-smoke  # tiny shapes on CPU (tests the code)
 
@@ -25,6 +26,11 @@ MFU counts 4 N FLOPs per token for the frozen matmuls (forward + input gradients
 weights get no weight gradient), 6 N for the LoRA matrices, and 12 L d T for attention
 (nanoGPT's formula with T the mean attended length), against the device's dense bf16 peak.
 Needs only torch, transformers and peft (bitsandbytes for QLoRA): nothing from TRL or W&B.
+
+`--table FILE` also writes the measurements as the table `bioqwen plan` reads for GPU-hours
+(format `bioqwen-gpu-throughput/1`: one row per GPU, hub model, method, batching, per-device
+batch, max_length and attention backend with its tokens/s); rows of another GPU already in
+the file are kept, so tables of several GPUs accumulate in one file.
 """
 
 from __future__ import annotations
@@ -34,10 +40,12 @@ import importlib.util
 import itertools
 import json
 import math
+import os
 import sys
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -90,6 +98,8 @@ TINY = {
 # Dense bf16 peak FLOP/s by device name fragment (vendor datasheets, without sparsity).
 PEAK_BF16 = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "A10": 125e12}
 MEAN_TOKENS, MAX_TOKENS, MIN_TOKENS = 215, 1024, 32
+TABLE_FORMAT = "bioqwen-gpu-throughput/1"  # read by bioqwen.plan.speed
+BATCHING = {"padding": "pad", "padding_free": "padding_free"}  # -> stage.batching
 # Share of a sample's tokens that are prompt (system + user turn), masked out of the loss: the
 # shipped mix trains about 35 % of its positions.
 PROMPT_FRACTION = 0.65
@@ -403,6 +413,50 @@ def run(args: argparse.Namespace) -> list[Result]:
     return results
 
 
+def table_rows(results: list[Result], gpu: str, max_length: int) -> list[dict[str, Any]]:
+    """The measurements as rows of the table `bioqwen plan` reads."""
+    measured = time.strftime("%Y-%m-%d")
+    return [
+        {
+            "gpu": gpu,
+            "model": f"Qwen/{r.model}" if r.model in SHAPES else r.model,  # the hub id
+            "method": r.method,
+            "batching": BATCHING[r.batching],
+            "per_device_batch_size": r.samples_per_step,
+            "max_length": max_length,
+            "attention": r.attention,
+            "tokens_per_s": round(r.tokens_per_s, 1),
+            "tokens_per_s_incl_padding": round(r.tokens_per_s_incl_padding, 1),
+            "measured_at": measured,
+            "torch": torch.__version__,
+        }
+        for r in results
+    ]
+
+
+def write_table(path: str, rows: list[dict[str, Any]]) -> None:
+    """Write rows into the table at path (atomically), keeping the rows of other GPUs."""
+    target = Path(path)
+    kept: list[dict[str, Any]] = []
+    if target.is_file():
+        old = json.loads(target.read_text(encoding="utf-8"))
+        if old.get("format") != TABLE_FORMAT:
+            raise SystemExit(f"gpu_train_throughput: {path} is not a {TABLE_FORMAT} table")
+        gpus = {row["gpu"] for row in rows}
+        kept = [row for row in old.get("rows", []) if row["gpu"] not in gpus]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.write_text(json.dumps({"format": TABLE_FORMAT, "rows": kept + rows}, indent=2) + "\n")
+    os.replace(tmp, target)
+
+
+def device_name(args: argparse.Namespace) -> str:
+    """The name `bioqwen plan` matches plan.gpu against (the CUDA device's, or cpu)."""
+    if args.cpu_smoke or not torch.cuda.is_available():
+        return "cpu"
+    return str(torch.cuda.get_device_name(0))
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -417,6 +471,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--time-limit", type=float, default=150, help="start no new model after this many seconds"
     )
     parser.add_argument("--json", default=None, help="also write the results here")
+    parser.add_argument(
+        "--table", default=None, help="also write the table `bioqwen plan` reads (plan.table)"
+    )
     return parser.parse_args(argv)
 
 
@@ -432,6 +489,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as handle:
             json.dump([r.__dict__ for r in results], handle, indent=2)
+    if args.table:
+        max_length = 64 if args.cpu_smoke else MAX_TOKENS
+        write_table(args.table, table_rows(results, device_name(args), max_length))
     return 0
 
 

@@ -15,6 +15,8 @@ JOBS = {
     "score-data": "bioqwen.jobs.score_data",
     "pipeline": "bioqwen.jobs.pipeline",
     "export": "bioqwen.jobs.export",
+    "fetch-data": "bioqwen.jobs.fetch_data",
+    "plan": "bioqwen.jobs.plan",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

@@ -382,6 +382,78 @@ class ScoreJobConfig:
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
 
 
+# Fetching the paper's data (bioqwen fetch-data)
+
+
+@dataclass
+class FetchFileConfig:
+    """One published file: where it lies, at which revision, where prepare reads it."""
+
+    kind: str = MISSING  # hf_dataset | github_release
+    repo: str = MISSING  # owner/name on the hub or on GitHub
+    revision: str = MISSING  # hub commit, branch or tag; or the GitHub release tag
+    file: str = MISSING  # the file in the hub repo, or the release asset
+    dest: str = MISSING  # where it goes, relative to data.root
+    sha256: str | None = None  # None: the hub's LFS hash, else recorded on first fetch
+    # Zip members (by base name) -> where each is extracted, relative to data.root.
+    extract: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class FetchDataSet:
+    """The download root and the files to fetch into it."""
+
+    root: str = MISSING
+    files: dict[str, FetchFileConfig] = field(default_factory=dict)
+
+
+@dataclass
+class FetchSettings:
+    """Which files, from where, and how hard to retry."""
+
+    only: list[str] = field(default_factory=list)
+    hf_endpoint: str = MISSING
+    github_url: str = MISSING
+    retries: int = MISSING
+    timeout_s: float = MISSING
+
+
+@dataclass
+class FetchDataJobConfig:
+    """`bioqwen fetch-data`."""
+
+    job: str = "fetch_data"
+    data: FetchDataSet = field(default_factory=FetchDataSet)
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+# Planning (bioqwen plan)
+
+
+@dataclass
+class PlanSettings:
+    """Which GPU to price, where measured speeds lie, and the command line's train overrides."""
+
+    gpu: str = MISSING
+    gpus: int = MISSING
+    runs: list[str] = MISSING
+    table: str = MISSING
+    out: str | None = None
+    overrides: list[str] = field(default_factory=list)
+    experiment: str | None = None
+    multirun: bool = False
+
+
+@dataclass
+class PlanJobConfig:
+    """`bioqwen plan`."""
+
+    job: str = "plan"
+    plan: PlanSettings = field(default_factory=PlanSettings)
+    paper: dict[str, Any] = MISSING  # how the paper's Table 1 and hours stand in (conf/plan.yaml)
+
+
 def register() -> None:
     """Register every schema with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
@@ -393,6 +465,8 @@ def register() -> None:
     cs.store(group="method", name="method_schema", node=MethodConfig)
     cs.store(name="evaluate_schema", node=EvaluateJobConfig)
     cs.store(name="score_schema", node=ScoreJobConfig)
+    cs.store(name="fetch_data_schema", node=FetchDataJobConfig)
+    cs.store(name="plan_schema", node=PlanJobConfig)
     cs.store(group="benchmark", name="benchmark_schema", node=BenchmarkConfig)
     cs.store(group="generation", name="generation_schema", node=GenerationSettings)
 

@@ -4,7 +4,9 @@
 # Wheels carried with the checkout in wheels/ (or $BIOQWEN_WHEELS; e.g. bitsandbytes for QLoRA;
 # keep them untracked, not ignored, so they travel) are installed first with pip --no-index.
 # Without bitsandbytes the benchmark says so and times bf16 LoRA. Prints one ratio line per
-# model and attention backend; finishes in under 5 minutes on one H200.
+# model and attention backend; finishes in under 5 minutes on one H200. With
+# `--table benchmarks/results/gpu_train_throughput.json` it also writes the table `bioqwen plan`
+# reads for GPU-hours (plan.table; rows of other GPUs in the file are kept): bring that file back.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python=${PYTHON:-python3}

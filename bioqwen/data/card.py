@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from bioqwen.data import thresholds
+from bioqwen.data import fetch, thresholds
 from bioqwen.runs import atomic_write_json, atomic_write_text
 
 # What a reader reads but the mix does not select, reported apart from Table 1 (whose raw
@@ -142,7 +142,7 @@ def assemble(
     for t in tasks.values():
         all_drops.update(t["dropped"])
     filters = data["filters"]
-    return {
+    card = {
         "mix": data["mix"]["name"],
         "seed": seed,
         "tokenizer": data["tokenizer"],
@@ -161,6 +161,12 @@ def assemble(
         "splits": dict(splits),
         "skipped": tally.skipped,
     }
+    # Sources that `bioqwen fetch-data` downloaded: where from, at which revision, which sha256.
+    paths = {name: str(src["path"]) for name, src in data["mix"]["sources"].items()}
+    fetched = fetch.fetched_sources(data.get("root", "."), paths)
+    if fetched:
+        card["fetched"] = fetched
+    return card
 
 
 def task_order(tasks: list[str]) -> list[str]:
@@ -269,6 +275,34 @@ def _thresholds(card: Mapping[str, Any]) -> list[str]:
     return parts
 
 
+def _fetched(card: Mapping[str, Any]) -> list[str]:
+    """Markdown lines of the downloads section (sources `bioqwen fetch-data` fetched)."""
+    fetched = card.get("fetched") or {}
+    if not fetched:
+        return []
+    rows = [
+        [
+            name,
+            f["url"],
+            f["revision"] + (f" ({f['resolved_revision']})" if f.get("resolved_revision") else ""),
+            f"`{f['sha256']}`"
+            + (f", extracted `{f['extracted_sha256']}`" if f.get("extracted_sha256") else ""),
+            f["checksum"],
+        ]
+        for name, f in fetched.items()
+    ]
+    return [
+        "## Downloads (bioqwen fetch-data, fetch_manifest.json)",
+        "",
+        "sha256 of the downloaded file (and of the file extracted from it); checksum says how it "
+        "was checked: pinned in conf/data/fetch/, the hub's LFS sha256, or recorded on first "
+        "fetch (trust on first use: later fetches are checked against it).",
+        "",
+        _markdown_table(["source", "url", "revision (resolved)", "sha256", "checksum"], rows),
+        "",
+    ]
+
+
 def card_markdown(card: Mapping[str, Any]) -> str:
     """The card as Markdown: Table 1 layout, sources, drops by reason, skipped lines."""
     parts = [
@@ -291,6 +325,7 @@ def card_markdown(card: Mapping[str, Any]) -> str:
         "",
         *_not_selected(card),
         *_thresholds(card),
+        *_fetched(card),
         "## Sources",
         "",
         _markdown_table(SOURCE_COLUMNS, source_rows(card)),

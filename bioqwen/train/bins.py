@@ -11,7 +11,6 @@ accumulation x processes x k comes as close as it can to stage.effective_batch_s
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,14 +18,9 @@ from typing import Any
 import pyarrow.compute as pc
 from datasets import Dataset
 
-from bioqwen.errors import BioqwenError
-from bioqwen.train.trainer import accumulation_steps
+from bioqwen.train.accumulation import accumulation_steps, packed_accumulation
 
 log = logging.getLogger("bioqwen.train")
-
-# One micro-batch of every process may overshoot the effective batch by this factor at most:
-# beyond it even accumulation 1 trains on a clearly larger batch than the setting asks for.
-OVERSHOOT = 1.5
 
 
 @dataclass(frozen=True)
@@ -59,21 +53,6 @@ def samples_per_bin(bins: Dataset) -> float:
     lengths = bins.with_format("arrow")[:]["seq_lengths"]
     samples = pc.sum(pc.list_value_length(lengths)).as_py()
     return float(samples) / max(len(bins), 1)
-
-
-def packed_accumulation(stage: Mapping[str, Any], world_size: int, per_bin: float) -> int:
-    """Accumulation steps whose bins hold closest to stage.effective_batch_size samples."""
-    per_device, total = int(stage["per_device_batch_size"]), int(stage["effective_batch_size"])
-    micro = per_device * world_size * per_bin  # samples in one micro-batch of every process
-    if micro > OVERSHOOT * total:
-        raise BioqwenError(
-            f"stage.batching=packed: one micro-batch holds stage.per_device_batch_size "
-            f"x processes x samples per bin = {per_device} x {world_size} x {per_bin:.2f} = "
-            f"{micro:.0f} samples, more than {OVERSHOOT:g} x stage.effective_batch_size={total}: "
-            "lower stage.per_device_batch_size or stage.max_length (fewer samples per bin)"
-        )
-    low = max(1, math.floor(total / micro))
-    return min((low, low + 1), key=lambda steps: abs(steps * micro - total))
 
 
 def plan_batches(stage: Mapping[str, Any], train: Dataset, world_size: int) -> BatchPlan:

@@ -24,6 +24,7 @@ from transformers import PreTrainedTokenizerBase, TrainerCallback
 from trl import SFTConfig, SFTTrainer
 
 from bioqwen.errors import BioqwenError
+from bioqwen.train.accumulation import accumulation_steps
 from bioqwen.train.callbacks import ReadableProgress, ThroughputMeter
 from bioqwen.train.loss import causal_lm_loss
 
@@ -63,19 +64,6 @@ def check_stage(stage: Mapping[str, Any], world_size: int = 1) -> None:
             raise BioqwenError(f"stage.{key}={stage[key]}: must be >= 1")
     if stage["batching"] != "packed":  # packed: sized from the bins (bins.packed_accumulation)
         accumulation_steps(stage, world_size)
-
-
-def accumulation_steps(stage: Mapping[str, Any], world_size: int) -> int:
-    """Gradient accumulation steps that make stage.effective_batch_size out of the per-device
-    batch and the number of processes (the paper: 64 = 4 per GPU x 4 steps x 4 GPUs)."""
-    per_device, total = int(stage["per_device_batch_size"]), int(stage["effective_batch_size"])
-    per_step = per_device * world_size
-    if total % per_step:
-        raise BioqwenError(
-            f"stage.effective_batch_size={total}: not a multiple of stage.per_device_batch_size "
-            f"x processes = {per_device} x {world_size} = {per_step}"
-        )
-    return total // per_step
 
 
 def sft_config(
