@@ -110,7 +110,9 @@ def measure(path: str, steps: int, batch: int, length: int, threads: int, out: A
     seconds = time.perf_counter() - started
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     tokens = sum(int(b["attention_mask"].sum()) for b in work[1:])
-    out.put({"tokens_per_s": tokens / seconds, "peak_mb": peak - before, "vocab": vocab})
+    # statm and ru_maxrss round differently: on a tiny run the growth can read a hair below 0.
+    growth = max(peak - before, 0.0)
+    out.put({"tokens_per_s": tokens / seconds, "peak_mb": growth, "vocab": vocab})
 
 
 def main(argv: list[str] | None = None) -> int:
