@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.report.runs import RunRecord, identity, offline_history
-from bioqwen.report.tables import Table
+from bioqwen.report.tables import Table, number
 
 QA_TABLES = {
     "table3": "cMedQA2 (Fig. 5b)",
@@ -42,7 +42,8 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    finite = number(value)
+    return None if finite is None else float(finite)
 
 
 def radar(table: Table, title: str, path: Path) -> Path | None:
