@@ -4,7 +4,7 @@ A cell of ours beside a published value is `reproduced` when the published value
 our bootstrap interval (the run's `<metric>/ci_low|ci_high`), or, for a cell without an
 interval, within its column's `tolerance` in conf/paper/; text cells (precision) must be
 equal. Otherwise it is `not reproduced`, with the gap: the distance from the published value
-to our interval's nearer end in interval widths (or |ours - paper| against the tolerance).
+to our interval's nearer end in interval widths (or |ours - paper| beside the tolerance).
 A numeric cell with neither an interval nor a tolerance is `no interval`: never silently
 reproduced.
 
@@ -45,15 +45,17 @@ class Verdict:
     verdict: str
     gap: float | None = None  # interval widths (interval) or |ours - paper| (tolerance)
     basis: str = ""  # interval | tolerance | text | "" (no interval)
+    tolerance: float = 0.0  # the column's tolerance (basis tolerance)
 
     def text(self) -> str:
         """The verdict as a table cell shows it."""
         if self.verdict != NOT_REPRODUCED or self.gap is None:
             return self.verdict
+        if self.basis == "interval" and self.gap == float("inf"):
+            return f"{NOT_REPRODUCED} (outside a zero-width interval)"
         if self.basis == "interval":
-            widths = "a zero-width interval" if self.gap == float("inf") else f"{self.gap:.2g}"
-            return f"{NOT_REPRODUCED} (gap {widths} widths)"
-        return f"{NOT_REPRODUCED} (|difference| {self.gap:.3g})"
+            return f"{NOT_REPRODUCED} (gap {self.gap:.2g} widths)"
+        return f"{NOT_REPRODUCED} (off by {self.gap:.3g}, tolerance {self.tolerance:g})"
 
     def name(self) -> str:
         """The cell as the drift check names it: `table3 / Qwen1.5-Chat 1.8B / BLEU-1`."""
@@ -83,9 +85,8 @@ def judge(table: Table, row: str, column: str) -> Verdict | None:
     if tolerance is None:
         return Verdict(name, row, column, NO_INTERVAL)
     within = abs(o - p) <= tolerance + _EPSILON
-    return Verdict(
-        name, row, column, REPRODUCED if within else NOT_REPRODUCED, abs(o - p), "tolerance"
-    )
+    verdict = REPRODUCED if within else NOT_REPRODUCED
+    return Verdict(name, row, column, verdict, abs(o - p), "tolerance", tolerance)
 
 
 def table_verdicts(table: Table) -> list[Verdict]:

@@ -38,7 +38,17 @@ def test_authors_files_reproduce_the_published_cells(
     tmp_path: Path, run_cli: Callable[..., Any]
 ) -> None:
     out = tmp_path / "report"
-    result = _report(run_cli, out, f"authors_results={SHIPPED}", f"report.runs={tmp_path}/none/**")
+    # report.check=true: the drift check against conf/paper/verdicts/authors_results.yaml.
+    overrides = (
+        f"authors_results={SHIPPED}",
+        f"report.runs={tmp_path}/none/**",
+        "report.check=true",
+    )
+    result = _report(run_cli, out, *overrides)
+    assert "Table 3: cMedQA2 QA and INT4: 8/8 reproduced" in result.stdout + result.stderr
+    assert "Table 2: NER, stage 1 vs stage 2: 1/2 reproduced (1 not reproduced)" in (
+        out / "report.md"
+    ).read_text("utf-8")
     checked = []
     table3 = published.load_table("table3")
     for column in [c for c in table3.columns if c.benchmark]:
@@ -48,6 +58,7 @@ def test_authors_files_reproduce_the_published_cells(
         assert abs(float(cell["difference"])) <= 0.0015
         # The score runs' bootstrap intervals (over the 50 questions) hold our value.
         assert float(cell["ci_low"]) < float(cell["value"]) < float(cell["ci_high"]), cell
+        assert cell["verdict"] == "reproduced" and float(cell["gap"]) == 0.0
         checked.append(column.label)
     assert len(checked) == 8
     assert _cells(out, "table3")[("Qwen1.5-Chat 1.8B", "precision")]["ci_low"] == "—"
@@ -63,6 +74,10 @@ def test_authors_files_reproduce_the_published_cells(
         "BioQwen-0.5B stage 2", "NCBI Dis F1"
     )
     assert abs(float(ncbi["value"]) - float(ncbi["published"])) <= 0.0015
+    assert ncbi["verdict"] == "reproduced"
+    # Our balanced accuracy is not the paper's NCBI Acc (PAPER.md): outside our interval.
+    accuracy = _cells(out, "table2")[("BioQwen-0.5B stage 2", "NCBI Acc")]
+    assert accuracy["verdict"] == "not reproduced" and float(accuracy["gap"]) > 1
     # Cells without a released file stay missing, and the files' score runs are kept.
     assert _cells(out, "table2")[("BioQwen-0.5B stage 2", "BC5CDR Chem F1")]["value"] == "—"
     assert (out / "authors" / "qa" / "cmedqa2" / "qwen-chat-qa-cmedqa2" / "metrics.json").is_file()
@@ -70,7 +85,38 @@ def test_authors_files_reproduce_the_published_cells(
     assert (out / "tables" / "table3.tex").read_text("utf-8").startswith("% Table 3")
     metrics = json.loads((out / "metrics.json").read_text("utf-8"))
     assert metrics["report/table3/max_abs_difference"] <= 0.0015
+    assert metrics["report/table3/reproduced"] == metrics["report/table3/verdict_cells"] == 8
+    assert metrics["report/drifted"] == 0
     assert json.loads(result.stdout.strip().splitlines()[-1]) == metrics
+
+
+def test_a_reproduced_cell_that_breaks_fails_the_check_naming_it(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    authors = tmp_path / "authors"
+    shutil.copytree(SHIPPED, authors)
+    # One shipped prediction file altered: every second cMedQA2 response is its reference answer.
+    cmedqa2 = authors / "qa" / "cmedqa2" / "qwen-chat-qa-cmedqa2.csv"
+    with open(cmedqa2, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(cmedqa2, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "response": r["answer"]} if i % 2 else r for i, r in enumerate(rows))
+    out = tmp_path / "report"
+    overrides = (
+        f"authors_results={authors}",
+        f"report.runs={tmp_path}/none/**",
+        "report.check=true",
+    )
+    result = run_cli("report", *overrides, *QUIET, run_dir=out)
+    assert result.returncode == 2, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("bioqwen: error: report.check: 8 cell(s) reproduced in ")
+    assert "table3 / Qwen1.5-Chat 1.8B / BLEU-1: not reproduced (gap " in error
+    assert "NCBI" not in error  # the files left as shipped still reproduce their cells
+    # The report itself is written: the evidence of what broke.
+    assert _cells(out, "table3")[("Qwen1.5-Chat 1.8B", "BLEU-1")]["verdict"] == "not reproduced"
 
 
 def test_unknown_files_and_broken_runs_are_listed_not_fatal(

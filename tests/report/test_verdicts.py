@@ -38,6 +38,11 @@ def test_inside_the_interval_is_reproduced_outside_gives_the_gap_in_widths() -> 
     assert missed.verdict == verdicts.NOT_REPRODUCED
     assert missed.gap == pytest.approx(0.5)  # 10 lies 2 below 12; the interval is 4 wide
     assert missed.text() == "not reproduced (gap 0.5 widths)"
+    point = _verdict(_table(0.0, (0.0, 0.0)))
+    assert (
+        point.gap == float("inf")
+        and point.text() == "not reproduced (outside a zero-width interval)"
+    )
 
 
 def test_without_an_interval_only_a_tolerance_reproduces() -> None:
@@ -46,7 +51,7 @@ def test_without_an_interval_only_a_tolerance_reproduces() -> None:
     assert _verdict(_table(10.04, tolerance=0.05)).verdict == "reproduced"
     far = _verdict(_table(10.2, tolerance=0.05))
     assert far.verdict == verdicts.NOT_REPRODUCED
-    assert far.text() == "not reproduced (|difference| 0.2)"
+    assert far.text() == "not reproduced (off by 0.2, tolerance 0.05)"
 
 
 def test_text_cells_must_be_equal_and_missing_cells_get_no_verdict() -> None:
