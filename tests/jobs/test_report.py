@@ -16,7 +16,7 @@ from bioqwen import tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.report import published
 from tests.conftest import ROOT, offline_run
-from tests.report.conftest import training, write_run
+from tests.report.conftest import evaluation, training, write_run
 
 SHIPPED = ROOT / "samples" / "benchmarks" / "authors_results"
 QUIET = ("tracking=disabled", "report.figures=false")
@@ -119,6 +119,42 @@ def test_a_reproduced_cell_that_breaks_fails_the_check_naming_it(
     assert _cells(out, "table3")[("Qwen1.5-Chat 1.8B", "BLEU-1")]["verdict"] == "not reproduced"
 
 
+def test_forgetting_table_scores_stage_2_against_stage_1_on_the_same_documents(
+    tmp_path: Path, compose: Callable[..., Any]
+) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    released = SHIPPED / "ner" / "ncbi" / "BioQwen-0.5B-stage2-ner-ncbi-disease.csv"
+    with open(released, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:40]
+    authors = tmp_path / "authors"
+    (authors / "ner").mkdir(parents=True)
+    # Stage 1: the same 40 documents, every second one without entities.
+    for stage, kept in (
+        ("stage2", rows),
+        ("stage1", [r if i % 2 else {**r, "result": "[]"} for i, r in enumerate(rows)]),
+    ):
+        path = authors / "ner" / f"BioQwen-0.5B-{stage}-ner-ncbi-disease.csv"
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["prompt", "result"])
+            writer.writeheader()
+            writer.writerows(kept)
+    out = tmp_path / "report"
+    overrides = (f"authors_results={authors}", f"report.runs={tmp_path}/none/**", *QUIET)
+    execute(report.run, compose("report", *overrides), out)
+    with open(out / "tables" / "forgetting.csv", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert (row["model"], row["benchmark"], row["metric"]) == ("BioQwen-0.5B", "ncbi", "f1/Disease")
+    assert float(row["stage 1"]) < float(row["stage 2"]) and float(row["difference"]) > 0.1
+    assert float(row["p_value"]) < 0.05  # 20 of 40 documents lost every entity at stage 1
+    scored = json.loads((Path(row["run"]) / "metrics.json").read_text("utf-8"))
+    assert scored["f1/Disease"] == pytest.approx(float(row["stage 2"]), abs=1e-6)
+    assert scored["compare/f1/Disease"] == pytest.approx(float(row["stage 1"]), abs=1e-6)
+    markdown = (out / "report.md").read_text("utf-8")
+    assert "## Forgetting" in markdown and "| BioQwen-0.5B | ncbi | f1/Disease |" in markdown
+
+
 def test_unknown_files_and_broken_runs_are_listed_not_fatal(
     tmp_path: Path, compose: Callable[..., Any]
 ) -> None:
@@ -145,6 +181,50 @@ def test_unknown_files_and_broken_runs_are_listed_not_fatal(
     assert "missing column(s) result" in skipped[str(unreadable)]
     assert "no metrics.json" in skipped[str(broken)]
     assert "## Skipped" in (out / "report.md").read_text("utf-8")
+
+
+def test_one_odd_run_never_stops_the_report(tmp_path: Path, compose: Callable[..., Any]) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    runs = tmp_path / "runs"
+    write_run(runs / "good", "evaluate", evaluation("taiyi", "cmedqa2"), {"bleu-1": 9.0})
+    odd = evaluation("taiyi", "cmedqa2", tracking="offline")  # a plain value, not a mapping
+    shaped = write_run(runs / "odd", "evaluate", odd, {"bleu-1": 1.0})
+    nan = write_run(runs / "n", "evaluate", evaluation("qwen1_5_1_8b_chat", "cmedqa2"), {})
+    (nan / "metrics.json").write_text('{"bleu-1": NaN, "bleu-2": 8.0}', "utf-8")
+    out = tmp_path / "report"
+    metrics = execute(report.run, compose("report", f"report.runs={runs}/**", *QUIET), out)
+    assert metrics["report/runs"] == 2 and metrics["report/skipped"] == 1
+    skipped = json.loads((out / "runs.json").read_text("utf-8"))["skipped"]
+    assert skipped == [
+        {"path": str(shaped), "reason": "config.yaml: `tracking` is 'offline', expected a mapping"}
+    ]
+    cells = _cells(out, "table3")
+    assert cells[("Taiyi (7B)", "BLEU-1")]["value"] == "9.0"
+    assert cells[("Qwen1.5-Chat 1.8B", "BLEU-1")]["value"] == "—"
+    assert cells[("Qwen1.5-Chat 1.8B", "BLEU-2")]["value"] == "8.0"
+    assert "| nan" not in (out / "report.md").read_text("utf-8").lower()
+
+
+def test_two_authors_files_of_one_name_are_an_error_naming_both(
+    tmp_path: Path, compose: Callable[..., Any]
+) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    name = "qwen-chat-qa-cmedqa2.csv"
+    for folder in ("qa/cmedqa2", "copy"):
+        (tmp_path / "authors" / folder).mkdir(parents=True)
+        shutil.copy(SHIPPED / "qa" / "cmedqa2" / name, tmp_path / "authors" / folder)
+    overrides = (f"authors_results={tmp_path / 'authors'}", f"report.runs={tmp_path}/none/**")
+    with pytest.raises(
+        BioqwenError, match=re.escape("two files for Qwen1.5-Chat 1.8B on cmedqa2")
+    ) as raised:
+        execute(report.run, compose("report", *overrides, *QUIET), tmp_path / "r")
+    assert str(tmp_path / "authors" / "copy" / name) in str(raised.value)
+    assert str(tmp_path / "authors" / "qa" / "cmedqa2" / name) in str(raised.value)
+    assert not (tmp_path / "r").exists()
 
 
 def test_nothing_to_report_is_one_line_and_exit_2(
