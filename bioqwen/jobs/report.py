@@ -3,8 +3,12 @@
 Reads run directories (`report.runs`, `report.group`) or the W&B API (`report.source=wandb`);
 with `authors_results=<dir>` it first scores the authors' released prediction files with the
 score job (one score run each under <run dir>/authors/), so they fill Tables 2 and 3 like any
-other run. A run or file that cannot be used is listed as skipped; with nothing at all to
-report the job exits 2 with one line.
+other run. A model evaluated on a stage-1 task at both stages is scored stage 2 against stage 1
+with the score job's compare= (one run each under <run dir>/forgetting/): the forgetting table.
+Every cell beside a published value gets a reproduction verdict; `report.check=true` fails
+after the report is written when a cell the expected verdicts list as reproduced is not now.
+A run or file that cannot be used is listed as skipped; with nothing at all to report the job
+exits 2 with one line.
 """
 
 from __future__ import annotations
