@@ -298,7 +298,9 @@ def _verdict_cells(table: Table, row: str, column: str) -> tuple[Any, Any]:
     verdict = verdicts.judge(table, row, column)
     if verdict is None:
         return MISSING, MISSING
-    return verdict.verdict, MISSING if verdict.gap is None else round(verdict.gap, 6)
+    # No finite gap (outside a zero-width interval): the verdict alone says it.
+    gap = number(verdict.gap)
+    return verdict.verdict, MISSING if gap is None else round(gap, 6)
 
 
 def long_rows(table: Table) -> list[tuple[Any, ...]]:

@@ -38,11 +38,11 @@ def test_inside_the_interval_is_reproduced_outside_gives_the_gap_in_widths() -> 
     assert missed.verdict == verdicts.NOT_REPRODUCED
     assert missed.gap == pytest.approx(0.5)  # 10 lies 2 below 12; the interval is 4 wide
     assert missed.text() == "not reproduced (gap 0.5 widths)"
-    point = _verdict(_table(0.0, (0.0, 0.0)))
-    assert (
-        point.gap == float("inf")
-        and point.text() == "not reproduced (outside a zero-width interval)"
-    )
+    point_table = _table(0.0, (0.0, 0.0))
+    point = _verdict(point_table)
+    assert point.gap == float("inf")
+    assert point.text() == "not reproduced (outside a zero-width interval)"
+    assert tables.to_long_csv(point_table).splitlines()[1].endswith(",not reproduced,—")
 
 
 def test_without_an_interval_only_a_tolerance_reproduces() -> None:
