@@ -252,6 +252,7 @@ def test_an_unknown_key_fails_at_composition(compose: Callable[..., Any]) -> Non
     [
         ("report.source=mlflow", "report.source='mlflow': expected one of runs, wandb"),
         ("authors_results=/no/such/dir", "authors_results=/no/such/dir: not a directory"),
+        ("report.check=maybe", "report.check='maybe': expected true, false or update"),
     ],
 )
 def test_bad_settings_fail_before_anything_is_written(
