@@ -188,6 +188,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         metrics = document.summary(filled, records, skipped, figures)
         metrics["report/sweeps"] = len(sweep_dirs)
         metrics["report/drifted"] = len(lost)
+        metrics["report/forgetting_rows"] = len(forgotten)
         run.finish(metrics)
         log.info("report: %d runs, %d skipped: %s", len(records), len(skipped), run.dir)
     if lost:  # the report is written (the evidence); the check fails after it

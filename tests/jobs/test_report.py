@@ -142,7 +142,8 @@ def test_forgetting_table_scores_stage_2_against_stage_1_on_the_same_documents(
             writer.writerows(kept)
     out = tmp_path / "report"
     overrides = (f"authors_results={authors}", f"report.runs={tmp_path}/none/**", *QUIET)
-    execute(report.run, compose("report", *overrides), out)
+    metrics = execute(report.run, compose("report", *overrides), out)
+    assert metrics["report/forgetting_rows"] == 1
     with open(out / "tables" / "forgetting.csv", encoding="utf-8") as handle:
         (row,) = list(csv.DictReader(handle))
     assert (row["model"], row["benchmark"], row["metric"]) == ("BioQwen-0.5B", "ncbi", "f1/Disease")
