@@ -6,15 +6,23 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bioqwen.report import forgetting, plots, verdicts
 from bioqwen.report import tables as t
 from bioqwen.report.runs import RunRecord, Skipped
 from bioqwen.runs import atomic_write_json, atomic_write_text
 
 
-def write_tables(directory: Path, filled: Sequence[t.Table]) -> list[Path]:
-    """Every table in its four forms under directory/tables/."""
+def write_tables(
+    directory: Path, filled: Sequence[t.Table], forgotten: Sequence[forgetting.Row] = ()
+) -> list[Path]:
+    """Every table in its four forms under directory/tables/, and the forgetting table."""
     out = directory / "tables"
     written = []
+    if forgotten:
+        written += [
+            atomic_write_text(out / "forgetting.md", forgetting.to_markdown(forgotten)),
+            atomic_write_text(out / "forgetting.csv", forgetting.to_csv(forgotten)),
+        ]
     for table in filled:
         name = table.spec.name
         written += [
@@ -45,9 +53,10 @@ def write_markdown(
     skipped: Sequence[Skipped],
     source: str,
     sweeps: str = "",
+    forgotten: Sequence[forgetting.Row] = (),
 ) -> Path:
-    """report.md: every table (ours / paper / difference), the figures, the sweeps (Markdown
-    from bioqwen.sweeps), the runs and the skips."""
+    """report.md: the verdicts, every table (ours / paper / difference), the forgetting table,
+    the figures, the sweeps (Markdown from bioqwen.sweeps), the runs and the skips."""
     parts = [
         "# bioqwen report: ours beside the paper",
         "",
@@ -57,19 +66,67 @@ def write_markdown(
         "",
     ]
     parts += _interval_note(filled)
+    parts += _verdict_section(filled)
     for table in filled:
         parts += [t.to_markdown(table)]
         used = sorted({run for runs in table.sources.values() for run in runs})
         if used:
             parts += [f"Runs: {', '.join(f'`{u}`' for u in used)}", ""]
-    if figures:
+    parts += _forgetting_section(forgotten, figures)
+    # The eval-loss curves sit with the forgetting table when there is one.
+    others = [f for f in figures if not (forgotten and f.name == plots.FORGETTING_FIGURE)]
+    if others:
         parts += ["## Figures", ""]
-        parts += [f"![{f.stem}](figures/{f.name})" for f in figures] + [""]
+        parts += [f"![{f.stem}](figures/{f.name})" for f in others] + [""]
     if sweeps:
         parts += ["## Sweeps", "", sweeps]
     if skipped:
         parts += ["## Skipped", ""] + [f"- `{s.path}`: {s.reason}" for s in skipped] + [""]
     return atomic_write_text(directory / "report.md", "\n".join(parts))
+
+
+def _forgetting_section(forgotten: Sequence[forgetting.Row], figures: Sequence[Path]) -> list[str]:
+    """The forgetting table, what its p-value is, the score runs, and the eval-loss figure."""
+    if not forgotten:
+        return []
+    used = sorted({row.run for row in forgotten})
+    curves = [f for f in figures if f.name == plots.FORGETTING_FIGURE]
+    return [
+        "## Forgetting",
+        "",
+        "Each stage-1 task metric of a model evaluated at both stages on the same documents: "
+        "p is the paired bootstrap p-value of stage 2 against stage 1 (`bioqwen score ... "
+        "compare=`), two-sided; a small p says the difference is more than resampling noise.",
+        "",
+        forgetting.to_markdown(forgotten),
+        f"Score runs: {', '.join(f'`{u}`' for u in used)}",
+        "",
+        *[f"![{f.stem}](figures/{f.name})" for f in curves],
+        *([""] if curves else []),
+    ]
+
+
+def _verdict_section(filled: Sequence[t.Table]) -> list[str]:
+    """The reproduction verdicts: one line per table with published values, and their rule."""
+    lines = [
+        f"- {verdicts.summary_line(table.spec.title, verdicts.table_verdicts(table))}"
+        for table in filled
+        if table.spec.published
+    ]
+    if not lines:
+        return []
+    return [
+        "## Reproduction verdicts",
+        "",
+        "A cell of ours beside a published value is `reproduced` when the published value lies "
+        "inside our bootstrap interval, or, without an interval, within its column's tolerance "
+        "in conf/paper/ (text cells: equal); else `not reproduced`, with the gap from the "
+        "published value to our interval's nearer end in interval widths (or how far ours is off, "
+        "beside the tolerance). A cell with neither interval nor tolerance is `no interval`.",
+        "",
+        *lines,
+        "",
+    ]
 
 
 def _interval_note(filled: Sequence[t.Table]) -> list[str]:
@@ -116,6 +173,12 @@ def summary(
     }
     difference = t.LONG_COLUMNS.index("difference")
     for table in filled:
+        judged = verdicts.table_verdicts(table)
+        if judged:
+            metrics[f"report/{table.spec.name}/verdict_cells"] = len(judged)
+            metrics[f"report/{table.spec.name}/reproduced"] = sum(
+                v.verdict == verdicts.REPRODUCED for v in judged
+            )
         differences = [
             abs(r[difference]) for r in t.long_rows(table) if not isinstance(r[difference], str)
         ]

@@ -31,6 +31,10 @@ def collect(
         if not record.metrics:
             skipped.append(runs.Skipped(record.path, "no metrics (a failed or unfinished run)"))
             continue
+        problem = runs.shape_problem(record.config, "config")
+        if problem:  # a W&B run's config (run directories are checked as they are read)
+            skipped.append(runs.Skipped(record.path, problem))
+            continue
         records.append(record)
     return records, skipped
 

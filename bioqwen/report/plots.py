@@ -2,7 +2,8 @@
 
 QA radar charts (Fig. 5a/b/d), iteration-time bars (Fig. 5c), NER F1 per model version
 (Fig. 6a), stage-2 gain per dataset (Fig. 6b), training loss and tokens/s of every train run,
-and ours-vs-published scatter plots. A figure with nothing to show is not drawn.
+the per-task eval loss across both stages (forgetting), and ours-vs-published scatter plots.
+A figure with nothing to show is not drawn.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bioqwen.report.forgetting import train_chains
 from bioqwen.report.runs import RunRecord, identity, offline_history
-from bioqwen.report.tables import Table
+from bioqwen.report.tables import Table, number
 
 QA_TABLES = {
     "table3": "cMedQA2 (Fig. 5b)",
@@ -22,6 +24,7 @@ QA_TABLES = {
 }
 NER_COLUMNS = {"BC5CDR": "BC5CDR Macro F1", "NCBI": "NCBI Dis F1", "CMeEE": "CMeEE Macro F1"}
 CURVES = (("train/loss", "training loss"), ("perf/tokens_per_s", "tokens/s (without padding)"))
+FORGETTING_FIGURE = "forgetting_eval_loss.png"
 
 
 def _pyplot() -> Any:
@@ -42,7 +45,8 @@ def _save(fig: Any, path: Path) -> Path:
 
 
 def _number(value: Any) -> float | None:
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+    finite = number(value)
+    return None if finite is None else float(finite)
 
 
 def radar(table: Table, title: str, path: Path) -> Path | None:
@@ -187,6 +191,47 @@ def train_curves(records: Sequence[RunRecord], labels: Any, path: Path) -> Path 
     return _save(fig, path)
 
 
+def _eval_losses(history: Sequence[dict[str, Any]]) -> dict[str, list[tuple[float, float]]]:
+    """(step, loss) per task from eval/<task>_loss rows; `all` for the whole split's eval/loss."""
+    curves: dict[str, list[tuple[float, float]]] = {}
+    for i, row in enumerate(history):
+        for key, value in row.items():
+            task = "all" if key == "eval/loss" else key[5:-5] if key.endswith("_loss") else None
+            if key.startswith("eval/") and task and _number(value) is not None:
+                curves.setdefault(task, []).append((float(row.get("_step", i)), float(value)))
+    return curves
+
+
+def eval_loss_curves(records: Sequence[RunRecord], labels: Any, path: Path) -> Path | None:
+    """Per-task eval loss over stage 1 then stage 2 (steps continued) for every stage-2 run
+    whose stage-1 run is in the report: one panel per model, a task's colour kept across stages."""
+    chains = [
+        (identity(second, labels).model, _eval_losses(offline_history(first)), second, first)
+        for first, second in train_chains(records)
+    ]
+    chains = [c for c in chains if c[1]]
+    if not chains:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(chains), figsize=(6.5 * len(chains), 4.4), squeeze=False)
+    for ax, (model, stage1, second, _) in zip(axes[0], chains, strict=True):
+        stage2 = _eval_losses(offline_history(second))
+        offset = max(step for points in stage1.values() for step, _ in points)
+        colours: dict[str, Any] = {}
+        for task in sorted(set(stage1) | set(stage2), key=lambda t: (t == "all", t)):
+            points = stage1.get(task, []) + [(offset + s, v) for s, v in stage2.get(task, [])]
+            style = {"color": "black", "linestyle": "--"} if task == "all" else {}
+            line = ax.plot(*zip(*sorted(points), strict=True), marker="o", label=task, **style)
+            colours[task] = line[0].get_color()
+        ax.axvline(offset, color="grey", linewidth=0.8, linestyle=":")
+        ax.annotate(" stage 2", (offset, 1.0), xycoords=("data", "axes fraction"), va="top")
+        ax.set_xlabel("optimizer step (stage 2 continues stage 1's count)")
+        ax.set_ylabel("eval loss")
+        ax.set_title(f"{model}: eval loss per task, stage 1 then stage 2", fontsize=10)
+        ax.legend(fontsize=7, title="task", title_fontsize=7)
+    return _save(fig, path)
+
+
 def scatter(table: Table, path: Path) -> Path | None:
     """Ours against published for every cell that has both, with the y = x line."""
     keys = [(row, c.label) for row in table.rows for c in table.spec.columns]
@@ -252,5 +297,6 @@ def draw_all(
         )
         drawn.append(stage_gain(by_name["table2"], directory / "stage2_gain.png"))
     drawn.append(train_curves(records, labels, directory / "train_curves.png"))
+    drawn.append(eval_loss_curves(records, labels, directory / FORGETTING_FIGURE))
     drawn += [scatter(t, directory / f"scatter_{t.spec.name}.png") for t in filled]
     return [p for p in drawn if p is not None]

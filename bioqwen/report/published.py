@@ -2,7 +2,9 @@
 
 conf/paper/ is the only place in the project that holds a published number. Each file is one
 table: its title, the paper's column and row labels, the published cells (null where the paper
-prints "-"), and, per column, which metric of ours fills it (`benchmark`, `key`, `divide`).
+prints "-"), and, per column, which metric of ours fills it (`benchmark`, `key`, `divide`) and
+the `tolerance` that decides a reproduction verdict for a cell without an interval
+(bioqwen/report/verdicts.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class Column:
     benchmark: str | None = None
     stage: str | None = None
     divide: float = 1.0
+    tolerance: float | None = None  # |ours - paper| that counts as reproduced without an interval
 
 
 @dataclass
@@ -57,6 +60,15 @@ class TableSpec:
         return {c.benchmark for c in self.columns if c.benchmark}
 
 
+def _tolerance(value: Any, path: Path, label: str) -> float | None:
+    """A column's tolerance: a number >= 0, or None (no tolerance)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise BioqwenError(f"{path}: {label}: tolerance {value!r}, expected a number >= 0")
+    return float(value)
+
+
 def _spec(name: str, raw: dict[str, Any], path: Path) -> TableSpec:
     """Build and check a TableSpec from one YAML file's content."""
     labels = [str(c) for c in raw.get("columns") or []]
@@ -71,6 +83,7 @@ def _spec(name: str, raw: dict[str, Any], path: Path) -> TableSpec:
             metrics[label].get("benchmark"),
             metrics[label].get("stage"),
             float(metrics[label].get("divide", 1.0)),
+            _tolerance(metrics[label].get("tolerance"), path, label),
         )
         for label in labels
     ]

@@ -24,6 +24,8 @@ from bioqwen.runs import read_json
 
 # Directories inside a run that hold artefacts, never runs of their own.
 _NOT_RUNS = {"wandb", "checkpoints", "merged", "adapter", "tables", "figures"}
+# Config sections the report reads into: each must be a mapping when present.
+_SECTIONS = ("tracking", "model", "stage", "benchmark", "bootstrap")
 
 
 @dataclass
@@ -136,12 +138,34 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
+def shape_problem(config: Mapping[str, Any], name: str = "config.yaml") -> str | None:
+    """Why a config's sections cannot be read as a bioqwen run's (`tracking: offline` as a
+    plain value, tags that are not a list), or None when they can."""
+    for key in _SECTIONS:
+        value = config.get(key)
+        if value is not None and not isinstance(value, Mapping):
+            return f"{name}: `{key}` is {value!r}, expected a mapping"
+    for key in ("tracking", "experiment"):
+        block = config.get(key)
+        tags = block.get("tags") if isinstance(block, Mapping) else None
+        if tags is not None and not isinstance(tags, list):
+            return f"{name}: `{key}.tags` is {tags!r}, expected a list"
+    return None
+
+
 def _parent_config(lineage: Mapping[str, Any]) -> dict[str, Any] | None:
     """The training run config an evaluation's model came from, when it is still on disk."""
-    for parent in lineage.get("parents") or []:
+    parents = lineage.get("parents") or []
+    if not isinstance(parents, list):
+        raise ValueError(f"lineage.json: `parents` is {parents!r}, expected a list")
+    for parent in parents:
         path = Path(str(parent.get("run") if isinstance(parent, Mapping) else parent))
         if (path / "config.yaml").is_file():
-            return _read_yaml(path / "config.yaml")
+            config = _read_yaml(path / "config.yaml")
+            problem = shape_problem(config, str(path / "config.yaml"))
+            if problem:
+                raise ValueError(problem)
+            return config
     return None
 
 
@@ -156,8 +180,13 @@ def read_run_dir(directory: str | Path) -> RunRecord | Skipped:
     try:
         metrics = read_json(metrics_path)
         config = _read_yaml(directory / "config.yaml")
+        problem = shape_problem(config)
+        if problem:
+            raise ValueError(problem)
         lineage_path = directory / "lineage.json"
         lineage = read_json(lineage_path) if lineage_path.is_file() else {}
+        if not isinstance(lineage, dict):
+            raise ValueError(f"{lineage_path}: not a JSON object")
         card_path = directory / "data_card.json"
         card = read_json(card_path) if card_path.is_file() else None
         parent = _parent_config(lineage) if config.get("job") == "evaluate" else None

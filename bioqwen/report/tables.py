@@ -6,24 +6,32 @@ even with no run of ours), then our other rows. A cell without a value is missin
 never zero. A cell whose run wrote a bootstrap interval (`<key>/ci_low`, `<key>/ci_high`,
 bioqwen.eval.bootstrap) keeps it: Markdown and wide CSV show it after our value, the long CSV
 in its `ci_low,ci_high` columns; LaTeX leaves it out (ten intervals a row would not fit a
-page). Renderers: Markdown, wide CSV, LaTeX (booktabs) and the long CSV
-`table,row,column,value,published,difference,ci_low,ci_high`.
+page). Every cell of ours beside a published value gets a reproduction verdict
+(bioqwen/report/verdicts.py): a `verdict` line under the row and the row's count in the
+`verdict` column of the wide layouts, `verdict,gap` columns in the long CSV. Renderers:
+Markdown, wide CSV, LaTeX (booktabs) and the long CSV
+`table,row,column,value,published,difference,ci_low,ci_high,verdict,gap`.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from bioqwen.report import verdicts
 from bioqwen.report.published import Cell, Column, TableSpec
 from bioqwen.report.runs import Identity, RunRecord, identity
 
 MISSING = "—"
-LONG_COLUMNS = ("table", "row", "column", "value", "published", "difference", "ci_low", "ci_high")
+LONG_COLUMNS = (
+    *("table", "row", "column", "value", "published", "difference", "ci_low", "ci_high"),
+    *("verdict", "gap"),
+)
 _DTYPES = {"bfloat16": "bf16", "float16": "fp16", "float32": "fp32"}
 _WEIGHTS = ("*.safetensors", "*.bin", "*.gguf")
 
@@ -86,17 +94,26 @@ def precision(record: RunRecord, who: Identity) -> str | None:
 def size_gb(record: RunRecord) -> float | None:
     """Total size of the evaluated model's weights in GB (1e9 bytes), when measurable."""
     for key in ("model/size_gb", "size_gb"):
-        if isinstance(record.metrics.get(key), int | float):
-            return float(record.metrics[key])
+        size = number(record.metrics.get(key))
+        if size is not None:
+            return float(size)
     model = Path(str(record.lineage.get("model", "")))
     if not record.lineage.get("model") or not (model / "config.json").is_file():
         return None
     return sum(f.stat().st_size for pattern in _WEIGHTS for f in model.glob(pattern)) / 1e9
 
 
+def number(value: Any) -> float | int | None:
+    """A metric as a number, None for anything else: text, booleans, NaN and infinities (a
+    NaN in metrics.json shows as missing, never as `nan`)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return value
+
+
 def _value(metrics: Mapping[str, Any], column: Column) -> Cell:
-    value = metrics.get(column.key)
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    value = number(metrics.get(column.key))
+    if value is None:
         return None
     return value / column.divide if column.divide != 1.0 else value
 
@@ -227,8 +244,8 @@ def _ours(table: Table, row: str, column: str, value: Cell, intervals: bool) -> 
 
 
 def wide_rows(table: Table, intervals: bool = True) -> list[list[str]]:
-    """Rows of the side-by-side layout: per row `ours` (with its intervals unless told not),
-    then `paper` and `difference`."""
+    """Rows of the side-by-side layout: per row `ours` (with its intervals unless told not)
+    and the row's verdict count, then `paper`, `difference` and each cell's `verdict`."""
     spec, out = table.spec, []
     for row in table.rows:
         cells = [table.cell(row, c.label) for c in spec.columns]
@@ -236,20 +253,24 @@ def wide_rows(table: Table, intervals: bool = True) -> list[list[str]]:
             _ours(table, row, c.label, o, intervals)
             for c, (o, _, _) in zip(spec.columns, cells, strict=True)
         ]
-        out.append([row, "ours", *ours])
+        judged = [verdicts.judge(table, row, c.label) for c in spec.columns]
+        out.append([row, "ours", *ours, verdicts.row_summary(v for v in judged if v)])
         if table.has_published(row):
-            out.append(["", "paper", *(fmt(p, spec.decimals) for _, p, _ in cells)])
-            out.append(["", "difference", *(fmt(d, spec.decimals, True) for _, _, d in cells)])
+            out.append(["", "paper", *(fmt(p, spec.decimals) for _, p, _ in cells), ""])
+            differences = (fmt(d, spec.decimals, True) for _, _, d in cells)
+            out.append(["", "difference", *differences, ""])
+        if any(judged):
+            out.append(["", "verdict", *(v.text() if v else MISSING for v in judged), ""])
     return out
+
+
+def _header(table: Table, first: str) -> list[str]:
+    return [first, "", *table.spec.column_labels(), "verdict"]
 
 
 def to_markdown(table: Table) -> str:
     """The table as GitHub Markdown, ours / paper / difference per row."""
-    header = [
-        "model" if table.spec.row_label != "task" else "task",
-        "",
-        *table.spec.column_labels(),
-    ]
+    header = _header(table, "model" if table.spec.row_label != "task" else "task")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(r) + " |" for r in wide_rows(table)]
     return f"### {table.spec.title}\n\n" + "\n".join(lines) + "\n"
@@ -263,7 +284,7 @@ def _csv(rows: Iterable[Iterable[Any]]) -> str:
 
 def to_wide_csv(table: Table) -> str:
     """The side-by-side layout as CSV."""
-    return _csv([["row", "source", *table.spec.column_labels()], *wide_rows(table)])
+    return _csv([["row", "source", *table.spec.column_labels(), "verdict"], *wide_rows(table)])
 
 
 def _number(value: Cell | float) -> Any:
@@ -273,8 +294,18 @@ def _number(value: Cell | float) -> Any:
     return round(value, 6) if isinstance(value, float) else value
 
 
+def _verdict_cells(table: Table, row: str, column: str) -> tuple[Any, Any]:
+    verdict = verdicts.judge(table, row, column)
+    if verdict is None:
+        return MISSING, MISSING
+    # No finite gap (outside a zero-width interval): the verdict alone says it.
+    gap = number(verdict.gap)
+    return verdict.verdict, MISSING if gap is None else round(gap, 6)
+
+
 def long_rows(table: Table) -> list[tuple[Any, ...]]:
-    """One row per cell: table, row, column, value, published, difference, ci_low, ci_high."""
+    """One row per cell: table, row, column, value, published, difference, ci_low, ci_high,
+    verdict, gap."""
     return [
         (
             table.spec.name,
@@ -282,6 +313,7 @@ def long_rows(table: Table) -> list[tuple[Any, ...]]:
             c.label,
             *map(_number, table.cell(row, c.label)),
             *map(_number, table.intervals.get((row, c.label), (None, None))),
+            *_verdict_cells(table, row, c.label),
         )
         for row in table.rows
         for c in table.spec.columns
@@ -289,7 +321,8 @@ def long_rows(table: Table) -> list[tuple[Any, ...]]:
 
 
 def to_long_csv(table: Table) -> str:
-    """tables/<table>.csv: table,row,column,value,published,difference,ci_low,ci_high."""
+    """tables/<table>.csv: table,row,column,value,published,difference,ci_low,ci_high,verdict,
+    gap."""
     return _csv([LONG_COLUMNS, *long_rows(table)])
 
 
@@ -310,9 +343,9 @@ def to_latex(table: Table) -> str:
     labels = table.spec.column_labels()
     lines = [
         f"% {table.spec.title}",
-        r"\begin{tabular}{ll" + "r" * len(labels) + "}",
+        r"\begin{tabular}{ll" + "r" * len(labels) + "l}",
         r"\toprule",
-        " & ".join(["", "", *map(_latex, labels)]) + r" \\",
+        " & ".join(map(_latex, _header(table, ""))) + r" \\",
         r"\midrule",
     ]
     lines += [" & ".join(map(_latex, r)) + r" \\" for r in wide_rows(table, intervals=False)]

@@ -18,6 +18,7 @@ STEPS = [
     "train-stage1",
     "train-stage2",
     "evaluate-ncbi",
+    "evaluate-ncbi-stage1",
     "evaluate-webmedqa",
     "evaluate-cmedqa2",
     "export",

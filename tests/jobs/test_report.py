@@ -16,7 +16,7 @@ from bioqwen import tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.report import published
 from tests.conftest import ROOT, offline_run
-from tests.report.conftest import training, write_run
+from tests.report.conftest import evaluation, training, write_run
 
 SHIPPED = ROOT / "samples" / "benchmarks" / "authors_results"
 QUIET = ("tracking=disabled", "report.figures=false")
@@ -38,7 +38,17 @@ def test_authors_files_reproduce_the_published_cells(
     tmp_path: Path, run_cli: Callable[..., Any]
 ) -> None:
     out = tmp_path / "report"
-    result = _report(run_cli, out, f"authors_results={SHIPPED}", f"report.runs={tmp_path}/none/**")
+    # report.check=true: the drift check against conf/paper/verdicts/authors_results.yaml.
+    overrides = (
+        f"authors_results={SHIPPED}",
+        f"report.runs={tmp_path}/none/**",
+        "report.check=true",
+    )
+    result = _report(run_cli, out, *overrides)
+    assert "Table 3: cMedQA2 QA and INT4: 8/8 reproduced" in result.stdout + result.stderr
+    assert "Table 2: NER, stage 1 vs stage 2: 1/2 reproduced (1 not reproduced)" in (
+        out / "report.md"
+    ).read_text("utf-8")
     checked = []
     table3 = published.load_table("table3")
     for column in [c for c in table3.columns if c.benchmark]:
@@ -48,6 +58,7 @@ def test_authors_files_reproduce_the_published_cells(
         assert abs(float(cell["difference"])) <= 0.0015
         # The score runs' bootstrap intervals (over the 50 questions) hold our value.
         assert float(cell["ci_low"]) < float(cell["value"]) < float(cell["ci_high"]), cell
+        assert cell["verdict"] == "reproduced" and float(cell["gap"]) == 0.0
         checked.append(column.label)
     assert len(checked) == 8
     assert _cells(out, "table3")[("Qwen1.5-Chat 1.8B", "precision")]["ci_low"] == "—"
@@ -63,6 +74,10 @@ def test_authors_files_reproduce_the_published_cells(
         "BioQwen-0.5B stage 2", "NCBI Dis F1"
     )
     assert abs(float(ncbi["value"]) - float(ncbi["published"])) <= 0.0015
+    assert ncbi["verdict"] == "reproduced"
+    # Our balanced accuracy is not the paper's NCBI Acc (PAPER.md): outside our interval.
+    accuracy = _cells(out, "table2")[("BioQwen-0.5B stage 2", "NCBI Acc")]
+    assert accuracy["verdict"] == "not reproduced" and float(accuracy["gap"]) > 1
     # Cells without a released file stay missing, and the files' score runs are kept.
     assert _cells(out, "table2")[("BioQwen-0.5B stage 2", "BC5CDR Chem F1")]["value"] == "—"
     assert (out / "authors" / "qa" / "cmedqa2" / "qwen-chat-qa-cmedqa2" / "metrics.json").is_file()
@@ -70,7 +85,75 @@ def test_authors_files_reproduce_the_published_cells(
     assert (out / "tables" / "table3.tex").read_text("utf-8").startswith("% Table 3")
     metrics = json.loads((out / "metrics.json").read_text("utf-8"))
     assert metrics["report/table3/max_abs_difference"] <= 0.0015
+    assert metrics["report/table3/reproduced"] == metrics["report/table3/verdict_cells"] == 8
+    assert metrics["report/drifted"] == 0
     assert json.loads(result.stdout.strip().splitlines()[-1]) == metrics
+
+
+def test_a_reproduced_cell_that_breaks_fails_the_check_naming_it(
+    tmp_path: Path, run_cli: Callable[..., Any]
+) -> None:
+    authors = tmp_path / "authors"
+    shutil.copytree(SHIPPED, authors)
+    # One shipped prediction file altered: every second cMedQA2 response is its reference answer.
+    cmedqa2 = authors / "qa" / "cmedqa2" / "qwen-chat-qa-cmedqa2.csv"
+    with open(cmedqa2, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    with open(cmedqa2, "w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**r, "response": r["answer"]} if i % 2 else r for i, r in enumerate(rows))
+    out = tmp_path / "report"
+    overrides = (
+        f"authors_results={authors}",
+        f"report.runs={tmp_path}/none/**",
+        "report.check=true",
+    )
+    result = run_cli("report", *overrides, *QUIET, run_dir=out)
+    assert result.returncode == 2, result.stderr
+    error = result.stderr.strip().splitlines()[-1]
+    assert error.startswith("bioqwen: error: report.check: 8 cell(s) reproduced in ")
+    assert "table3 / Qwen1.5-Chat 1.8B / BLEU-1: not reproduced (gap " in error
+    assert "NCBI" not in error  # the files left as shipped still reproduce their cells
+    # The report itself is written: the evidence of what broke.
+    assert _cells(out, "table3")[("Qwen1.5-Chat 1.8B", "BLEU-1")]["verdict"] == "not reproduced"
+
+
+def test_forgetting_table_scores_stage_2_against_stage_1_on_the_same_documents(
+    tmp_path: Path, compose: Callable[..., Any]
+) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    released = SHIPPED / "ner" / "ncbi" / "BioQwen-0.5B-stage2-ner-ncbi-disease.csv"
+    with open(released, encoding="utf-8", newline="") as handle:
+        rows = list(csv.DictReader(handle))[:40]
+    authors = tmp_path / "authors"
+    (authors / "ner").mkdir(parents=True)
+    # Stage 1: the same 40 documents, every second one without entities.
+    for stage, kept in (
+        ("stage2", rows),
+        ("stage1", [r if i % 2 else {**r, "result": "[]"} for i, r in enumerate(rows)]),
+    ):
+        path = authors / "ner" / f"BioQwen-0.5B-{stage}-ner-ncbi-disease.csv"
+        with open(path, "w", encoding="utf-8", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=["prompt", "result"])
+            writer.writeheader()
+            writer.writerows(kept)
+    out = tmp_path / "report"
+    overrides = (f"authors_results={authors}", f"report.runs={tmp_path}/none/**", *QUIET)
+    metrics = execute(report.run, compose("report", *overrides), out)
+    assert metrics["report/forgetting_rows"] == 1
+    with open(out / "tables" / "forgetting.csv", encoding="utf-8") as handle:
+        (row,) = list(csv.DictReader(handle))
+    assert (row["model"], row["benchmark"], row["metric"]) == ("BioQwen-0.5B", "ncbi", "f1/Disease")
+    assert float(row["stage 1"]) < float(row["stage 2"]) and float(row["difference"]) > 0.1
+    assert float(row["p_value"]) < 0.05  # 20 of 40 documents lost every entity at stage 1
+    scored = json.loads((Path(row["run"]) / "metrics.json").read_text("utf-8"))
+    assert scored["f1/Disease"] == pytest.approx(float(row["stage 2"]), abs=1e-6)
+    assert scored["compare/f1/Disease"] == pytest.approx(float(row["stage 1"]), abs=1e-6)
+    markdown = (out / "report.md").read_text("utf-8")
+    assert "## Forgetting" in markdown and "| BioQwen-0.5B | ncbi | f1/Disease |" in markdown
 
 
 def test_unknown_files_and_broken_runs_are_listed_not_fatal(
@@ -101,6 +184,50 @@ def test_unknown_files_and_broken_runs_are_listed_not_fatal(
     assert "## Skipped" in (out / "report.md").read_text("utf-8")
 
 
+def test_one_odd_run_never_stops_the_report(tmp_path: Path, compose: Callable[..., Any]) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    runs = tmp_path / "runs"
+    write_run(runs / "good", "evaluate", evaluation("taiyi", "cmedqa2"), {"bleu-1": 9.0})
+    odd = evaluation("taiyi", "cmedqa2", tracking="offline")  # a plain value, not a mapping
+    shaped = write_run(runs / "odd", "evaluate", odd, {"bleu-1": 1.0})
+    nan = write_run(runs / "n", "evaluate", evaluation("qwen1_5_1_8b_chat", "cmedqa2"), {})
+    (nan / "metrics.json").write_text('{"bleu-1": NaN, "bleu-2": 8.0}', "utf-8")
+    out = tmp_path / "report"
+    metrics = execute(report.run, compose("report", f"report.runs={runs}/**", *QUIET), out)
+    assert metrics["report/runs"] == 2 and metrics["report/skipped"] == 1
+    skipped = json.loads((out / "runs.json").read_text("utf-8"))["skipped"]
+    assert skipped == [
+        {"path": str(shaped), "reason": "config.yaml: `tracking` is 'offline', expected a mapping"}
+    ]
+    cells = _cells(out, "table3")
+    assert cells[("Taiyi (7B)", "BLEU-1")]["value"] == "9.0"
+    assert cells[("Qwen1.5-Chat 1.8B", "BLEU-1")]["value"] == "—"
+    assert cells[("Qwen1.5-Chat 1.8B", "BLEU-2")]["value"] == "8.0"
+    assert "| nan" not in (out / "report.md").read_text("utf-8").lower()
+
+
+def test_two_authors_files_of_one_name_are_an_error_naming_both(
+    tmp_path: Path, compose: Callable[..., Any]
+) -> None:
+    from bioqwen.jobs import report
+    from bioqwen.jobs.common import execute
+
+    name = "qwen-chat-qa-cmedqa2.csv"
+    for folder in ("qa/cmedqa2", "copy"):
+        (tmp_path / "authors" / folder).mkdir(parents=True)
+        shutil.copy(SHIPPED / "qa" / "cmedqa2" / name, tmp_path / "authors" / folder)
+    overrides = (f"authors_results={tmp_path / 'authors'}", f"report.runs={tmp_path}/none/**")
+    with pytest.raises(
+        BioqwenError, match=re.escape("two files for Qwen1.5-Chat 1.8B on cmedqa2")
+    ) as raised:
+        execute(report.run, compose("report", *overrides, *QUIET), tmp_path / "r")
+    assert str(tmp_path / "authors" / "copy" / name) in str(raised.value)
+    assert str(tmp_path / "authors" / "qa" / "cmedqa2" / name) in str(raised.value)
+    assert not (tmp_path / "r").exists()
+
+
 def test_nothing_to_report_is_one_line_and_exit_2(
     tmp_path: Path, run_cli: Callable[..., Any]
 ) -> None:
@@ -126,6 +253,7 @@ def test_an_unknown_key_fails_at_composition(compose: Callable[..., Any]) -> Non
     [
         ("report.source=mlflow", "report.source='mlflow': expected one of runs, wandb"),
         ("authors_results=/no/such/dir", "authors_results=/no/such/dir: not a directory"),
+        ("report.check=maybe", "report.check='maybe': expected true, false or update"),
     ],
 )
 def test_bad_settings_fail_before_anything_is_written(

@@ -61,7 +61,7 @@ def test_compare_runs_tabulates_and_plots_the_experiment(
 ) -> None:
     notebook = execute("compare_runs.ipynb", monkeypatch, BIOQWEN_RUNS=str(demo_runs))
     text = text_of(notebook)
-    assert "5 runs under" in text
+    assert "10 runs under" in text  # one run directory per demo step
     for step in ("train-stage1", "train-stage2", "evaluate-ncbi", "evaluate-webmedqa"):
         assert step in text
     assert "WANDB_GROUP not set" in text

@@ -51,3 +51,31 @@ def test_the_shipped_folder_is_all_known(labels: Any) -> None:
         ("qa", "webmedqa"),
         ("qa", "icliniq"),
     }
+
+
+def test_an_upper_case_extension_is_read(tmp_path: Path, labels: Any) -> None:
+    (tmp_path / "qa").mkdir()
+    (tmp_path / "qa" / "qwen-chat-qa-cmedqa2.CSV").write_text("prompt,answer,response\n", "utf-8")
+    known, unknown = authors.list_files(tmp_path, labels)
+    assert [(f.path.name, f.benchmark) for f in known] == [("qwen-chat-qa-cmedqa2.CSV", "cmedqa2")]
+    assert unknown == []
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        ("a/qwen-chat-qa-cmedqa2.csv", "b/qwen-chat-qa-cmedqa2.csv"),  # one name, two folders
+        ("BioQwen-1.8B-qa-webmedqa.csv", "BioQwen-1.8B-stage2-qa-webmedqa.csv"),  # one cell
+    ],
+)
+def test_two_files_for_one_cell_are_an_error_naming_both(
+    tmp_path: Path, labels: Any, names: tuple[str, str]
+) -> None:
+    from bioqwen.errors import BioqwenError
+
+    for name in names:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text("prompt,answer,response\n", "utf-8")
+    with pytest.raises(BioqwenError, match="two files for") as raised:
+        authors.list_files(tmp_path, labels)
+    assert all(str(tmp_path / name) in str(raised.value) for name in names)

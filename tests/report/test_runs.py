@@ -96,3 +96,23 @@ def test_experiment_block_and_tags_name_the_row(
     record = runs.read_run_dir(run)
     assert isinstance(record, runs.RunRecord)
     assert record.group == "demo" and runs.explicit_rows(record) == {}
+
+
+def test_a_config_of_an_unexpected_shape_is_skipped_with_its_reason(
+    tmp_path: Path, make_run: Callable[..., Path]
+) -> None:
+    plain = make_run(
+        tmp_path / "a", "evaluate", evaluation("x", "ncbi", tracking="offline"), {"f1/Disease": 1}
+    )
+    read = runs.read_run_dir(plain)
+    assert isinstance(read, runs.Skipped)
+    assert read.reason == "config.yaml: `tracking` is 'offline', expected a mapping"
+    tags = make_run(
+        tmp_path / "b", "evaluate", evaluation("x", "ncbi", tracking={"tags": "demo"}), {"x": 1}
+    )
+    read = runs.read_run_dir(tags)
+    assert isinstance(read, runs.Skipped) and "`tracking.tags` is 'demo'" in read.reason
+    lineage = make_run(tmp_path / "c", "evaluate", evaluation("x", "ncbi"), {"x": 1}, {"p": 1})
+    (lineage / "lineage.json").write_text("[1]", "utf-8")
+    read = runs.read_run_dir(lineage)
+    assert isinstance(read, runs.Skipped) and "lineage.json: not a JSON object" in read.reason

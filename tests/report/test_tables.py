@@ -108,7 +108,8 @@ def test_markdown_and_latex_renderings(
     assert latex.count(r"\toprule") == latex.count(r"\bottomrule") == 1
     assert "---" in latex and "—" not in latex
     wide = list(csv.reader(io.StringIO(tables.to_wide_csv(table))))
-    assert wide[0][:2] == ["row", "source"] and len(wide[0]) == 2 + len(table.spec.columns)
+    assert wide[0][:2] == ["row", "source"] and len(wide[0]) == 3 + len(table.spec.columns)
+    assert wide[0][-1] == "verdict"
 
 
 def test_bootstrap_intervals_beside_our_values(
@@ -128,7 +129,7 @@ def test_bootstrap_intervals_beside_our_values(
     assert markdown.count("[") == 1
     assert "| tiny | ours | bf16 | — | 1.000 | — |" in markdown
     rows = list(csv.DictReader(io.StringIO(tables.to_long_csv(table))))
-    assert list(rows[0]) == [*tables.LONG_COLUMNS[:6], "ci_low", "ci_high"]
+    assert list(rows[0]) == [*tables.LONG_COLUMNS[:6], "ci_low", "ci_high", "verdict", "gap"]
     assert tables.LONG_COLUMNS[:6] == ("table", "row", "column", "value", "published", "difference")
     cells = {(r["row"], r["column"]): r for r in rows}
     bleu = cells[("Taiyi (7B)", "BLEU-1")]
@@ -178,3 +179,20 @@ def test_intervals_of_fractions_keep_the_tables_decimals(
     run = make_run(tmp_path / "e", "evaluate", evaluation("taiyi", "ncbi"), ci)
     table = tables.build_table(published.load_table("table2"), _records([run]), labels)
     assert "| 0.654 [0.610, 0.690] |" in tables.to_markdown(table)
+
+
+def test_nan_and_infinity_in_metrics_show_as_missing(
+    tmp_path: Path, make_run: Callable[..., Path], labels: Any
+) -> None:
+    metrics = {"bleu-1": float("nan"), "bleu-2": float("inf"), "bleu-3": 1.5, "gleu": True}
+    run = make_run(tmp_path / "e", "evaluate", evaluation("taiyi", "cmedqa2"), metrics)
+    (run / "metrics.json").write_text(
+        '{"bleu-1": NaN, "bleu-2": Infinity, "bleu-3": 1.5, "model/size_gb": NaN}', "utf-8"
+    )
+    table = tables.build_table(published.load_table("table3"), _records([run]), labels)
+    assert table.cell("Taiyi (7B)", "BLEU-1")[0] is None
+    assert table.cell("Taiyi (7B)", "BLEU-2")[0] is None
+    assert table.cell("Taiyi (7B)", "BLEU-3")[0] == 1.5
+    assert table.cell("Taiyi (7B)", "size (GB)")[0] is None
+    text = tables.to_markdown(table) + tables.to_long_csv(table)
+    assert "nan" not in text.lower() and "inf" not in text.lower()
