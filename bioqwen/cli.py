@@ -15,6 +15,7 @@ JOBS = {
     "score-data": "bioqwen.jobs.score_data",
     "pipeline": "bioqwen.jobs.pipeline",
     "export": "bioqwen.jobs.export",
+    "search": "bioqwen.jobs.search",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

@@ -259,7 +259,7 @@ def render_sweep(
     if (sweep_dir / SEARCH_NOTE).is_file():
         lines += [(sweep_dir / SEARCH_NOTE).read_text(encoding="utf-8").strip(), ""]
     best = best_point(points, metric)
-    if best is not None:
+    if best is not None and not (sweep_dir / SEARCH_NOTE).is_file():  # a search names its best
         lines += [
             f"Best point: {best.dir.name} ({best.label}), {metric} {_cell(best.metric(metric))}.",
             "",

@@ -32,6 +32,7 @@ def test_bad_sweep_setup(tmp_path: Path, overrides: list[str], message: str) -> 
     assert not sweep_dir.exists()
 
 
+@pytest.mark.slow  # two points that fail in their checks, ~15 s on a quiet machine
 def test_a_sweep_whose_every_point_failed_exits_non_zero(tmp_path: Path) -> None:
     sweep_dir = tmp_path / "sweep"
     result = cli(
