@@ -132,6 +132,10 @@ def read_sweep(sweep_dir: str | Path) -> list[Point]:
     for p in points:
         p.label = ", ".join(f"{_short_key(k)}={_cell(p.overrides.get(k, '-'))}" for k in swept)
         p.label = p.label or p.dir.name
+    labels = [p.label for p in points]
+    for p in points:  # a search can draw the same values twice: the point number tells them apart
+        if labels.count(p.label) > 1:
+            p.label = f"{p.label} (#{p.dir.name})"
     return points
 
 

@@ -168,3 +168,14 @@ def test_pruned_points_are_counted_apart_from_failures(sweep: Path) -> None:
     assert "Best point: 3 (lora.r=8, stage.learning_rate=3e-4), eval/loss 2." in (
         files.markdown.read_text()
     )
+
+
+def test_points_with_the_same_values_get_their_number_in_the_label(tmp_path: Path) -> None:
+    for num, lr in enumerate(["1e-4", "3e-4", "3e-4"]):
+        make_point(tmp_path, num, [f"stage.learning_rate={lr}"], *ok(2.0))
+    labels = [p.label for p in read_sweep(tmp_path)]
+    assert labels == [
+        "stage.learning_rate=1e-4",
+        "stage.learning_rate=3e-4 (#1)",
+        "stage.learning_rate=3e-4 (#2)",
+    ]
