@@ -38,7 +38,9 @@ for stage in ("train-stage1", "train-stage2"):
         )
 PY
 
-SWEEP=runs/demo/sweep
+# Not under runs/demo/: the report's `report.group=demo` takes runs with a path part `demo`, and
+# would draw the sweep's points among the experiment's training curves.
+SWEEP=runs/sweeps/demo-grid
 if [ -f "$SWEEP/sweep_summary.csv" ]; then
   printf '\n== sweep: %s is complete (rm -r it to run the grid again)\n' "$SWEEP"
 else
