@@ -35,6 +35,9 @@ class PlotPoint(Protocol):
     @property
     def status(self) -> str: ...
 
+    @property
+    def cell(self) -> str: ...
+
     def value(self, key: str) -> Any: ...
 
     def metric(self, key: str) -> float | None: ...
@@ -152,17 +155,21 @@ def _series(history: list[dict[str, Any]], key: str) -> tuple[list[float], list[
 def loss_curves(
     points: Sequence[PlotPoint], path: Path, keys: tuple[str, ...] = ("train/loss", "eval/loss")
 ) -> Path:
-    """Every point's curves of `keys` against the training step, one panel per key."""
+    """Every point's curves of `keys` against the training step, one panel per key; the seed
+    replicates of a cell share its colour (solid, dashed, dash-dot per seed)."""
     fig, axes = plt.subplots(1, len(keys), figsize=(6.5 * len(keys), 4.5), squeeze=False)
     colors = plt.colormaps["tab10"]
+    cells = list(dict.fromkeys(p.cell for p in points))
+    replicate = [[q.cell for q in points[:i]].count(p.cell) for i, p in enumerate(points)]
     legend: dict[str, Any] = {}  # label -> line, once per point for the whole figure
     for ax, key in zip(axes[0], keys, strict=True):
-        for i, p in enumerate(points):
+        for p, nth in zip(points, replicate, strict=True):
             steps, values = _series(p.history, key)
             if steps:
                 label = p.label if p.ok else f"{p.label} ({p.status})"
-                style = "-" if p.ok else ":"
-                (legend[label],) = ax.plot(steps, values, style, marker=".", color=colors(i % 10))
+                style = ("-", "--", "-.")[nth % 3] if p.ok else ":"
+                colour = colors(cells.index(p.cell) % 10)
+                (legend[label],) = ax.plot(steps, values, style, marker=".", color=colour)
         if not any(_series(p.history, key)[0] for p in points):
             ax.text(0.5, 0.5, f"no {key} history\n(W&B tracking disabled?)", ha="center",
                     va="center", transform=ax.transAxes)  # fmt: skip

@@ -58,6 +58,7 @@ class Point:
     wall_time_s: float | None
     config: DictConfig = field(repr=False)
     label: str = ""
+    cell: str = ""  # the label without the seed: seed replicates share a colour in the curves
 
     @property
     def ok(self) -> bool:
@@ -132,6 +133,8 @@ def read_sweep(sweep_dir: str | Path) -> list[Point]:
     for p in points:
         p.label = ", ".join(f"{_short_key(k)}={_cell(p.overrides.get(k, '-'))}" for k in swept)
         p.label = p.label or p.dir.name
+    for p in points:
+        p.cell = ", ".join(f"{k}={p.overrides.get(k, '-')}" for k in swept if k != SEED_KEY)
     labels = [p.label for p in points]
     for p in points:  # a search can draw the same values twice: the point number tells them apart
         if labels.count(p.label) > 1:

@@ -151,6 +151,8 @@ def test_seed_replicates_make_cells_with_intervals(tmp_path: Path) -> None:
     assert "| 3e-4 | 1 2 | 2 | 2.005 |" in markdown
     assert "Best point: 2 (seed=1, stage.learning_rate=3e-4), eval/loss 2." in markdown
     assert matplotlib.image.imread(files.heatmap).shape[2] == 4
+    cells_of = [p.cell for p in read_sweep(tmp_path)]  # replicates share a colour in the curves
+    assert cells_of[0] == cells_of[1] == "stage.learning_rate=1e-4" != cells_of[2]
 
 
 def test_a_grid_without_seeds_has_no_cell_table(sweep: Path) -> None:
