@@ -17,6 +17,7 @@ JOBS = {
     "export": "bioqwen.jobs.export",
     "fetch-data": "bioqwen.jobs.fetch_data",
     "plan": "bioqwen.jobs.plan",
+    "search": "bioqwen.jobs.search",
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

@@ -51,6 +51,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     from transformers import set_seed
 
     from bioqwen.models import resolve_model, tokenizer_for
+    from bioqwen.sweeps import search_pruning
     from bioqwen.train import callbacks as cbs
     from bioqwen.train import data as training_data
     from bioqwen.train import merge as merging
@@ -117,6 +118,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         tracker_cb = cbs.TrackerCallback(job.tracker)
         callbacks: list[Any] = [tracker_cb, *cbs.early_stopping(stage, has_eval)]
+        callbacks += search_pruning.callbacks()  # an Optuna search's pruner (bioqwen search)
         if hook is not None:
             every = int(cfg.generation_eval.every_steps)
             callbacks.append(cbs.GenerationMetricsCallback(hook, tokenizer, every, job.tracker))

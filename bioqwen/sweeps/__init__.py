@@ -2,9 +2,13 @@
 
 - `point`: one point of a multirun (W&B group and tags, status file, objective, surviving a
   failure); `jobs/common.py` calls it.
-- `summary`: the Hydra callback that writes sweep_summary.md/.csv, the heatmap and the loss
-  curves into the sweep directory (`render_sweep` does the same for any sweep directory).
-- `plugins`: the Hydra SLURM launcher and Optuna sweeper with bioqwen's checks up front.
+- `summary`: sweep_summary.md/.csv, the heatmap and the loss curves of a sweep directory
+  (`render_sweep`, for any sweep directory; `plots` draws the figures).
+- `callback`: the Hydra callback: checks before any point (keys, objective, seeds, launcher),
+  the seed axis, the summary when the sweep ends; `objectives`: the metric names it knows;
+  `cells`: seed replicates of a cell (mean, sd, t-interval, within noise of the best).
+- `search`, `search_pruning`: `bioqwen search`, an asynchronous Optuna search whose workers
+  share one journal file, and the Trainer callback that feeds its pruner eval loss.
 - `wandb_sweeps`: reading and expanding the W&B sweep files in sweeps/.
 """
 

@@ -1,11 +1,15 @@
 """The Hydra callback of a bioqwen sweep (conf/hydra/callbacks/sweep.yaml).
 
-- before any point runs: the swept keys exist, Optuna's search space is valid, a SLURM
-  launcher names its partition; otherwise one `bioqwen: error:` line, exit 2, nothing written
-  (Hydra turns a callback's exception into a warning, so the check exits itself);
+- before any point runs: the swept keys exist, the objective and metric are metrics the job
+  reports, a SLURM launcher names its partition, `seeds` holds two or more seeds; otherwise
+  one `bioqwen: error:` line, exit 2, nothing written (Hydra turns a callback's exception
+  into a warning, so the check exits itself);
+- `seeds=[a, b, ...]`: the axis `seed=a,b,...` is added to the sweep (each point runs once
+  per seed; the summary reports each cell's mean, sd and interval);
 - when a point starts under the submitit local launcher: one GPU of `gpus` per point;
 - when the sweep ends: sweep_summary.md/.csv, the heatmap and the loss curves in the sweep
-  directory, and the same as a W&B run in the sweep's group.
+  directory, and the same as a W&B run in the sweep's group; when every point failed, one
+  `bioqwen: error:` line and exit status 1 (after the summary is written).
 
 Hydra only loads launcher and sweeper plugins from the `hydra_plugins` package, so bioqwen's
 checks on them live here rather than in subclasses of the plugins.
@@ -21,10 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from hydra.experimental.callback import Callback
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from bioqwen.sweeps import SweepError
-from bioqwen.sweeps.summary import log_to_wandb, render_sweep
+from bioqwen.sweeps.objectives import check_metric
+from bioqwen.sweeps.summary import SEED_KEY, log_to_wandb, render_sweep
 
 log = logging.getLogger("bioqwen.sweeps")
 
@@ -49,21 +54,6 @@ def check_keys(config: DictConfig, overrides: Sequence[str]) -> None:
             raise SweepError(f"swept key {key!r} does not exist in the {config.job} config")
 
 
-def check_optuna(params: Sequence[str]) -> None:
-    """Each Optuna search-space entry parses into a valid distribution."""
-    # optuna's storage layer logs every alembic plugin at INFO when first imported
-    logging.getLogger("alembic").setLevel(logging.WARNING)
-    from hydra_plugins.hydra_optuna_sweeper._impl import create_optuna_distribution_from_override
-
-    for override in _parsed(params):
-        try:
-            create_optuna_distribution_from_override(override)
-        except Exception as err:
-            raise SweepError(
-                f"Optuna search space {override.input_line!r}: {err or type(err).__name__}"
-            ) from err
-
-
 def check_launcher(launcher: DictConfig) -> None:
     """A SLURM launcher names its partition."""
     if str(launcher.get("_target_", "")).endswith("SlurmLauncher") and not launcher.get(
@@ -82,8 +72,27 @@ def check_sweep(config: DictConfig) -> None:
     task = [str(o) for o in hydra.overrides.task]
     params = [f"{k}={v}" for k, v in (hydra.sweeper.get("params") or {}).items()]
     check_keys(config, [*task, *params])
-    if str(hydra.sweeper.get("_target_", "")).endswith("OptunaSweeper"):
-        check_optuna([*params, *(o for o in task if not o.startswith("hydra."))])
+    node = hydra.callbacks.get("sweep") or {}
+    for key in ("objective", "metric"):
+        if node.get(key) is not None:
+            check_metric(str(config.get("job", "")), f"hydra.callbacks.sweep.{key}", node[key])
+
+
+def seed_axis(seeds: Sequence[int], task: Sequence[str]) -> str | None:
+    """The override `seed=a,b,...` that `seeds` adds to a sweep (None without seeds)."""
+    if not seeds:
+        return None
+    if len(set(seeds)) < 2:
+        raise SweepError(
+            f"hydra.callbacks.sweep.seeds={list(seeds)}: one seed measures no seed noise; "
+            "give two or more (e.g. [1,2]) or leave it out"
+        )
+    if any(str(o).lstrip("+~").partition("=")[0] == SEED_KEY for o in task):
+        raise SweepError(
+            f"hydra.callbacks.sweep.seeds and the override {SEED_KEY}=... both set the seed: "
+            "use one of them"
+        )
+    return f"{SEED_KEY}={','.join(str(int(s)) for s in seeds)}"
 
 
 def point_gpu(job_num: int, gpus: Sequence[int]) -> str:
@@ -102,18 +111,24 @@ class SweepCallback(Callback):
         gpus: Sequence[int] = (),
         fail_fast: bool = False,
         objective: str = "eval/loss",
+        seeds: Sequence[int] = (),
     ) -> None:
         # fail_fast and objective are read by each point (bioqwen.sweeps.point.settings).
         self.metric, self.x, self.y = metric, x, y
         self.gpus = [int(g) for g in gpus]
+        self.seeds = [int(s) for s in seeds]
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
-        """Stop with one error line when the sweep's setup is wrong."""
+        """Stop with one error line when the sweep's setup is wrong; add the seed axis."""
         try:
             check_sweep(config)
+            axis = seed_axis(self.seeds, [str(o) for o in config.hydra.overrides.task])
         except SweepError as err:
             print(f"bioqwen: error: {err}", file=sys.stderr)
             sys.exit(2)
+        if axis is not None:  # Hydra reads the sweep's overrides from here after this callback
+            with open_dict(config), read_write(config):
+                config.hydra.overrides.task.append(axis)
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Under submitit_local, give this point its own GPU (each point is its own process)."""
@@ -132,3 +147,9 @@ class SweepCallback(Callback):
         if "tracking" in config:
             tracking_cfg = OmegaConf.to_container(config.tracking, resolve=True)
             log_to_wandb(tracking_cfg, files, sweep_dir)  # type: ignore[arg-type]
+        if failed == len(files.rows):
+            print(
+                f"bioqwen: error: every sweep point failed ({failed}); see {files.markdown}",
+                file=sys.stderr,
+            )
+            sys.exit(1)

@@ -6,6 +6,10 @@ The sweep callback (bioqwen.sweeps.callback) calls `render_sweep` when a multiru
 it later. Each point is read from its run directory only: Hydra's
 `.hydra/overrides.yaml`, the job's `status.json` and `metrics.json`, and the W&B run file's
 history (`bioqwen.tracking.read_offline_run`).
+
+Points that differ only in `seed` are replicates of one cell: the summary adds a table of
+cells (mean, standard deviation, 95 % t-interval, within seed noise of the best or not) and
+sweep_cells.csv, and the heatmap shows mean ± sd per cell (bioqwen.sweeps.cells).
 """
 
 from __future__ import annotations
@@ -23,13 +27,16 @@ from omegaconf import DictConfig, OmegaConf
 from bioqwen import tracking
 from bioqwen.runs import METRICS_FILE, atomic_write_text, read_json
 from bioqwen.sweeps import plots
+from bioqwen.sweeps.cells import CellStats, verdicts
 from bioqwen.sweeps.point import STATUS_FILE, split_override, sweep_group
 
 log = logging.getLogger("bioqwen.sweeps")
 
 SUMMARY_MD, SUMMARY_CSV = "sweep_summary.md", "sweep_summary.csv"
+CELLS_CSV = "sweep_cells.csv"
 HEATMAP, CURVES = "sweep_heatmap.png", "sweep_loss_curves.png"
-OPTUNA_RESULTS = "optimization_results.yaml"  # written by Hydra's Optuna sweeper
+SEARCH_NOTE = "search.md"  # what an Optuna search (bioqwen search) says about its study
+SEED_KEY = "seed"  # points that differ only here are replicates of one cell
 # Summary column -> metrics.json key (the train job's names).
 METRIC_COLUMNS = {
     "final_eval_loss": "eval/loss",
@@ -51,6 +58,7 @@ class Point:
     wall_time_s: float | None
     config: DictConfig = field(repr=False)
     label: str = ""
+    cell: str = ""  # the label without the seed: seed replicates share a colour in the curves
 
     @property
     def ok(self) -> bool:
@@ -125,6 +133,12 @@ def read_sweep(sweep_dir: str | Path) -> list[Point]:
     for p in points:
         p.label = ", ".join(f"{_short_key(k)}={_cell(p.overrides.get(k, '-'))}" for k in swept)
         p.label = p.label or p.dir.name
+    for p in points:
+        p.cell = ", ".join(f"{k}={p.overrides.get(k, '-')}" for k in swept if k != SEED_KEY)
+    labels = [p.label for p in points]
+    for p in points:  # a search can draw the same values twice: the point number tells them apart
+        if labels.count(p.label) > 1:
+            p.label = f"{p.label} (#{p.dir.name})"
     return points
 
 
@@ -137,6 +151,37 @@ def varying_keys(points: list[Point]) -> list[str]:
     """The override keys whose values differ between points (the swept axes)."""
     keys = sorted({k for p in points for k in p.overrides})
     return [k for k in keys if len({p.overrides.get(k) for p in points}) > 1]
+
+
+def cell_keys(points: list[Point]) -> list[str]:
+    """The swept axes that make a cell (every varying key but the seed)."""
+    return [k for k in varying_keys(points) if k != SEED_KEY]
+
+
+def cell_table(points: list[Point], metric: str) -> tuple[list[str], list[list[Any]]]:
+    """One row per cell of seed replicates: n, mean, sd, 95 % interval, verdict vs the best."""
+    keys = cell_keys(points)
+    groups: dict[tuple[str, ...], list[Point]] = {}
+    for p in points:
+        groups.setdefault(tuple(str(p.overrides.get(k, "")) for k in keys), []).append(p)
+    cells = [
+        CellStats(tuple(v for p in group if p.ok and (v := p.metric(metric)) is not None))
+        for group in groups.values()
+    ]
+    columns = [*keys, "seeds", "n_ok", "mean", "sd", "ci95_low", "ci95_high", "vs_best"]
+    rows = []
+    for (values, group), cell, verdict in zip(groups.items(), cells, verdicts(cells), strict=True):
+        seeds = " ".join(str(p.overrides.get(SEED_KEY, "")) for p in group)
+        low, high = cell.interval
+        numbers = [None if math.isnan(v) else v for v in (cell.mean, cell.sd, low, high)]
+        rows.append([*values, seeds, cell.n, *numbers, verdict])
+    return columns, rows
+
+
+def best_point(points: list[Point], metric: str) -> Point | None:
+    """The finished point with the lowest `metric`."""
+    done = [p for p in points if p.ok and p.metric(metric) is not None]
+    return min(done, key=lambda p: p.metric(metric) or 0.0) if done else None
 
 
 def summary_table(points: list[Point]) -> tuple[list[str], list[list[Any]]]:
@@ -165,6 +210,15 @@ def _cell(value: Any) -> str:
         return f"{float(text):.4g}" if len(text) > 10 else text.replace("|", "\\|")
     except ValueError:
         return text.replace("|", "\\|")
+
+
+def _markdown_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
+    return [
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows),
+        "",
+    ]
 
 
 @dataclass(frozen=True)
@@ -196,24 +250,42 @@ def render_sweep(
     buffer = io.StringIO()
     csv.writer(buffer, lineterminator="\n").writerows([columns, *rows])
     csv_path = atomic_write_text(sweep_dir / SUMMARY_CSV, buffer.getvalue())
-    heat = plots.heatmap(points, metric, x, y, sweep_dir / HEATMAP)
+    replicated = SEED_KEY in varying_keys(points)
+    heat = plots.heatmap(points, metric, x, y, sweep_dir / HEATMAP, replicates=replicated)
     curves = plots.loss_curves(points, sweep_dir / CURVES)
-    failed = sum(not p.ok for p in points)
+    pruned = sum(p.status == "pruned" for p in points)
+    failed = sum(not p.ok for p in points) - pruned
+    counts = f"{len(points)} points, {len(points) - failed - pruned} ok, {failed} failed"
     lines = [
         f"# Sweep {sweep_dir}",
         "",
-        f"{len(points)} points, {len(points) - failed} ok, {failed} failed; "
+        f"{counts}{f', {pruned} pruned' if pruned else ''}; "
         f"W&B group `{group or sweep_group(sweep_dir)}`.",
         "",
-        "| " + " | ".join(columns[:-2]) + " |",  # overrides and run dir: in the CSV
-        "|" + "---|" * (len(columns) - 2),
-        *("| " + " | ".join(_cell(v) for v in row[:-2]) + " |" for row in rows),
-        "",
     ]
-    if (sweep_dir / OPTUNA_RESULTS).is_file():
-        best = OmegaConf.load(sweep_dir / OPTUNA_RESULTS)
-        assert isinstance(best, DictConfig)
-        lines += [f"Optuna best value {best.get('best_value')} at {best.get('best_params')}", ""]
+    if (sweep_dir / SEARCH_NOTE).is_file():
+        lines += [(sweep_dir / SEARCH_NOTE).read_text(encoding="utf-8").strip(), ""]
+    best = best_point(points, metric)
+    if best is not None and not (sweep_dir / SEARCH_NOTE).is_file():  # a search names its best
+        lines += [
+            f"Best point: {best.dir.name} ({best.label}), {metric} {_cell(best.metric(metric))}.",
+            "",
+        ]
+    lines += _markdown_table(columns[:-2], [row[:-2] for row in rows])  # overrides, run dir: CSV
+    if replicated:
+        cell_columns, cell_rows = cell_table(points, metric)
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows([cell_columns, *cell_rows])
+        atomic_write_text(sweep_dir / CELLS_CSV, buffer.getvalue())
+        lines += [
+            f"### Seeds: {metric} per cell",
+            "",
+            "Mean, sample standard deviation and 95 % t-interval over the seeds that finished; "
+            "`within noise`: the 95 % Welch interval of the difference from the best cell "
+            "contains 0, so the seeds cannot tell the two apart.",
+            "",
+            *_markdown_table(cell_columns, cell_rows),
+        ]
     lines += [f"![{metric} over {x} x {y}]({HEATMAP})", "", f"![loss curves]({CURVES})", ""]
     md_path = atomic_write_text(sweep_dir / SUMMARY_MD, "\n".join(lines))
     return SweepFiles(md_path, csv_path, heat, curves, columns, rows)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 from hydra import compose, initialize_config_dir
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig
 
 from bioqwen.sweeps import SweepError
-from bioqwen.sweeps.callback import check_keys, check_launcher, check_optuna, check_sweep, point_gpu
+from bioqwen.sweeps.callback import check_keys, check_launcher, check_sweep, point_gpu, seed_axis
 from tests.conftest import CONF
 
 
@@ -44,34 +44,39 @@ def test_a_missing_swept_key_is_named(train_cfg: DictConfig, key: str) -> None:
         check_keys(train_cfg, ["stage.learning_rate=1e-4,2e-4", f"{key}=1,2"])
 
 
-def test_the_shipped_optuna_space_is_valid() -> None:
-    cfg = compose_with_hydra("hydra/sweeper=optuna_lr_lora")
-    check_sweep(cfg)
-    assert set(cfg.hydra.sweeper.params) == {
-        "stage.learning_rate",
-        "method.lora.r",
-        "method.lora.alpha",
-    }
+def test_the_default_objective_and_metric_pass(train_cfg: DictConfig) -> None:
+    check_sweep(train_cfg)
+    check_sweep(compose_with_hydra("model=tiny", "hydra.callbacks.sweep.objective=eval/ner_loss"))
+
+
+@pytest.mark.parametrize("key", ["objective", "metric"])
+@pytest.mark.parametrize("name", ["eval/los", "eval_loss", "loss"])
+def test_a_misspelled_objective_is_named_with_the_known_metrics(key: str, name: str) -> None:
+    cfg = compose_with_hydra("model=tiny", f"hydra.callbacks.sweep.{key}={name}")
+    with pytest.raises(SweepError) as caught:
+        check_sweep(cfg)
+    message = str(caught.value)
+    assert message.startswith(f"hydra.callbacks.sweep.{key}='{name}' is not a metric of the train")
+    assert "known: eval/loss, train/loss," in message and "eval/<task>_loss" in message
+    assert "\n" not in message
+
+
+def test_seeds_become_one_axis() -> None:
+    assert seed_axis([], ["model=tiny"]) is None
+    assert seed_axis([1, 2, 3], ["stage.learning_rate=1e-4,3e-4"]) == "seed=1,2,3"
 
 
 @pytest.mark.parametrize(
-    ("space", "message"),
+    ("seeds", "task", "message"),
     [
-        ("stage.learning_rate=tag(log, interval(0, 1e-3))", "low"),
-        ("stage.learning_rate=interval(1e-3, 1e-5)", "low"),
+        ([7], [], r"seeds=\[7\]: one seed measures no seed noise"),
+        ([7, 7], [], "one seed"),
+        ([1, 2], ["seed=3"], "both set the seed"),
     ],
 )
-def test_an_invalid_optuna_distribution_is_named(space: str, message: str) -> None:
-    with pytest.raises(SweepError, match=rf"Optuna search space '{space.split('=')[0]}.*{message}"):
-        check_optuna(["method.lora.r=choice(4, 8)", space])
-
-
-def test_an_optuna_params_key_is_checked_too() -> None:
-    cfg = compose_with_hydra("hydra/sweeper=optuna_lr_lora")
-    with open_dict(cfg):
-        cfg.hydra.sweeper.params["stage.lr"] = "interval(0.1, 0.2)"  # as a YAML file would
-    with pytest.raises(SweepError, match=r"'stage\.lr'"):
-        check_sweep(cfg)
+def test_bad_seeds_are_named(seeds: list[int], task: list[str], message: str) -> None:
+    with pytest.raises(SweepError, match=message):
+        seed_axis(seeds, task)
 
 
 def test_slurm_needs_a_partition() -> None:

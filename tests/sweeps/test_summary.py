@@ -14,6 +14,7 @@ import yaml
 from bioqwen import tracking
 from bioqwen.sweeps.plots import value_format
 from bioqwen.sweeps.summary import (
+    CELLS_CSV,
     CURVES,
     HEATMAP,
     SUMMARY_CSV,
@@ -124,3 +125,59 @@ def test_the_summary_names_the_sweep_group(sweep: Path) -> None:
     )
     render_sweep(sweep, group="lr-study")  # tracking.group=lr-study named it
     assert "W&B group `lr-study`" in (sweep / SUMMARY_MD).read_text()
+
+
+def test_seed_replicates_make_cells_with_intervals(tmp_path: Path) -> None:
+    losses = {("1e-4", "1"): 3.00, ("1e-4", "2"): 3.02, ("3e-4", "1"): 2.00, ("3e-4", "2"): 2.01}
+    for num, ((lr, seed), loss) in enumerate(losses.items()):
+        make_point(tmp_path, num, [f"stage.learning_rate={lr}", f"seed={seed}"], *ok(loss))
+    make_point(tmp_path, 4, ["stage.learning_rate=1e-3", "seed=1"], *ok(2.005))
+    make_point(tmp_path, 5, ["stage.learning_rate=1e-3", "seed=2"], *ok(2.03))
+    files = render_sweep(tmp_path)
+    with open(tmp_path / CELLS_CSV) as handle:
+        cells = {r["stage.learning_rate"]: r for r in csv.DictReader(handle)}
+    assert cells["1e-4"]["seeds"] == "1 2" and cells["1e-4"]["n_ok"] == "2"
+    assert float(cells["1e-4"]["mean"]) == pytest.approx(3.01)
+    assert float(cells["1e-4"]["sd"]) == pytest.approx(0.02 / 2**0.5)
+    low, high = float(cells["1e-4"]["ci95_low"]), float(cells["1e-4"]["ci95_high"])
+    assert (high - low) / 2 == pytest.approx(12.7062 * 0.01, rel=1e-4)  # t(0.975, 1) * sd / sqrt 2
+    assert {k: c["vs_best"] for k, c in cells.items()} == {
+        "1e-4": "worse",
+        "3e-4": "best",
+        "1e-3": "within noise",
+    }
+    markdown = (tmp_path / SUMMARY_MD).read_text()
+    assert "### Seeds: eval/loss per cell" in markdown
+    assert "| 3e-4 | 1 2 | 2 | 2.005 |" in markdown
+    assert "Best point: 2 (seed=1, stage.learning_rate=3e-4), eval/loss 2." in markdown
+    assert matplotlib.image.imread(files.heatmap).shape[2] == 4
+    cells_of = [p.cell for p in read_sweep(tmp_path)]  # replicates share a colour in the curves
+    assert cells_of[0] == cells_of[1] == "stage.learning_rate=1e-4" != cells_of[2]
+
+
+def test_a_grid_without_seeds_has_no_cell_table(sweep: Path) -> None:
+    render_sweep(sweep)
+    assert not (sweep / CELLS_CSV).exists()
+    assert "### Seeds" not in (sweep / SUMMARY_MD).read_text()
+
+
+def test_pruned_points_are_counted_apart_from_failures(sweep: Path) -> None:
+    pruned = {"status": "pruned", "reason": "pruned at step 4: eval/loss 6.9", "wall_time_s": 3.0}
+    make_point(sweep, 4, ["model=tiny", "stage.learning_rate=1e-3", "method.lora.r=4"],
+               ok(6.9)[0], pruned)  # fmt: skip
+    files = render_sweep(sweep)
+    assert "5 points, 3 ok, 1 failed, 1 pruned" in files.markdown.read_text()
+    assert "Best point: 3 (lora.r=8, stage.learning_rate=3e-4), eval/loss 2." in (
+        files.markdown.read_text()
+    )
+
+
+def test_points_with_the_same_values_get_their_number_in_the_label(tmp_path: Path) -> None:
+    for num, lr in enumerate(["1e-4", "3e-4", "3e-4"]):
+        make_point(tmp_path, num, [f"stage.learning_rate={lr}"], *ok(2.0))
+    labels = [p.label for p in read_sweep(tmp_path)]
+    assert labels == [
+        "stage.learning_rate=1e-4",
+        "stage.learning_rate=3e-4 (#1)",
+        "stage.learning_rate=3e-4 (#2)",
+    ]
