@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 from trl import SFTConfig, SFTTrainer
 
 from bioqwen.errors import BioqwenError
@@ -207,6 +208,18 @@ class BioqwenTrainer(SFTTrainer):
         self.meter.add(inputs)
         return super().training_step(model, inputs, num_items_in_batch)
 
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """Train; a user error mid-run (a full disk) first ends the progress bar's line, so
+        that the job's `bioqwen: error:` line is a line of its own."""
+        try:
+            return super().train(*args, **kwargs)
+        except BioqwenError:
+            for callback in self.callback_handler.callbacks:
+                if isinstance(callback, ProgressCallback) and callback.training_bar is not None:
+                    callback.training_bar.close()
+                    callback.training_bar = None
+            raise
+
     def _save_checkpoint(self, model: Any, trial: Any) -> None:
         """Save checkpoint-N as the Trainer does, then mark it complete (bioqwen.train.resume
         takes only marked ones); old checkpoints are rotated out only after the mark, so a
@@ -273,8 +286,6 @@ def build_trainer(
     token_metrics: bool = False,
 ) -> BioqwenTrainer:
     """A trainer on pre-tokenized (input_ids, labels) splits; see compute_loss for metrics."""
-    from transformers.trainer_callback import ProgressCallback
-
     tokenizer.padding_side = "right"
     # The splits come tokenized and cut to max_length: TRL's own passes over them (truncation,
     # dropping fully masked rows) change nothing, so their bars would only be noise.
