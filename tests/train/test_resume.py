@@ -1,4 +1,5 @@
-"""Checkpoints and resume: a SIGKILLed run continues where its newest checkpoint left off."""
+"""Checkpoints and resume: a run killed after or during a checkpoint save, or stopped by a full
+disk, continues from its newest complete checkpoint."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from bioqwen.errors import BioqwenError
 from bioqwen.tracking import read_offline_run
+from bioqwen.train.resume import COMPLETE
 from tests.conftest import cli
 from tests.train.conftest import FAST, ROOT, run_train
 
@@ -135,3 +137,20 @@ def test_a_resume_with_other_settings_stops_and_the_original_config_stays(
     run_train(run_dir, mix_dir, *settings, "resume=true")
     assert (run_dir / "config.yaml").read_text() == original
     assert "resume: true" in (run_dir / "config.resume-1.yaml").read_text()
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [("model: [unclosed\n", "unreadable saved config"), ("- a list\n", "not a saved config")],
+)
+def test_a_malformed_config_yaml_stops_a_resume_naming_it(
+    tmp_path: Path, mix_dir: Path, text: str, named: str
+) -> None:
+    checkpoint = tmp_path / "checkpoints" / "checkpoint-2"
+    checkpoint.mkdir(parents=True)
+    (checkpoint / COMPLETE).write_text('{"step": 2}')
+    (tmp_path / "config.yaml").write_text(text)
+    with pytest.raises(BioqwenError) as err:
+        run_train(tmp_path, mix_dir, "resume=true")
+    assert f"{tmp_path / 'config.yaml'}: {named}" in str(err.value)
+    assert (tmp_path / "config.yaml").read_text() == text
