@@ -88,9 +88,9 @@ def newest_checkpoint(run_dir: str | Path) -> str:
             skipped,
         )
     if not complete:
-        also = f" ({len(incomplete)} incomplete skipped)" if incomplete else ""
+        also = f" is complete ({len(incomplete)} incomplete skipped)" if incomplete else ""
         raise BioqwenError(
-            f"resume=true: no complete checkpoint-* under {Path(run_dir) / CHECKPOINTS}{also}"
+            f"resume=true: no checkpoint-* under {Path(run_dir) / CHECKPOINTS}{also}"
         )
     return str(complete[-1])
 

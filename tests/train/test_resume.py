@@ -15,7 +15,7 @@ import pytest
 
 from bioqwen.errors import BioqwenError
 from bioqwen.tracking import read_offline_run
-from bioqwen.train.resume import COMPLETE
+from bioqwen.train.resume import COMPLETE, mark_complete, newest_checkpoint
 from tests.conftest import cli
 from tests.train.conftest import FAST, ROOT, run_train
 
@@ -154,3 +154,20 @@ def test_a_malformed_config_yaml_stops_a_resume_naming_it(
         run_train(tmp_path, mix_dir, "resume=true")
     assert f"{tmp_path / 'config.yaml'}: {named}" in str(err.value)
     assert (tmp_path / "config.yaml").read_text() == text
+
+
+def test_resume_takes_the_newest_complete_checkpoint_and_names_those_it_skips(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "checkpoints"
+    for step in (2, 10, 12):  # checkpoint-10 sorts by number, not name
+        (folder / f"checkpoint-{step}").mkdir(parents=True)
+    mark_complete(folder / "checkpoint-2", 2)
+    mark_complete(folder / "checkpoint-10", 10)
+    with caplog.at_level("WARNING", logger="bioqwen.train"):
+        assert newest_checkpoint(tmp_path) == str(folder / "checkpoint-10")
+    assert f"skipping {folder / 'checkpoint-12'}: an incomplete checkpoint" in caplog.text
+    (folder / "checkpoint-2" / COMPLETE).unlink()
+    (folder / "checkpoint-10" / COMPLETE).unlink()
+    with pytest.raises(BioqwenError, match=r"no checkpoint-\* under .* is complete \(3 incomplete"):
+        newest_checkpoint(tmp_path)
