@@ -43,7 +43,7 @@ NAME = re.compile(r"[A-Za-z0-9_.-]+")
 # The keys an experiment may set: a typo in an experiment file must not pass silently.
 ALLOWED = {
     "experiment": {"name", "table", "row", "tags"},
-    "pipeline": {"root", "dir", "data_root", "common", "steps", "overrides"},
+    "pipeline": {"root", "dir", "data_root", "common", "steps", "overrides", "wait"},
 }
 
 
@@ -232,7 +232,13 @@ def sub_experiment(cfg: DictConfig, name: str) -> DictConfig:
             f"experiment {cfg.experiment.name}: no experiment {name!r} to take inputs from"
         )
     sub = compose("pipeline", [f"+experiment={name}"], f"experiment {name}")
-    for key in ("pipeline.root", "pipeline.data_root", "pipeline.overrides", "tracking"):
+    for key in (
+        "pipeline.root",
+        "pipeline.data_root",
+        "pipeline.overrides",
+        "pipeline.wait",
+        "tracking",
+    ):
         OmegaConf.update(sub, key, OmegaConf.select(cfg, key), merge=False)
     return sub
 

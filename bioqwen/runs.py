@@ -15,6 +15,7 @@ import errno
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import socket
@@ -26,6 +27,8 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.errors import BioqwenError
+
+log = logging.getLogger("bioqwen")
 
 METRICS_FILE = "metrics.json"
 LINEAGE_FILE = "lineage.json"
@@ -155,13 +158,17 @@ def exclusive(lock: str | Path, what: str, wait: bool = False) -> Iterator[None]
     while True:
         fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = _holder(fd)
-            os.close(fd)
-            raise BioqwenError(
-                f"{what} is in use by {holder} (lock file {lock}); wait for it to end or stop it"
-            ) from None
+            if not wait:
+                os.close(fd)
+                raise BioqwenError(
+                    f"{what} is in use by {holder} (lock file {lock}); wait for it to end or "
+                    "stop it"
+                ) from None
+            log.warning("%s is in use by %s: waiting for it to end", what, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
         try:
             opened, current = os.fstat(fd), os.stat(lock)
             if (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino):

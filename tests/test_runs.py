@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -71,13 +72,16 @@ import sys, time
 from bioqwen.runs import exclusive
 with exclusive(sys.argv[1], "the thing"):
     print("held", flush=True)
-    time.sleep(120)
+    time.sleep(float(sys.argv[2]))
 """
 
 
-def _holder(lock):
+def _holder(lock, seconds=120.0):
     proc = subprocess.Popen(
-        [sys.executable, "-c", HOLD, str(lock)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", HOLD, str(lock), str(seconds)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
     return proc
@@ -99,6 +103,16 @@ def test_a_second_holder_fails_naming_the_first_and_a_killed_one_frees_the_lock(
     with exclusive(lock, "run directory x"), exclusive(lock, "re-entered in one process"):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
     assert not lock.exists()
+
+
+def test_with_wait_a_second_holder_waits_for_the_first_to_end(tmp_path, caplog):
+    lock = tmp_path / LOCK_FILE
+    proc = _holder(lock, seconds=1.0)
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="bioqwen"), exclusive(lock, "experiment x", wait=True):
+        assert time.monotonic() - start > 0.9  # held until the first one let go
+    proc.wait()
+    assert f"experiment x is in use by pid {proc.pid}" in caplog.text and "waiting" in caplog.text
 
 
 def test_a_killed_builders_temporary_cache_directory_is_removed_by_the_next(tmp_path):

@@ -8,9 +8,10 @@ inputs, resumes an interrupted training step, and stops at a failed step, naming
 pipeline opens no W&B run of its own: its record is <experiment dir>/experiment.json.
 
 One pipeline at a time per experiment: it holds the experiment directory's lock while it runs
-(a second one fails at once naming the holder), and each step's job holds its own run
-directory's lock inside it. The one delete, of a step to rerun, goes through
-runs.remove_inside, which refuses anything not strictly inside the experiment directory.
+(a second one fails at once naming the holder, or waits for it with pipeline.wait=true), and
+each step's job holds its own run directory's lock inside it. The one delete, of a step to
+rerun, goes through runs.remove_inside, which refuses anything not strictly inside the
+experiment directory.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def run_plan(todo: experiments.Plan) -> dict[str, Any]:
     resume or run each step in order."""
     directory = Path(str(todo.cfg.pipeline.dir))
     name = str(todo.cfg.experiment.name)
-    with exclusive(directory / LOCK_FILE, f"experiment {name} ({directory})"):
+    wait = bool(todo.cfg.pipeline.wait)
+    with exclusive(directory / LOCK_FILE, f"experiment {name} ({directory})", wait=wait):
         for sub in todo.subs:
             run_plan(sub)
         return _run_steps(todo, directory)
