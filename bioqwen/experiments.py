@@ -12,6 +12,7 @@ misspelled key stops an experiment with nothing written. Imports only leaf modul
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -37,10 +38,12 @@ SAY = {
 # Keys that name or track a step without changing what it computes.
 LABEL_KEYS = ("experiment", "tracking", "resume")
 STEP_KEYS = {"name", "job", "overrides", "inputs"}
+# Step and experiment names become directory names: plain ones only (never `.` or `..`).
+NAME = re.compile(r"[A-Za-z0-9_.-]+")
 # The keys an experiment may set: a typo in an experiment file must not pass silently.
 ALLOWED = {
     "experiment": {"name", "table", "row", "tags"},
-    "pipeline": {"root", "dir", "data_root", "common", "steps", "overrides"},
+    "pipeline": {"root", "dir", "data_root", "common", "steps", "overrides", "wait"},
 }
 
 
@@ -74,6 +77,15 @@ def check_experiment(cfg: Mapping[str, Any], where: str) -> None:
             )
 
 
+def check_name(name: str, what: str) -> None:
+    """Reject a step or experiment name that is not a plain directory name."""
+    if not NAME.fullmatch(name) or name in (".", ".."):
+        raise BioqwenError(
+            f"{what} {name!r}: use letters, digits, '_', '.' and '-' only (not '.' or '..'): "
+            "it names a directory"
+        )
+
+
 def parse_steps(spec: Iterable[Mapping[str, Any]], jobs: Iterable[str], where: str) -> list[Step]:
     """Validate pipeline.steps: known jobs and fields, unique names, inputs from earlier steps."""
     known_jobs, steps, seen = set(jobs), [], set()
@@ -92,8 +104,9 @@ def parse_steps(spec: Iterable[Mapping[str, Any]], jobs: Iterable[str], where: s
         )
         if step.job not in known_jobs:
             raise BioqwenError(f"{label}: unknown job {step.job!r} (jobs: {sorted(known_jobs)})")
-        if step.name in seen or "/" in step.name:
-            raise BioqwenError(f"{label}: step name {step.name!r} is repeated or contains '/'")
+        check_name(step.name, f"{label}: step name")
+        if step.name in seen:
+            raise BioqwenError(f"{label}: step name {step.name!r} is repeated")
         local = {k: v for k, v in step.inputs.items() if k not in step.external()}
         for key, ref in local.items():
             if ref not in seen:
@@ -134,12 +147,31 @@ def output_hash(run_dir: Path) -> str:
     )
 
 
+def read_record(path: Path) -> dict[str, dict[str, Any]]:
+    """The steps of an experiment.json, or a BioqwenError naming the file if it is torn (a
+    copy cut short, an edit) or not shaped as the pipeline writes it."""
+    fix = "; fix it or delete it (every step then runs again)"
+    try:
+        record = read_json(path)
+    except UnicodeDecodeError as err:
+        raise BioqwenError(f"{path}: not UTF-8 text ({err.reason}){fix}") from err
+    except ValueError as err:  # read_json names the file and line
+        raise BioqwenError(f"{err}{fix}") from err
+    except RecursionError as err:
+        raise BioqwenError(f"{path}: nested too deeply to read{fix}") from err
+    steps = record.get("steps", {}) if isinstance(record, dict) else None
+    if not isinstance(steps, dict) or not all(isinstance(v, dict) for v in steps.values()):
+        shape = '{"experiment": {...}, "steps": {"<step>": {...}}}'
+        raise BioqwenError(f"{path}: not an experiment record (expected {shape}){fix}")
+    return steps
+
+
 class Ledger:
     """experiment.json: every step's status, input hashes and run directory."""
 
     def __init__(self, directory: Path, experiment: Mapping[str, Any], steps: list[str]) -> None:
         self.path = Path(directory) / RECORD_FILE
-        previous = read_json(self.path).get("steps", {}) if self.path.exists() else {}
+        previous = read_record(self.path) if self.path.exists() else {}
         # In the experiment's order; steps it no longer lists are dropped from the record.
         self.steps: dict[str, dict[str, Any]] = {
             s: previous.get(s, {"status": "pending"}) for s in steps
@@ -200,7 +232,13 @@ def sub_experiment(cfg: DictConfig, name: str) -> DictConfig:
             f"experiment {cfg.experiment.name}: no experiment {name!r} to take inputs from"
         )
     sub = compose("pipeline", [f"+experiment={name}"], f"experiment {name}")
-    for key in ("pipeline.root", "pipeline.data_root", "pipeline.overrides", "tracking"):
+    for key in (
+        "pipeline.root",
+        "pipeline.data_root",
+        "pipeline.overrides",
+        "pipeline.wait",
+        "tracking",
+    ):
         OmegaConf.update(sub, key, OmegaConf.select(cfg, key), merge=False)
     return sub
 
@@ -225,6 +263,7 @@ def plan(cfg: DictConfig, jobs: Iterable[str], stack: tuple[str, ...] = ()) -> P
     name = str(cfg.experiment.name)
     if name in stack:
         raise BioqwenError(f"experiment {name} takes inputs from itself: {' -> '.join(stack)}")
+    check_name(name, "experiment.name")
     check_experiment(cfg, f"experiment {name}")
     steps = parse_steps(cfg.pipeline.steps, jobs, f"experiment {name}")
     others = sorted({ref[0] for s in steps for ref in s.external().values()})

@@ -1,17 +1,24 @@
-"""Run directories: atomic writes, content hashes, metrics.json and lineage.json.
+"""Run directories: atomic writes, content hashes, metrics.json and lineage.json, locks and the
+one guarded delete.
 
-A leaf module (imports nothing from bioqwen) so that every layer can write run artefacts the
+A leaf module (imports only bioqwen.errors) so that every layer can write run artefacts the
 same way: nothing is ever half-written, because each file is written to a temporary sibling
-and renamed into place.
+and renamed into place; a directory two processes could write is held with `exclusive`; and
+every delete of a run's files goes through `remove_inside`, which refuses any path that is
+not strictly inside the directory it is meant to be in.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
@@ -19,8 +26,14 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from bioqwen.errors import BioqwenError
+
+log = logging.getLogger("bioqwen")
+
 METRICS_FILE = "metrics.json"
 LINEAGE_FILE = "lineage.json"
+# Held (see `exclusive`) by the job writing a run directory, or the pipeline of an experiment.
+LOCK_FILE = ".bioqwen.lock"
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:
@@ -55,11 +68,124 @@ def atomic_directory(final: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         if final.exists():
-            shutil.rmtree(final)
+            remove_inside(final, final.parent)
         os.replace(tmp, final)
     finally:
         if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+            remove_inside(tmp, final.parent)
+
+
+def remove_inside(path: str | Path, root: str | Path) -> None:
+    """Delete `path` (a tree, a file or a link) only if it lies strictly inside `root`.
+
+    Both are resolved first (a `..` or a symlink that leads out of `root`, or a path that is
+    `root` itself, is refused with a BioqwenError): the one way bioqwen deletes run files.
+    A link as the last component is removed, never followed.
+    """
+    path, base = Path(path), Path(root).resolve()
+    if path.name in ("", ".", ".."):
+        raise BioqwenError(f"refusing to delete {path}: not a plain name inside {root}")
+    target = path.parent.resolve() / path.name
+    if base not in target.parents:
+        raise BioqwenError(f"refusing to delete {path}: it is not strictly inside {root}")
+    if target.is_dir() and not target.is_symlink():
+        shutil.rmtree(target)
+    else:
+        target.unlink(missing_ok=True)
+
+
+# What a full disk or quota says: errno (ENOSPC, EDQUOT) or the text of a library's own error.
+_FULL_ERRNOS = (errno.ENOSPC, errno.EDQUOT)
+_FULL_TEXTS = ("No space left on device", "Disk quota exceeded", "os error 28", "os error 122")
+# torch.save reports a full disk only as a failed write: below this much free space, that is why.
+_NEARLY_FULL = 64 << 20
+
+
+def disk_full(err: BaseException, path: str | Path) -> bool:
+    """Whether `err`, raised while writing under `path`, means its disk (or quota) is full."""
+    chain: list[BaseException] = []
+    while err is not None and err not in chain:
+        chain.append(err)
+        err = err.__cause__ or err.__context__  # type: ignore[assignment]
+    for link in chain:
+        if isinstance(link, OSError) and link.errno in _FULL_ERRNOS:
+            return True
+        if any(text in str(link) for text in _FULL_TEXTS):
+            return True
+    folder = Path(path)
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        return isinstance(chain[0], RuntimeError | OSError) and (
+            shutil.disk_usage(folder).free < _NEARLY_FULL
+        )
+    except OSError:
+        return False
+
+
+# Locks this process holds: resolved lock file -> depth (a job inside a job re-enters).
+_HELD: dict[str, int] = {}
+
+
+def _holder(fd: int) -> str:
+    """Who holds a lock, as its holder wrote it into the lock file."""
+    try:
+        info = json.loads(os.pread(fd, 4096, 0).decode("utf-8"))
+        return f"pid {info['pid']} on host {info['host']}"
+    except (ValueError, KeyError, TypeError):  # written a moment after the lock is taken
+        return "another process"
+
+
+@contextlib.contextmanager
+def exclusive(lock: str | Path, what: str, wait: bool = False) -> Iterator[None]:
+    """Hold an exclusive lock on the file `lock` for the block (recording pid and host in it).
+
+    A second holder fails at once with a BioqwenError naming the first one's pid and host, or
+    waits for it with `wait`. The lock is fcntl.flock's, which the OS drops when its holder
+    dies, so a killed job never leaves a stale lock. The file is removed on release; a process
+    that opened it just before is told by its inode and opens the new one.
+    """
+    lock = Path(lock)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    key = str(lock.parent.resolve() / lock.name)
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield
+        finally:
+            _HELD[key] -= 1
+        return
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _holder(fd)
+            if not wait:
+                os.close(fd)
+                raise BioqwenError(
+                    f"{what} is in use by {holder} (lock file {lock}); wait for it to end or "
+                    "stop it"
+                ) from None
+            log.warning("%s is in use by %s: waiting for it to end", what, holder)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            opened, current = os.fstat(fd), os.stat(lock)
+            if (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino):
+                break
+        except FileNotFoundError:
+            pass
+        os.close(fd)  # its holder removed that file on release: lock the one there now
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, json.dumps({"pid": os.getpid(), "host": socket.gethostname()}).encode(), 0)
+    _HELD[key] = 1
+    try:
+        yield
+    finally:
+        del _HELD[key]
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(lock)
+        os.close(fd)
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:
@@ -116,25 +242,29 @@ def cache_root() -> Path:
 def cached_directory(final: str | Path) -> Iterator[Path | None]:
     """Build a cache entry once: yield None if `final` exists, else a temp dir renamed into place.
 
-    Safe under concurrent builders (pytest-xdist workers): the first rename wins and a loser's
-    temporary directory is discarded, so readers never see a partial entry.
+    Builders of one entry take turns on a lock beside it (pytest-xdist workers, two jobs), so
+    readers never see a partial entry and the work is done once. The lock holder is the only
+    builder, so any temporary sibling it finds was left by a killed one and is removed.
     """
     final = Path(final)
     if final.exists():
         yield None
         return
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        yield tmp
+    with exclusive(final.parent / f".{final.name}.lock", f"cache entry {final}", wait=True):
+        if final.exists():  # built by the holder we waited for
+            yield None
+            return
+        for stale in final.parent.iterdir():
+            if stale.name.startswith(f".{final.name}.") and stale.is_dir():
+                remove_inside(stale, final.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
         try:
+            yield tmp
             os.replace(tmp, final)
-        except OSError:
-            if not final.exists():
-                raise
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        finally:
+            if tmp.exists():
+                remove_inside(tmp, final.parent)
 
 
 def code_revision(checkout: str | Path | None = None) -> dict[str, Any] | None:

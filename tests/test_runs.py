@@ -1,8 +1,27 @@
+import errno
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 
 import pytest
 
-from bioqwen.runs import atomic_directory, atomic_write_json, stable_hash, write_metrics
+from bioqwen.errors import BioqwenError
+from bioqwen.runs import (
+    LOCK_FILE,
+    atomic_directory,
+    atomic_write_json,
+    cached_directory,
+    disk_full,
+    exclusive,
+    remove_inside,
+    stable_hash,
+    write_metrics,
+)
+from tests.conftest import ROOT
 
 
 def test_atomic_directory_leaves_nothing_on_failure(tmp_path):
@@ -27,3 +46,115 @@ def test_cache_root_is_absolute_even_when_configured_relative(monkeypatch):
 
     monkeypatch.setenv("BIOQWEN_CACHE", "relative/cache")
     assert cache_root().is_absolute() and cache_root().parts[-2:] == ("relative", "cache")
+
+
+# --- the guarded delete, locks, the cache's leftovers, a full disk -------------------------
+
+
+def test_remove_inside_deletes_only_strictly_inside(tmp_path):
+    root = tmp_path / "experiment"
+    (root / "step").mkdir(parents=True)
+    (root / "step" / "f").write_text("x")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    for bad in (root, root / "..", root / ".", root / "link" / "x", tmp_path / "other"):
+        with pytest.raises(BioqwenError, match="refusing to delete"):
+            remove_inside(bad, root)
+    remove_inside(root / "link", root)  # the link goes, never what it points to
+    assert outside.is_dir() and not (root / "link").exists()
+    remove_inside(root / "step", root)
+    assert root.is_dir() and list(root.iterdir()) == []
+
+
+HOLD = """
+import sys, time
+from bioqwen.runs import exclusive
+with exclusive(sys.argv[1], "the thing"):
+    print("held", flush=True)
+    time.sleep(float(sys.argv[2]))
+"""
+
+
+def _holder(lock, seconds=120.0):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock), str(seconds)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_holder_fails_naming_the_first_and_a_killed_one_frees_the_lock(tmp_path):
+    lock = tmp_path / "dir" / LOCK_FILE
+    proc = _holder(lock)
+    try:
+        with pytest.raises(BioqwenError) as err, exclusive(lock, "run directory x"):
+            pass
+        assert f"run directory x is in use by pid {proc.pid} on host {socket.gethostname()}" in (
+            str(err.value)
+        )
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert lock.exists()  # a killed holder cannot remove it, but its lock went with it
+    with exclusive(lock, "run directory x"), exclusive(lock, "re-entered in one process"):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
+    assert not lock.exists()
+
+
+def test_with_wait_a_second_holder_waits_for_the_first_to_end(tmp_path, caplog):
+    lock = tmp_path / LOCK_FILE
+    proc = _holder(lock, seconds=1.0)
+    start = time.monotonic()
+    with caplog.at_level("WARNING", logger="bioqwen"), exclusive(lock, "experiment x", wait=True):
+        assert time.monotonic() - start > 0.9  # held until the first one let go
+    proc.wait()
+    assert f"experiment x is in use by pid {proc.pid}" in caplog.text and "waiting" in caplog.text
+
+
+def test_a_killed_builders_temporary_cache_directory_is_removed_by_the_next(tmp_path):
+    entry = tmp_path / "cache" / "mix-abc"
+    left = tmp_path / "cache" / ".mix-abc.k1ll3d"  # what a SIGKILL mid-build leaves
+    left.mkdir(parents=True)
+    (left / "half.arrow").write_bytes(b"x")
+    with cached_directory(entry) as tmp:
+        assert tmp is not None
+        (tmp / "done").write_text("1")
+    assert (entry / "done").exists() and sorted(p.name for p in entry.parent.iterdir()) == [
+        "mix-abc"
+    ]
+    with cached_directory(entry) as again:
+        assert again is None
+    # A failed build leaves nothing: no entry, no temporary directory, no lock file.
+    failed = tmp_path / "cache2" / "mix-abc"
+    with pytest.raises(RuntimeError), cached_directory(failed) as tmp:
+        raise RuntimeError("boom")
+    assert list(failed.parent.iterdir()) == []
+
+
+def test_disk_full_knows_enospc_and_a_library_saying_so(tmp_path):
+    assert disk_full(OSError(errno.ENOSPC, "No space left on device"), tmp_path)
+    wrapped = RuntimeError("write failed")
+    wrapped.__cause__ = OSError(errno.EDQUOT, "Disk quota exceeded")
+    assert disk_full(wrapped, tmp_path)
+    assert disk_full(RuntimeError("I/O error: No space left on device (os error 28)"), tmp_path)
+    assert not disk_full(OSError(errno.EACCES, "Permission denied"), tmp_path)
+    assert not disk_full(ValueError("bad"), tmp_path)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_disk_full_on_a_real_full_filesystem(tmp_path):
+    import torch
+
+    full = tmp_path / "full"
+    full.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(full)], check=True)
+    try:
+        with pytest.raises(RuntimeError) as err:  # torch says only "unexpected pos ..."
+            torch.save({"w": torch.zeros(1 << 18)}, full / "optimizer.pt")
+        assert disk_full(err.value, full / "optimizer.pt")
+    finally:
+        subprocess.run(["umount", "-l", str(full)], check=True)  # torch may hold the file

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import shutil
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -47,7 +46,7 @@ from bioqwen.data.mix import shuffle_split, subsample
 from bioqwen.data.sources import BadLine, Record, SourceSpec, Unused, check_source, read_source
 from bioqwen.data.tokenizer import load_qwen_tokenizer, tokenizer_fingerprint
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import cached_directory, file_hash, read_json, stable_hash
+from bioqwen.runs import cached_directory, file_hash, read_json, remove_inside, stable_hash
 
 # Bump when the processing changes in a way the config hash cannot see.
 PIPELINE_VERSION = 2
@@ -157,7 +156,7 @@ def prepare(data_cfg: Any, seed: int, *, progress: bool = False, force: bool = F
     mix_name = data["mix"]["name"]
     entry = Path(data["cache_dir"]) / f"{mix_name}-{key}"
     if force and entry.exists():
-        shutil.rmtree(entry)
+        remove_inside(entry, entry.parent)
     with cached_directory(entry) as tmp:
         cached = tmp is None
         if tmp is not None:

@@ -4,7 +4,9 @@ A job module defines `run(cfg) -> metrics` and exposes `main = job_main("<job>",
 
 - `run` checks everything a user can get wrong *before* it opens its run with
   `open_run(cfg, ...)`, so a bad input leaves nothing behind; inside the block it writes its
-  artefacts, `run.lineage(...)` and `run.finish(metrics)`, and returns the metrics.
+  artefacts, `run.lineage(...)` and `run.finish(metrics)`, and returns the metrics. The block
+  holds the run directory's lock (`hold_run_dir`): a second job on the same directory fails
+  at once, naming the first one's pid and host, instead of writing into its files.
 - `job_main` makes it a Hydra app reading `conf/<job>.yaml`, turns a `BioqwenError` into one
   `bioqwen: error: ...` line and exit status 2, and prints the metrics as the last stdout line.
 - `execute(run, cfg, directory)` runs the same function outside Hydra's runtime (the pipeline
@@ -17,6 +19,7 @@ A job module defines `run(cfg) -> metrics` and exposes `main = job_main("<job>",
 from __future__ import annotations
 
 import contextvars
+import errno
 import json
 import logging
 import sys
@@ -30,7 +33,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from bioqwen import checkout, tracking
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import atomic_write_text, write_lineage, write_metrics
+from bioqwen.runs import LOCK_FILE, atomic_write_text, exclusive, write_lineage, write_metrics
 
 log = logging.getLogger("bioqwen")
 CONF_DIR = str(checkout.CONF_DIR)
@@ -76,6 +79,13 @@ def run_dir() -> Path:
 
 
 @contextmanager
+def hold_run_dir(directory: Path) -> Iterator[None]:
+    """Hold the run directory's lock for the block (re-entrant within a process)."""
+    with exclusive(Path(directory) / LOCK_FILE, f"run directory {directory}"):
+        yield
+
+
+@contextmanager
 def open_run(
     cfg: DictConfig,
     job: str,
@@ -85,33 +95,35 @@ def open_run(
     resume: bool = False,
     directory: Path | None = None,
 ) -> Iterator[Run]:
-    """Save the resolved config, start tracking (continuing the directory's W&B run when
-    resuming), and always close the tracker: as failed when the block raises."""
+    """Lock the run directory, save the resolved config, start tracking (continuing the
+    directory's W&B run when resuming), and always close the tracker: as failed when the
+    block raises."""
     from bioqwen.sweeps import point
 
     directory = directory or run_dir()
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
-    config = plain(cfg)
-    sweep = point.labels()
-    if sweep is not None:  # a multirun point: one group for the sweep, its overrides as tags
-        group, tags, config = sweep.group, [*(tags or []), *sweep.tags], {**config, **sweep.config}
-    tracker = tracking.start(
-        cfg.tracking,
-        directory,
-        config,
-        job,
-        name=name,
-        group=group,
-        tags=tags,
-        run_id=tracking.previous_run_id(directory) if resume else None,
-    )
-    try:
-        yield Run(directory, cfg, tracker, job)
-    except BaseException:
-        tracker.finish(exit_code=1)
-        raise
-    tracker.finish()
+    with hold_run_dir(directory):
+        atomic_write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
+        config = plain(cfg)
+        sweep = point.labels()
+        if sweep is not None:  # a multirun point: one group for the sweep, its overrides as tags
+            group, tags = sweep.group, [*(tags or []), *sweep.tags]
+            config = {**config, **sweep.config}
+        tracker = tracking.start(
+            cfg.tracking,
+            directory,
+            config,
+            job,
+            name=name,
+            group=group,
+            tags=tags,
+            run_id=tracking.previous_run_id(directory) if resume else None,
+        )
+        try:
+            yield Run(directory, cfg, tracker, job)
+        except BaseException:
+            tracker.finish(exit_code=1)
+            raise
+        tracker.finish()
 
 
 def execute(run: JobRun, cfg: DictConfig, directory: Path) -> dict[str, Any]:
@@ -124,11 +136,18 @@ def execute(run: JobRun, cfg: DictConfig, directory: Path) -> dict[str, Any]:
 
 
 def report_user_errors(call: Callable[[], Any]) -> Any:
-    """Call; a BioqwenError becomes one `bioqwen: error:` line on stderr and exit status 2."""
+    """Call; a BioqwenError, or a full disk, becomes one `bioqwen: error:` line on stderr and
+    exit status 2."""
     try:
         return call()
     except BioqwenError as err:
         print(f"bioqwen: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    except OSError as err:
+        if err.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = err.filename or "a file"
+        print(f"bioqwen: error: {where}: {err.strerror} (free some space)", file=sys.stderr)
         sys.exit(2)
 
 

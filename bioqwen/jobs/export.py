@@ -10,7 +10,6 @@ leaves no artefacts; lineage.json names the training run, and the files become a
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -24,19 +23,25 @@ from bioqwen import artifacts
 from bioqwen.errors import BioqwenError
 from bioqwen.export import build, gguf, sizes
 from bioqwen.export.quantize import check_quant
-from bioqwen.jobs.common import job_main, log, open_run, plain, run_dir
-from bioqwen.runs import LINEAGE_FILE, file_hash, read_json
+from bioqwen.jobs.common import hold_run_dir, job_main, log, open_run, plain, run_dir
+from bioqwen.runs import LINEAGE_FILE, file_hash, read_json, remove_inside
+
+STAGING = ".export-"  # prefix of the scratch directory in the run directory
 
 
 @contextmanager
 def _staging(directory: Path) -> Iterator[Path]:
-    """A hidden scratch directory inside the run directory, removed whatever happens."""
-    directory.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".export-", dir=directory))
-    try:
-        yield stage
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
+    """A hidden scratch directory inside the run directory, removed whatever happens; the run
+    directory's lock is held meanwhile, so any other scratch directory there is one a killed
+    export left, and is removed first."""
+    with hold_run_dir(directory):
+        for stale in directory.glob(f"{STAGING}*"):
+            remove_inside(stale, directory)
+        stage = Path(tempfile.mkdtemp(prefix=STAGING, dir=directory))
+        try:
+            yield stage
+        finally:
+            remove_inside(stage, directory)
 
 
 def _lineage(source_run: Path | None) -> dict[str, Any]:

@@ -6,12 +6,17 @@ inputs' run directories, the experiment block as W&B group and tags); this job r
 through `execute(run, cfg, directory)` unless experiment.json says it is done with the same
 inputs, resumes an interrupted training step, and stops at a failed step, naming it. The
 pipeline opens no W&B run of its own: its record is <experiment dir>/experiment.json.
+
+One pipeline at a time per experiment: it holds the experiment directory's lock while it runs
+(a second one fails at once naming the holder, or waits for it with pipeline.wait=true), and
+each step's job holds its own run directory's lock inside it. The one delete, of a step to
+rerun, goes through runs.remove_inside, which refuses anything not strictly inside the
+experiment directory.
 """
 
 from __future__ import annotations
 
 import importlib
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,12 +29,13 @@ from bioqwen.checkout import hydra_context
 from bioqwen.cli import JOBS
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import JobRun, execute, job_main, log, plain, report_user_errors
-from bioqwen.runs import stable_hash
+from bioqwen.runs import LOCK_FILE, exclusive, remove_inside, stable_hash
+from bioqwen.train.resume import CHECKPOINTS, COMPLETE
 
-# Jobs that continue an interrupted run: what marks a resumable run dir, and the override.
-# What an interrupted step leaves behind, and the override that continues from it.
+# What an interrupted step leaves behind that it can continue from, and the override that does.
 RESUME = {
-    "train": ("checkpoints/checkpoint-*", "resume=true"),
+    # Only a complete checkpoint: one cut short by a kill or a full disk cannot be resumed.
+    "train": (f"{CHECKPOINTS}/checkpoint-*/{COMPLETE}", "resume=true"),
     "evaluate": ("predictions.jsonl", "resume=true"),
 }
 
@@ -47,11 +53,20 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 def run_plan(todo: experiments.Plan) -> dict[str, Any]:
-    """Run the experiments this one depends on, then skip, resume or run each step in order."""
-    for sub in todo.subs:
-        run_plan(sub)
+    """Holding the experiment's lock, run the experiments this one depends on, then skip,
+    resume or run each step in order."""
+    directory = Path(str(todo.cfg.pipeline.dir))
+    name = str(todo.cfg.experiment.name)
+    wait = bool(todo.cfg.pipeline.wait)
+    with exclusive(directory / LOCK_FILE, f"experiment {name} ({directory})", wait=wait):
+        for sub in todo.subs:
+            run_plan(sub)
+        return _run_steps(todo, directory)
+
+
+def _run_steps(todo: experiments.Plan, directory: Path) -> dict[str, Any]:
+    """Skip, resume or run each step of one experiment (its lock held)."""
     cfg, name, start = todo.cfg, str(todo.cfg.experiment.name), time.monotonic()
-    directory = Path(str(cfg.pipeline.dir))
     ledger = experiments.Ledger(directory, plain(cfg.experiment), [s.name for s in todo.steps])
     counts = dict.fromkeys(experiments.SAY, 0)
     for number, step in enumerate(todo.steps, 1):
@@ -67,7 +82,7 @@ def run_plan(todo: experiments.Plan) -> dict[str, Any]:
         if action == "skip":
             continue
         if action == "rerun":  # changed inputs, or a failed attempt with nothing to resume
-            shutil.rmtree(run_dir)
+            remove_inside(run_dir, directory)
         if action == "resume":
             step_cfg = experiments.step_config(cfg, step, todo.inputs(step), (resume,))
         ledger.update(step, status="running", hash=digest, inputs=inputs, run_dir=str(run_dir))

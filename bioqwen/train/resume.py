@@ -4,10 +4,18 @@ A resume continues the optimizer state, schedule and data order of the checkpoin
 setting that shapes them must be the original's. Only resume-neutral keys may differ: where
 logs and caches go and whether W&B is on. The original config.yaml is kept as it was; the
 resumed invocation's config is saved beside it.
+
+The Trainer writes checkpoint-N in place, file by file, so a kill or a full disk mid-save
+leaves a directory that looks like a checkpoint. BioqwenTrainer marks each checkpoint complete
+(COMPLETE, written after everything else); a resume takes the newest marked one and names
+every unmarked one it skips. (The Trainer itself would resume from an unmarked one without a
+word: with no trainer_state.json it restarts at step 0 on the half-saved weights.)
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +23,15 @@ import yaml
 from omegaconf import DictConfig, OmegaConf
 
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import atomic_write_text
-from bioqwen.train.trainer import newest_checkpoint
+from bioqwen.runs import atomic_write_json, atomic_write_text
+
+log = logging.getLogger("bioqwen.train")
 
 CONFIG = "config.yaml"
+CHECKPOINTS = "checkpoints"
+# Written into checkpoint-N after the Trainer has saved all of it.
+COMPLETE = "checkpoint-complete.json"
+_CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 # Keys (dotted, or a dotted prefix ending in ".") a resumed run may change.
 NEUTRAL = ("resume", "tracking.", "data.cache_dir", "data.num_proc")
 
@@ -48,14 +61,54 @@ def config_changes(original: dict[str, Any], resumed: dict[str, Any]) -> list[st
     return changes
 
 
+def mark_complete(folder: Path, step: int) -> None:
+    """Record that checkpoint `folder` (of optimizer step `step`) is saved in full."""
+    atomic_write_json(folder / COMPLETE, {"step": step})
+
+
+def checkpoints(run_dir: Path) -> tuple[list[Path], list[Path]]:
+    """A run's complete and incomplete checkpoint-N directories, each oldest first."""
+    folder = Path(run_dir) / CHECKPOINTS
+    found = sorted(
+        (int(m.group(1)), p)
+        for p in (folder.iterdir() if folder.is_dir() else ())
+        if (m := _CHECKPOINT.fullmatch(p.name)) and p.is_dir()
+    )
+    complete = [p for _, p in found if (p / COMPLETE).is_file()]
+    return complete, [p for _, p in found if not (p / COMPLETE).is_file()]
+
+
+def newest_checkpoint(run_dir: str | Path) -> str:
+    """The newest complete checkpoint-N of a run (warning about each incomplete one skipped),
+    or a BioqwenError naming the directory searched."""
+    complete, incomplete = checkpoints(Path(run_dir))
+    for skipped in incomplete:
+        log.warning(
+            "resume: skipping %s: an incomplete checkpoint (its save was killed or failed)",
+            skipped,
+        )
+    if not complete:
+        also = f" is complete ({len(incomplete)} incomplete skipped)" if incomplete else ""
+        raise BioqwenError(
+            f"resume=true: no checkpoint-* under {Path(run_dir) / CHECKPOINTS}{also}"
+        )
+    return str(complete[-1])
+
+
 def check_resume_config(directory: Path, cfg: DictConfig) -> str | None:
     """The original config.yaml text of a run being resumed, after checking that `cfg` changes
     nothing but neutral keys (else a BioqwenError listing the differences)."""
     path = directory / CONFIG
     if not path.is_file():
         return None
-    original_text = path.read_text(encoding="utf-8")
-    original = yaml.safe_load(original_text)
+    try:
+        original_text = path.read_text(encoding="utf-8")
+        original = yaml.safe_load(original_text)
+    except (UnicodeDecodeError, yaml.YAMLError) as err:
+        detail = " ".join(str(err).split())
+        raise BioqwenError(f"{path}: unreadable saved config ({detail}); cannot resume") from err
+    if not isinstance(original, dict):
+        raise BioqwenError(f"{path}: not a saved config (expected a mapping); cannot resume")
     resumed: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
     changes = config_changes(original, resumed)
     if changes:

@@ -21,18 +21,21 @@ from typing import Any
 import torch
 from datasets import Dataset
 from transformers import PreTrainedTokenizerBase, TrainerCallback
+from transformers.trainer_callback import ProgressCallback
 from trl import SFTConfig, SFTTrainer
 
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import disk_full, remove_inside
 from bioqwen.train.accumulation import accumulation_steps
 from bioqwen.train.callbacks import ReadableProgress, ThroughputMeter
 from bioqwen.train.loss import causal_lm_loss
+from bioqwen.train.resume import CHECKPOINTS as CHECKPOINTS  # where checkpoints go (the job)
+from bioqwen.train.resume import COMPLETE, mark_complete
 
 log = logging.getLogger("bioqwen.train")
 
 BATCHING = ("pad", "padding_free", "packed")
 INIT_MODES = ("merge", "continue")
-CHECKPOINTS = "checkpoints"
 
 
 def check_stage(stage: Mapping[str, Any], world_size: int = 1) -> None:
@@ -193,6 +196,54 @@ class BioqwenTrainer(SFTTrainer):
         self.meter.add(inputs)
         return super().training_step(model, inputs, num_items_in_batch)
 
+    def train(self, *args: Any, **kwargs: Any) -> Any:
+        """Train; a user error mid-run (a full disk) first ends the progress bar's line, so
+        that the job's `bioqwen: error:` line is a line of its own."""
+        try:
+            return super().train(*args, **kwargs)
+        except BioqwenError:
+            for callback in self.callback_handler.callbacks:
+                if isinstance(callback, ProgressCallback) and callback.training_bar is not None:
+                    callback.training_bar.close()
+                    callback.training_bar = None
+            raise
+
+    def _save_checkpoint(self, model: Any, trial: Any) -> None:
+        """Save checkpoint-N as the Trainer does, then mark it complete (bioqwen.train.resume
+        takes only marked ones); old checkpoints are rotated out only after the mark, so a
+        kill mid-save always leaves the previous complete one. A full disk is a user error
+        naming the checkpoint, whose partial files are removed (they only take space)."""
+        from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, rotate_checkpoints
+
+        step = self.state.global_step
+        folder = Path(self._get_output_dir(trial=trial)) / f"{PREFIX_CHECKPOINT_DIR}-{step}"
+        if self.args.should_save:  # an earlier run's checkpoint of this step is rewritten
+            (folder / COMPLETE).unlink(missing_ok=True)
+        limit = self.args.save_total_limit
+        self.args.save_total_limit = None  # the Trainer's own rotation would run before the mark
+        try:
+            super()._save_checkpoint(model, trial)
+        except Exception as err:
+            if not disk_full(err, folder):
+                raise
+            if self.args.should_save:
+                remove_inside(folder, folder.parent)
+            raise BioqwenError(
+                f"{folder}: no space left on device while saving this checkpoint (removed); "
+                "free some space, then run again with resume=true (it continues from the "
+                "previous complete checkpoint)"
+            ) from err
+        finally:
+            self.args.save_total_limit = limit
+        if self.args.should_save:
+            mark_complete(folder, step)
+            rotate_checkpoints(
+                output_dir=str(folder.parent),
+                save_total_limit=limit,
+                best_model_checkpoint=self.state.best_model_checkpoint,
+                use_mtime=True,
+            )
+
     def _reduced(self, counts: torch.Tensor) -> torch.Tensor:
         """Sum counts over processes (every rank calls log in the same order)."""
         if self.accelerator.num_processes == 1:
@@ -223,8 +274,6 @@ def build_trainer(
     token_metrics: bool = False,
 ) -> BioqwenTrainer:
     """A trainer on pre-tokenized (input_ids, labels) splits; see compute_loss for metrics."""
-    from transformers.trainer_callback import ProgressCallback
-
     tokenizer.padding_side = "right"
     # The splits come tokenized and cut to max_length: TRL's own passes over them (truncation,
     # dropping fully masked rows) change nothing, so their bars would only be noise.
@@ -251,14 +300,3 @@ def datasets_bars_off() -> Iterator[None]:
     finally:
         if enabled:
             datasets_logging.enable_progress_bar()
-
-
-def newest_checkpoint(run_dir: str | Path) -> str:
-    """The newest `checkpoint-N` of a run, or a BioqwenError naming the directory searched."""
-    from transformers.trainer_utils import get_last_checkpoint
-
-    folder = Path(run_dir) / CHECKPOINTS
-    found = get_last_checkpoint(str(folder)) if folder.is_dir() else None
-    if not found:
-        raise BioqwenError(f"resume=true: no checkpoint-* under {folder}")
-    return str(found)

@@ -98,6 +98,12 @@ def test_data_root_reaches_prepare_and_cmedqa2() -> None:
         ([{"job": "prepare"}], "needs name and job"),
         ([{"name": "a", "job": "prepare", "overides": []}], "['overides']"),
         ([{"name": "a", "job": "prepare"}, {"name": "a", "job": "train"}], "repeated"),
+        # A step name is a directory name: `..` and `.` would be the pipeline root or the
+        # experiment directory itself, which a rerun deletes.
+        ([{"name": "..", "job": "prepare"}], "step name '..': use letters"),
+        ([{"name": ".", "job": "prepare"}], "step name '.': use letters"),
+        ([{"name": "a/../..", "job": "prepare"}], "step name 'a/../..'"),
+        ([{"name": "a b", "job": "prepare"}], "step name 'a b'"),
         ([{"name": "t", "job": "train", "inputs": {"data_dir": "p"}}], "names no earlier step"),
         ([], "pipeline.steps is empty"),
     ],
@@ -152,3 +158,25 @@ def test_command_line_names_unknown_experiments_and_keys() -> None:
     with pytest.raises(BioqwenError, match=r"Could not override 'pipeline\.foo'"):
         experiments.check_command_line(["+experiment=demo", "pipeline.foo=1"])
     experiments.check_command_line(["+experiment=demo", "hydra.run.dir=/x", "tracking=disabled"])
+
+
+def test_an_experiment_name_must_be_a_plain_directory_name() -> None:
+    cfg = compose_config("pipeline", "+experiment=demo", "experiment.name=..")
+    with pytest.raises(BioqwenError, match=r"experiment\.name '\.\.': use letters"):
+        experiments.plan(cfg, JOBS)
+
+
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ('{"experiment": {"name": "x"}, "steps": {"train": {"stat', ":1: malformed JSON"),
+        ("[1, 2]", "not an experiment record"),
+        ('{"steps": ["train"]}', "not an experiment record"),
+        ('{"steps": {"train": "done"}}', "not an experiment record"),
+    ],
+)
+def test_a_torn_or_misshaped_record_names_the_file(tmp_path: Path, text: str, named: str) -> None:
+    (tmp_path / "experiment.json").write_text(text)
+    with pytest.raises(BioqwenError) as err:
+        experiments.Ledger(tmp_path, {"name": "x"}, ["train"])
+    assert str(tmp_path / "experiment.json") in str(err.value) and named in str(err.value)

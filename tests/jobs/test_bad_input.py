@@ -285,6 +285,28 @@ CASES += [
 ]
 
 
+def _torn_record(tmp: Path) -> tuple[list[str], Path]:
+    record = tmp / "exp" / "demo" / "experiment.json"
+    record.parent.mkdir(parents=True)
+    record.write_text('{"experiment": {"name": "demo"}, "steps": {"prepare": {"sta')
+    return [f"pipeline.root={tmp / 'exp'}"], record
+
+
+# Experiments (issue 21): a torn experiment.json, a step name that is not a directory name.
+PIPELINE = ["pipeline", "+experiment=demo"]
+CASES += [
+    ("torn-experiment-record", PIPELINE, _torn_record),
+    (
+        "dotdot-step-name",
+        PIPELINE,
+        lambda t: (
+            [f"pipeline.root={t / 'exp'}", "pipeline.steps=[{name:'..',job:prepare}]"],
+            "step name '..'",
+        ),
+    ),
+]
+
+
 def _run(argv: list[str], run_dir: Path, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     with pytest.raises(SystemExit) as exit_info:
         cli.main([*argv, f"hydra.run.dir={run_dir}", "tracking=disabled"])

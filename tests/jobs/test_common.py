@@ -1,11 +1,24 @@
-"""The shared job shape: what every job sets up before it runs."""
+"""The shared job shape: what every job sets up before it runs, its run directory's lock, and
+user errors (a full disk among them) as one line."""
 
 from __future__ import annotations
 
+import errno
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from huggingface_hub.utils import are_progress_bars_disabled
 from transformers.utils import logging as hf_logging
 
-from bioqwen.jobs.common import quiet_model_bars
+from bioqwen.jobs.common import quiet_model_bars, report_user_errors
+from bioqwen.runs import LOCK_FILE
+from tests.conftest import ROOT, cli
+from tests.eval.known_answers import WEBMEDQA
 
 
 def test_model_bars_go_but_download_bars_stay() -> None:
@@ -15,3 +28,60 @@ def test_model_bars_go_but_download_bars_stay() -> None:
         assert not are_progress_bars_disabled()  # a first download of real weights shows
     finally:
         hf_logging.enable_progress_bar()
+
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from bioqwen.jobs.common import hold_run_dir
+with hold_run_dir(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(300)
+"""
+
+
+def test_a_second_job_on_a_run_directory_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert first.stdout is not None and first.stdout.readline().strip() == "held"
+        second = cli(
+            "score",
+            "benchmark=webmedqa",
+            f"predictions={WEBMEDQA}",
+            "tracking=disabled",
+            run_dir=run_dir,
+        )
+        assert second.returncode == 2, second.stderr[-2000:]
+        (line,) = second.stderr.strip().splitlines()
+        holder = f"pid {first.pid} on host {socket.gethostname()}"
+        assert line.startswith(f"bioqwen: error: run directory {run_dir} is in use by {holder}")
+        assert not (run_dir / "config.yaml").exists() and not (run_dir / "metrics.json").exists()
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # The holder is gone (killed, so it could not clean up): the same job now runs.
+    again = cli(
+        "score",
+        "benchmark=webmedqa",
+        f"predictions={WEBMEDQA}",
+        "tracking=disabled",
+        run_dir=run_dir,
+    )
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert (run_dir / "metrics.json").exists() and not (run_dir / LOCK_FILE).exists()
+
+
+def test_a_full_disk_is_one_error_line_naming_the_file(capsys: pytest.CaptureFixture[str]) -> None:
+    def write() -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "/runs/x/predictions.jsonl")
+
+    with pytest.raises(SystemExit) as exit_info:
+        report_user_errors(write)
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line == (
+        "bioqwen: error: /runs/x/predictions.jsonl: No space left on device (free some space)"
+    )

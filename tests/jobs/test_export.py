@@ -113,6 +113,18 @@ def test_mlc_only_needs_no_deploy_extra(tmp_path: Path, tiny_model_dir: Path) ->
     assert metrics == {"source/size_gb": weights, "source/precision": "fp32"}
 
 
+def test_a_killed_exports_scratch_directory_is_removed_by_the_next(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    out = tmp_path / "export"
+    left = out / f"{export.STAGING}k1ll3d"  # what a SIGKILL mid-conversion leaves
+    left.mkdir(parents=True)
+    (left / "model-f16.gguf").write_bytes(b"GGUF" + b"\0" * 64)
+    cfg = compose_config("export", f"model.path={tiny_model_dir}", "format=mlc", "mlc.language=en")
+    execute(export.run, cfg, out)
+    assert _leftovers(out) == MLC_RUN
+
+
 @needs("llama_cpp")
 @needs("gguf")
 def test_a_gguf_that_fails_to_load_leaves_nothing(

@@ -5,13 +5,17 @@ there, resuming an interrupted training step; bad input as one line and exit sta
 from __future__ import annotations
 
 import json
+import signal
+import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import offline_run
+from bioqwen.runs import LOCK_FILE, exclusive
+from tests.conftest import ROOT, offline_run
 
 STEPS = [
     "prepare",
@@ -144,3 +148,51 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, run_cli: RunCli) -> No
         assert line.startswith("bioqwen: error:") and named in line
     # Every step is composed before any runs: nothing was written for a step.
     assert not any(p.name in STEPS for p in (tmp_path / "demo").glob("*"))
+
+
+def test_a_second_pipeline_on_one_experiment_fails_at_once_and_deletes_nothing(
+    tmp_path: Path, run_cli: RunCli
+) -> None:
+    args = ["+experiment=demo", f"pipeline.root={tmp_path}", "tracking=disabled"]
+    script = str(Path(__file__).with_name("hold_pipeline_step.py"))
+    first = subprocess.Popen(
+        [sys.executable, script, *args], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert first.stdout is not None
+        for line in first.stdout:  # the first pipeline is inside its prepare step
+            if line.strip() == "holding":
+                break
+        work = tmp_path / "demo" / "prepare" / "work-in-progress"
+        assert work.exists() and record(tmp_path)["steps"]["prepare"]["status"] == "running"
+        # Without the lock the second one reran that step: deleted its directory, and went on.
+        second = run_cli("pipeline", *args, timeout=120)
+        assert second.returncode == 2, second.stderr[-3000:]
+        (line,) = second.stderr.strip().splitlines()
+        holder = f"pid {first.pid} on host {socket.gethostname()}"
+        assert line.startswith("bioqwen: error: experiment demo") and holder in line
+        assert work.exists() and record(tmp_path)["steps"]["prepare"]["status"] == "running"
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+    # A killed pipeline leaves no stale lock: the next one gets it.
+    with exclusive(tmp_path / "demo" / LOCK_FILE, "experiment demo"):
+        pass
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_step_named_dot_or_dotdot_stops_before_any_delete(
+    tmp_path: Path, run_cli: RunCli, name: str
+) -> None:
+    # Step `.` is the experiment directory itself and `..` the pipeline root: a rerun deleted it.
+    root = tmp_path / "root"
+    kept = [root / "demo" / "experiment.json", root / "other-experiment" / "experiment.json"]
+    for path in kept:
+        path.parent.mkdir(parents=True)
+        path.write_text('{"experiment": {}, "steps": {}}')
+    steps = f"pipeline.steps=[{{name:'{name}',job:prepare}}]"
+    proc = run_cli("pipeline", "+experiment=demo", f"pipeline.root={root}", steps)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    (line,) = proc.stderr.strip().splitlines()
+    assert f"step name {name!r}: use letters" in line
+    assert all(path.exists() for path in kept)
