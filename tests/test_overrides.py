@@ -52,7 +52,7 @@ def test_tokenizer_and_generation_keys_are_not_secrets(key: str) -> None:
 
 
 def test_refusal_names_the_key_and_the_variable_never_the_value() -> None:
-    with pytest.raises(BioqwenError, match="tracking.api_key: .*set WANDB_API_KEY") as err:
+    with pytest.raises(BioqwenError, match=r"tracking\.api_key: .*set WANDB_API_KEY") as err:
         refuse_secrets(["benchmark=webmedqa", "+tracking.api_key=abc123"])
     assert "abc123" not in str(err.value)
     with pytest.raises(BioqwenError, match=r"model\.hf_token: .*set HF_TOKEN"):
