@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -59,3 +61,17 @@ def test_not_utf8_names_utf16_or_the_first_bad_line(tmp_path: Path) -> None:
     latin = tmp_path / "latin.csv"
     latin.write_bytes("prompt,answer\nq,café\n".encode("latin-1"))
     assert str(not_utf8(latin)) == f"{latin}:2: invalid UTF-8 at byte 19; save it as UTF-8"
+
+
+def test_deep_nesting_is_refused_even_under_a_raised_recursion_limit() -> None:
+    # json's C scanner recurses once per level: with sys.setrecursionlimit raised (as some
+    # libraries and tests do) "[" * 100_000 overflowed the C stack, a segfault.
+    code = (
+        "import sys; sys.setrecursionlimit(1_000_000)\n"
+        "from bioqwen.data.records import parse_json\n"
+        "try:\n    parse_json('[' * 100_000 + ']' * 100_000)\n"
+        "except ValueError as err:\n    print(err)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("nesting too deep")
