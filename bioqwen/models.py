@@ -25,7 +25,7 @@ from bioqwen.data.tokenizer import (
     train_small_bpe,
 )
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import cache_root, cached_directory, stable_hash
+from bioqwen.runs import cache_root, cached_directory, parse_json, stable_hash
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:
@@ -233,8 +233,6 @@ def check_weight_files(path: Path) -> None:
 def _manifest(file: Path) -> dict[str, Any]:
     """A model's config.json / adapter_config.json as a dict, named when it is not one."""
     import json
-
-    from bioqwen.data.records import parse_json
 
     try:
         loaded = parse_json(file.read_text(encoding="utf-8"))

@@ -18,9 +18,9 @@ from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
 from bioqwen.data.language import detect_language
-from bioqwen.data.records import parse_json
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 Drop = tuple[str, str]
 FilterResult = tuple[list[Record], list[Drop]]

@@ -16,13 +16,13 @@ cannot be parsed raises a `BioqwenError` naming file:line and key or, with
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 Record = dict[str, Any]
 RECORD_KEYS = ("id", "source", "task", "lang", "messages", "meta")
@@ -154,27 +154,6 @@ def decode(raw: bytes) -> str:
         return raw.decode("utf-8")
     except UnicodeDecodeError as err:
         raise LineError("invalid_utf8", f"invalid UTF-8 at byte {err.start}") from err
-
-
-# Deeper JSON is refused before json.loads sees it: its C scanner recurses per level and,
-# under a raised sys.setrecursionlimit, overflows the C stack (a segfault, not RecursionError).
-MAX_JSON_DEPTH = 200
-_JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
-
-
-def parse_json(text: str | bytes) -> Any:
-    """json.loads, with nesting deeper than MAX_JSON_DEPTH reported as the json.JSONDecodeError
-    every reader already turns into an error naming file:line."""
-    if isinstance(text, bytes):
-        text = text.decode("utf-8")
-    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # else it cannot nest that deep
-        depth = 0
-        for match in _JSON_NESTING.finditer(text):
-            token = match.group()
-            depth += 1 if token in "[{" else -1 if token in "]}" else 0
-            if depth > MAX_JSON_DEPTH:
-                raise json.JSONDecodeError("nesting too deep", text, match.start())
-    return json.loads(text)
 
 
 def not_utf8(path: Path) -> BioqwenError:

@@ -16,8 +16,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bioqwen.data.records import parse_json
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 # Entity separators, tried in this order, the first one present wins: Taiyi answers separate
 # with '; ' and keep '、' and ', ' inside an entity ('足底、足背贯通性溃疡', 33 CMeEE disease

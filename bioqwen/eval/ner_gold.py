@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bioqwen.data.records import not_utf8, parse_json
+from bioqwen.data.records import not_utf8
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 
 @dataclass

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.data.clean import add_score
-from bioqwen.data.records import parse_json
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
 from bioqwen.quality.records import fill, lengths
-from bioqwen.runs import atomic_write_json, read_json, stable_hash
+from bioqwen.runs import atomic_write_json, parse_json, read_json, stable_hash
 
 LINEAGE_SUFFIX = ".lineage.json"
 # A record joins a batch only if padding it to the batch's longest costs at most this share of

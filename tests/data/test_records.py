@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 
 from bioqwen.data.clean import Deduplicator
-from bioqwen.data.records import not_utf8, parse_json
+from bioqwen.data.records import not_utf8
 from bioqwen.data.sources import BadLine, SourceSpec, read_source
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 GOOD = {"instruction": "头痛怎么办？", "input": "", "output": "多休息。"}
 DEEP = "[" * 100_000 + "]" * 100_000
@@ -68,7 +69,7 @@ def test_deep_nesting_is_refused_even_under_a_raised_recursion_limit() -> None:
     # libraries and tests do) "[" * 100_000 overflowed the C stack, a segfault.
     code = (
         "import sys; sys.setrecursionlimit(1_000_000)\n"
-        "from bioqwen.data.records import parse_json\n"
+        "from bioqwen.runs import parse_json\n"
         "try:\n    parse_json('[' * 100_000 + ']' * 100_000)\n"
         "except ValueError as err:\n    print(err)\n"
     )
