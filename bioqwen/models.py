@@ -25,7 +25,7 @@ from bioqwen.data.tokenizer import (
     train_small_bpe,
 )
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import cache_root, cached_directory, stable_hash
+from bioqwen.runs import cache_root, cached_directory, parse_json, stable_hash
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:
@@ -184,3 +184,80 @@ def quiet_loading() -> Iterator[None]:
     finally:
         if enabled:
             hf_logging.enable_progress_bar()
+
+
+PICKLED_WEIGHTS = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+
+
+def check_model_files(source: str, trust_remote_code: bool = False) -> None:
+    """A local model or adapter directory that will load, checked before a job writes anything:
+    complete safetensors weights (never pickles, which run code when loaded) and a model type
+    this transformers knows, or remote code (`auto_map`) the user trusts. A hub id is left to
+    from_pretrained; an adapter's local base is checked too."""
+    path = Path(source)
+    if not path.is_dir():
+        return
+    check_weight_files(path)
+    adapter = path / "adapter_config.json"
+    if adapter.is_file() and not (path / "config.json").exists():
+        base = _manifest(adapter).get("base_model_name_or_path")
+        if isinstance(base, str) and Path(base).is_dir():
+            check_model_files(base, trust_remote_code)
+        return
+    config = path / "config.json"
+    if config.is_file():
+        _check_model_type(config, _manifest(config), trust_remote_code)
+
+
+def check_weight_files(path: Path) -> None:
+    """The weights of a model or adapter directory: complete safetensors files, not pickles."""
+    from safetensors import SafetensorError, safe_open
+
+    weights = sorted(path.glob("*.safetensors"))
+    if not weights:
+        pickled = sorted(p.name for p in path.iterdir() if p.suffix in PICKLED_WEIGHTS)
+        if pickled:
+            raise BioqwenError(
+                f"{path}: only pickled weights ({', '.join(pickled)}); bioqwen loads safetensors "
+                "only (a pickle can run code): convert them with safetensors.torch.save_file"
+            )
+        raise BioqwenError(f"{path}: no *.safetensors weights (the model directory is incomplete)")
+    for file in weights:
+        try:
+            with safe_open(str(file), "pt"):
+                pass
+        except (SafetensorError, OSError) as err:
+            raise BioqwenError(f"{file}: truncated or corrupt safetensors file ({err})") from err
+
+
+def _manifest(file: Path) -> dict[str, Any]:
+    """A model's config.json / adapter_config.json as a dict, named when it is not one."""
+    import json
+
+    try:
+        loaded = parse_json(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BioqwenError(f"{file}: not a model manifest (malformed JSON: {err})") from err
+    if not isinstance(loaded, dict):
+        raise BioqwenError(f"{file}: not a model manifest (expected a JSON object)")
+    return loaded
+
+
+def _check_model_type(config: Path, manifest: dict[str, Any], trust_remote_code: bool) -> None:
+    import transformers
+    from transformers import CONFIG_MAPPING
+
+    model_type = manifest.get("model_type")
+    if model_type in CONFIG_MAPPING:
+        return  # the library's own class; an `auto_map` beside it is never executed
+    if "auto_map" in manifest:
+        if trust_remote_code:
+            return
+        raise BioqwenError(
+            f"{config}: model_type {model_type!r} is remote code (auto_map); pass "
+            "model.trust_remote_code=true only if you trust that directory's Python files"
+        )
+    raise BioqwenError(
+        f"{config}: unknown model_type {model_type!r} (transformers {transformers.__version__} "
+        "has no such model)"
+    )

@@ -17,6 +17,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -45,9 +46,11 @@ def atomic_write_text(path: str | Path, text: str) -> Path:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(err, OSError) and err.filename is None:  # a full disk: name the file
+            raise OSError(err.errno, err.strerror, str(path)) from err
         raise
     return path
 
@@ -223,11 +226,32 @@ def write_lineage(run_dir: str | Path, **entries: Any) -> Path:
     return atomic_write_json(path, current)
 
 
+# Deeper JSON is refused before json.loads sees it: its C scanner recurses per level and,
+# under a raised sys.setrecursionlimit, overflows the C stack (a segfault, not RecursionError).
+MAX_JSON_DEPTH = 200
+_JSON_NESTING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[\[\]{}]')
+
+
+def parse_json(text: str | bytes) -> Any:
+    """json.loads, with nesting deeper than MAX_JSON_DEPTH reported as the json.JSONDecodeError
+    every reader already turns into an error naming file:line."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8")
+    if text.count("[") + text.count("{") > MAX_JSON_DEPTH:  # else it cannot nest that deep
+        depth = 0
+        for match in _JSON_NESTING.finditer(text):
+            token = match.group()
+            depth += 1 if token in "[{" else -1 if token in "]}" else 0
+            if depth > MAX_JSON_DEPTH:
+                raise json.JSONDecodeError("nesting too deep", text, match.start())
+    return json.loads(text)
+
+
 def read_json(path: str | Path) -> Any:
     """Read a JSON file, naming the file in the error if it is malformed."""
     path = Path(path)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return parse_json(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as err:
         raise ValueError(f"{path}:{err.lineno}: malformed JSON: {err.msg}") from err
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from bioqwen.data.language import detect_language
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 Drop = tuple[str, str]
 FilterResult = tuple[list[Record], list[Drop]]
@@ -103,22 +105,43 @@ def load_scores(path: str | Path) -> dict[str, float]:
     if not path.is_file():
         raise BioqwenError(f"data.filters.quality.score_file: {path} does not exist")
     scores: dict[str, float] = {}
+    lines: dict[str, int] = {}
     with open(path, encoding="utf-8", newline="") as handle:
         if path.suffix == ".csv":
             reader = csv.DictReader(handle)
             if not {"id", "score"} <= set(reader.fieldnames or ()):
                 raise BioqwenError(f"{path}:1: score CSV needs columns id,score")
             rows: Iterable[tuple[int, object, object]] = (
-                (reader.line_num, row["id"], row["score"]) for row in reader
+                (reader.line_num, row["id"], _csv_number(row["score"])) for row in reader
             )
         else:
             rows = _jsonl_scores(path, handle)
         for number, rid, value in rows:
-            try:
-                scores[str(rid)] = float(value)  # type: ignore[arg-type]
-            except (TypeError, ValueError) as err:
-                raise BioqwenError(f"{path}:{number}: score {value!r} is not a number") from err
+            add_score(scores, str(rid), value, f"{path}:{number}", lines.get(str(rid)))
+            lines.setdefault(str(rid), number)
     return scores
+
+
+def add_score(
+    scores: dict[str, float], rid: str, value: object, where: str, first: int | None = None
+) -> None:
+    """Add one record's score; a repeated id, or a score that is not a finite number (NaN,
+    Infinity, a boolean, a string), is an error naming file:line (`where`), never kept or
+    dropped silently: a reward filter over such a file would keep or drop records at random."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BioqwenError(f"{where}: record {rid}: score {value!r} is not a number")
+    if rid in scores:
+        earlier = f" (first at line {first})" if first is not None else ""
+        raise BioqwenError(f"{where}: record {rid} is scored twice{earlier}")
+    scores[rid] = float(value)
+
+
+def _csv_number(cell: str | None) -> object:
+    """A CSV score cell as a float where it parses as one (NaN and inf are then refused)."""
+    try:
+        return float(cell or "")
+    except ValueError:
+        return cell
 
 
 def _jsonl_scores(path: Path, handle: Iterable[str]) -> Iterable[tuple[int, object, object]]:
@@ -126,7 +149,7 @@ def _jsonl_scores(path: Path, handle: Iterable[str]) -> Iterable[tuple[int, obje
         if not line.strip():
             continue
         try:
-            obj = json.loads(line)
+            obj = parse_json(line)
         except json.JSONDecodeError as err:
             raise BioqwenError(f"{path}:{number}: malformed JSON: {err.msg}") from err
         if not isinstance(obj, dict) or "id" not in obj or "score" not in obj:

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 Record = dict[str, Any]
 RECORD_KEYS = ("id", "source", "task", "lang", "messages", "meta")
@@ -92,7 +93,8 @@ def make_record(
     meta: dict[str, Any] | None = None,
 ) -> Record:
     """Build a single-turn canonical record; an empty prompt or answer is a LineError."""
-    prompt, answer = prompt.strip(), answer.strip()
+    prompt = unicode_text(prompt.strip(), "prompt")
+    answer = unicode_text(answer.strip(), "answer")
     if not prompt:
         raise LineError("empty_prompt", "empty prompt")
     if not answer:
@@ -154,6 +156,32 @@ def decode(raw: bytes) -> str:
         raise LineError("invalid_utf8", f"invalid UTF-8 at byte {err.start}") from err
 
 
+def not_utf8(path: Path) -> BioqwenError:
+    """The error for a text file that is not UTF-8, naming its first bad line and byte (and
+    saying so when it is UTF-16, as spreadsheet programs save 'Unicode text')."""
+    raw = path.read_bytes()
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return BioqwenError(f"{path}:1: UTF-16 text; save it as UTF-8")
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw[: err.start].count(b"\n") + 1
+        return BioqwenError(f"{path}:{line}: invalid UTF-8 at byte {err.start}; save it as UTF-8")
+    return BioqwenError(f"{path}: not UTF-8 text; save it as UTF-8")
+
+
+def unicode_text(text: str, what: str) -> str:
+    """Text that encodes as UTF-8: a lone surrogate (JSON "\\ud800") is a LineError naming it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        bad = text[err.start]
+        raise LineError(
+            "invalid_unicode", f"{what}: lone surrogate \\u{ord(bad):04x} (not valid Unicode)"
+        ) from err
+    return text
+
+
 def lines_of(path: Path, skip_blank: bool = True) -> Iterator[tuple[int, str | LineError]]:
     """(line number, text) for each (non-blank) line, decoding UTF-8 strictly per line."""
     for number, raw in raw_lines(path, skip_blank):
@@ -182,10 +210,9 @@ def _array_items(path: Path) -> Iterator[tuple[str, Any]]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise BioqwenError(f"{path}:{line}: invalid UTF-8 at byte {err.start}") from err
+        raise not_utf8(path) from err
     try:
-        items = json.loads(text)
+        items = parse_json(text)
     except json.JSONDecodeError as err:
         # A broken array cannot be partly trusted: this is an error under either policy.
         raise BioqwenError(f"{path}:{err.lineno}: malformed JSON: {err.msg}") from err
@@ -232,7 +259,7 @@ def json_items(spec: SourceSpec, parse: Parse, peek: Peek | None = None) -> Iter
                     yield settled
                     continue
                 try:
-                    obj = json.loads(decode(raw))
+                    obj = parse_json(decode(raw))
                 except json.JSONDecodeError as err:
                     raise LineError("malformed_json", f"malformed JSON: {err.msg}") from err
                 yield from _as_items(parse(obj, rid))

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.checkout import in_checkout
+from bioqwen.data.records import not_utf8
 from bioqwen.data.sources import SourceSpec, crlf_to_lf, read_source
 from bioqwen.errors import BioqwenError
 from bioqwen.eval.ner_gold import NerDocument, read_bioc, read_cmeee, read_pubtator
@@ -73,22 +74,29 @@ def type_aliases(cfg: Mapping[str, Any]) -> dict[str, str]:
 
 
 def csv_rows(path: Path, required: Sequence[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """Rows of a CSV with a header (BOM allowed), the required columns checked, CRLF in cells
+    """Rows of a UTF-8 CSV with a header (BOM allowed), the required columns checked (a column
+    named twice is an error: a dict reader would keep the last one silently), CRLF in cells
     restored to LF; line numbers are those of each row's last line."""
-    with open(path, encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        columns = list(reader.fieldnames or [])
-        missing = [c for c in required if c not in columns]
-        if missing:
-            raise BioqwenError(
-                f"{path}:1: missing column(s) {','.join(missing)} "
-                f"(found {','.join(columns) or 'no header'})"
-            )
-        try:
-            for row in reader:
-                yield reader.line_num, {k: crlf_to_lf(v or "") for k, v in row.items() if k}
-        except (csv.Error, UnicodeDecodeError) as err:
-            raise BioqwenError(f"{path}:{reader.line_num + 1}: unreadable CSV: {err}") from err
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as handle:
+            reader = csv.DictReader(handle)
+            columns = list(reader.fieldnames or [])
+            repeated = sorted({c for c in columns if columns.count(c) > 1})
+            if repeated:
+                raise BioqwenError(f"{path}:1: column(s) {','.join(repeated)} named twice")
+            missing = [c for c in required if c not in columns]
+            if missing:
+                raise BioqwenError(
+                    f"{path}:1: missing column(s) {','.join(missing)} "
+                    f"(found {','.join(columns) or 'no header'})"
+                )
+            try:
+                for row in reader:
+                    yield reader.line_num, {k: crlf_to_lf(v or "") for k, v in row.items() if k}
+            except csv.Error as err:
+                raise BioqwenError(f"{path}:{reader.line_num + 1}: unreadable CSV: {err}") from err
+    except UnicodeDecodeError as err:
+        raise not_utf8(path) from err
 
 
 def read_paper_csv(path: Path, split: str) -> list[QaItem]:
@@ -158,11 +166,22 @@ def _source_options(cfg: Mapping[str, Any], split: str) -> dict[str, Any]:
 
 
 def read_split(cfg: Mapping[str, Any], split: str) -> list[Any]:
-    """Read one split of a benchmark; a missing gold file is an error naming it."""
-    reader = cfg["reader"]
+    """Read one split of a benchmark; a missing, empty or unreadable gold file is an error
+    naming it."""
     path = split_path(cfg, split)
     if not path.exists():
         raise BioqwenError(f"gold file not found: {path} (benchmark {cfg['name']!r})")
+    if not path.is_file():
+        raise BioqwenError(f"{path}: a directory, not a gold file (benchmark {cfg['name']!r})")
+    items = _read_gold(cfg, split, path)
+    if not items:
+        raise BioqwenError(f"{path}: no gold items in this file (benchmark {cfg['name']!r})")
+    return items
+
+
+def _read_gold(cfg: Mapping[str, Any], split: str, path: Path) -> list[Any]:
+    """The items of one gold file, by the benchmark's reader."""
+    reader = cfg["reader"]
     types = {str(k): str(v) for k, v in cfg["types"].items()}
     if reader == "ncbi":
         return read_pubtator(path, split, types)

@@ -11,13 +11,13 @@ paper's written formula (no formula reproduces its accuracy columns, see PAPER.m
 from __future__ import annotations
 
 import ast
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 # Entity separators, tried in this order, the first one present wins: Taiyi answers separate
 # with '; ' and keep '、' and ', ' inside an entity ('足底、足背贯通性溃疡', 33 CMeEE disease
@@ -159,7 +159,7 @@ def _from_structure(
 
 
 def _decode(text: str) -> Any:
-    for decode in (json.loads, ast.literal_eval):
+    for decode in (parse_json, ast.literal_eval):
         try:
             return decode(text)
         except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bioqwen.data.records import not_utf8
 from bioqwen.errors import BioqwenError
+from bioqwen.runs import parse_json
 
 
 @dataclass
@@ -37,7 +39,9 @@ class NerDocument:
 
 def _load_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text(encoding="utf-8-sig"))
+        return parse_json(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError as err:
+        raise not_utf8(path) from err
     except json.JSONDecodeError as err:
         raise BioqwenError(f"{path}:{err.lineno}: malformed JSON: {err.msg}") from err
 
@@ -82,6 +86,13 @@ def _first_chunk(span: str, individual: str) -> str | None:
 
 def read_pubtator(path: Path, split: str, types: Mapping[str, str]) -> list[NerDocument]:
     """Read the PubTator format (BC5CDR) or the original NCBI disease corpus format."""
+    try:
+        return _pubtator_documents(path, split, types)
+    except UnicodeDecodeError as err:
+        raise not_utf8(path) from err
+
+
+def _pubtator_documents(path: Path, split: str, types: Mapping[str, str]) -> list[NerDocument]:
     docs: list[NerDocument] = []
     current: NerDocument | None = None
     full_text = ""
@@ -130,7 +141,7 @@ def read_pubtator(path: Path, split: str, types: Mapping[str, str]) -> list[NerD
 def read_bioc(path: Path, split: str, types: Mapping[str, str]) -> list[NerDocument]:
     """Read BioC XML (BC5CDR): every annotation, a discontinuous one by its first chunk."""
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(_entity_free_xml(path))
     except ET.ParseError as err:
         raise BioqwenError(f"{path}: malformed BioC XML: {err}") from err
     docs: list[NerDocument] = []
@@ -161,6 +172,16 @@ def read_bioc(path: Path, split: str, types: Mapping[str, str]) -> list[NerDocum
                 _add_gold(doc.gold, types, label, mention)
         docs.append(doc)
     return docs
+
+
+def _entity_free_xml(path: Path) -> bytes:
+    """The bytes of an XML file that declares no entity: expat would expand internal ones (a
+    few bytes can declare gigabytes), and BioC gold never declares any (its DOCTYPE names a
+    DTD, which is not fetched). In content a literal '<!ENTITY' cannot occur (it is '&lt;')."""
+    data = path.read_bytes()
+    if b"<!ENTITY" in data:
+        raise BioqwenError(f"{path}: declares an XML entity (<!ENTITY); BioC gold declares none")
+    return data
 
 
 def _check_location(

@@ -31,7 +31,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from bioqwen import checkout, tracking
+from bioqwen import checkout, overrides, tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import LOCK_FILE, atomic_write_text, exclusive, write_lineage, write_metrics
 
@@ -146,9 +146,18 @@ def report_user_errors(call: Callable[[], Any]) -> Any:
     except OSError as err:
         if err.errno not in (errno.ENOSPC, errno.EDQUOT):
             raise
-        where = err.filename or "a file"
-        print(f"bioqwen: error: {where}: {err.strerror} (free some space)", file=sys.stderr)
+        # Outputs are written to temporary siblings and renamed: nothing is left half-written.
+        where = err.filename or _current_run_dir() or "a job output"
+        print(f"bioqwen: error: {where}: {err.strerror}; free space and rerun", file=sys.stderr)
         sys.exit(2)
+
+
+def _current_run_dir() -> Path | None:
+    """The run directory if a job is running (for errors that name no file), else None."""
+    try:
+        return run_dir()
+    except ValueError:  # outside Hydra's runtime and execute()
+        return None
 
 
 def quiet_model_bars() -> None:
@@ -163,7 +172,8 @@ def quiet_model_bars() -> None:
 
 
 def job_main(job: str, run: JobRun) -> Callable[[], None]:
-    """The Hydra entry point of a job: compose conf/<job>.yaml, run, print the metrics."""
+    """The Hydra entry point of a job: refuse secret overrides, compose conf/<job>.yaml, run,
+    print the metrics."""
     import hydra
 
     import bioqwen.config  # noqa: F401  (registers the schemas with Hydra)
@@ -179,5 +189,10 @@ def job_main(job: str, run: JobRun) -> Callable[[], None]:
             print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str), flush=True)
         return point.objective(metrics) if multirun else None
 
-    main.__doc__ = f"Entry point of `bioqwen {job}`."
-    return main
+    def entry() -> None:
+        # Before Hydra runs: it would save a secret override in .hydra/ straight away.
+        report_user_errors(lambda: overrides.refuse_secrets(sys.argv[1:]))
+        main()
+
+    entry.__doc__ = f"Entry point of `bioqwen {job}`."
+    return entry

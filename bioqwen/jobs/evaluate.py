@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 
 from bioqwen.eval import generate, gold, prompts, quantized, questions, runner
 from bioqwen.jobs.common import job_main, log, open_run, plain
+from bioqwen.models import check_model_files
 from bioqwen.runs import atomic_write_text, file_hash
 
 
@@ -40,6 +41,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     runner.check_settings(bench, items)
     source = generate.model_source(model_cfg)
     generate.check_model_dir(source)
+    check_model_files(source, bool(model_cfg["trust_remote_code"]))
     generate.check_backend(str(settings["backend"]), source)
     quantized.check(model_cfg, source, str(settings["backend"]))
     parents = prompts.model_runs(source)

@@ -17,10 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bioqwen.data.clean import add_score
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
 from bioqwen.quality.records import fill, lengths
-from bioqwen.runs import atomic_write_json, read_json, stable_hash
+from bioqwen.runs import atomic_write_json, parse_json, read_json, stable_hash
 
 LINEAGE_SUFFIX = ".lineage.json"
 # A record joins a batch only if padding it to the batch's longest costs at most this share of
@@ -166,7 +167,7 @@ def read_scores(path: Path, known: Sequence[str]) -> tuple[dict[str, float], int
             if not raw.strip():
                 continue
             try:
-                obj = json.loads(raw)
+                obj = parse_json(raw)
             except (json.JSONDecodeError, UnicodeDecodeError) as err:
                 raise BioqwenError(f"{path}:{number}: malformed JSON ({err})") from err
             if not isinstance(obj, dict) or "id" not in obj or "score" not in obj:
@@ -174,17 +175,7 @@ def read_scores(path: Path, known: Sequence[str]) -> tuple[dict[str, float], int
             rid, value = str(obj["id"]), obj["score"]
             if rid not in allowed:
                 raise BioqwenError(f"{path}:{number}: record {rid} is not in the scored sources")
-            if (
-                isinstance(value, bool)
-                or not isinstance(value, int | float)
-                or not math.isfinite(value)
-            ):
-                raise BioqwenError(
-                    f"{path}:{number}: record {rid}: score {value!r} is not a number"
-                )
-            if rid in scores:
-                raise BioqwenError(f"{path}:{number}: record {rid} is scored twice")
-            scores[rid] = float(value)
+            add_score(scores, rid, value, f"{path}:{number}")
     return scores, good
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.errors import BioqwenError
+from bioqwen.models import check_weight_files
 from bioqwen.runs import LINEAGE_FILE, read_json
 from bioqwen.train.merge import ADAPTER, MERGED
 
@@ -68,6 +69,9 @@ def read_parent(init_from: str | None, model_name: str, stage_name: str) -> Pare
             f"stage.init_from={directory}: neither {ADAPTER}/adapter_config.json nor "
             f"{MERGED}/config.json (did the run finish?)"
         )
+    for weights in (adapter, merged):
+        if weights.is_dir():  # a torn or emptied stage-1 model stops here, not in the load
+            check_weight_files(weights)
     return ParentRun(
         dir=directory.resolve(),
         model_name=parent_model,

@@ -1,3 +1,6 @@
+import re
+from pathlib import Path
+
 import pytest
 
 from bioqwen.data.clean import (
@@ -94,11 +97,45 @@ def test_load_scores_jsonl_and_csv(tmp_path):
     csv_file.write_text("id,score\nm:1,2.9\n", "utf-8")
     assert load_scores(csv_file) == {"m:1": 2.9}
     csv_file.write_text("id,score\nm:1,high\n", "utf-8")
-    with pytest.raises(BioqwenError, match=r"scores\.csv:2: score 'high'"):
+    with pytest.raises(BioqwenError, match=r"scores\.csv:2: record m:1: score 'high'"):
         load_scores(csv_file)
     jsonl.write_text('{"id": "m:1"}\n', "utf-8")
     with pytest.raises(BioqwenError, match=r"scores\.jsonl:1"):
         load_scores(jsonl)
+
+
+@pytest.mark.parametrize(
+    ("line", "named"),
+    [
+        ('{"id": "m:2", "score": NaN}', "score nan is not a number"),
+        ('{"id": "m:2", "score": Infinity}', "score inf is not a number"),
+        ('{"id": "m:2", "score": -Infinity}', "score -inf is not a number"),
+        ('{"id": "m:2", "score": true}', "score True is not a number"),
+        ('{"id": "m:2", "score": "3.1"}', "score '3.1' is not a number"),
+        ('{"id": "m:1", "score": 1.0}', "m:1 is scored twice (first at line 1)"),
+        ("[" * 100_000 + "]" * 100_000, "malformed JSON: nesting too deep"),
+    ],
+)
+def test_a_score_that_is_no_number_or_repeated_is_an_error_naming_the_line(
+    tmp_path: Path, line: str, named: str
+) -> None:
+    # Before: NaN dropped as low_quality, Infinity and true (1.0) kept or dropped, a repeated
+    # id silently won by its last line; deep nesting raised RecursionError.
+    jsonl = tmp_path / "scores.jsonl"
+    jsonl.write_text(f'{{"id": "m:1", "score": 3.5}}\n{line}\n', "utf-8")
+    with pytest.raises(BioqwenError, match=rf"scores\.jsonl:2: .*{re.escape(named)}"):
+        load_scores(jsonl)
+
+
+@pytest.mark.parametrize("cell", ["nan", "inf", "-Infinity", "true", ""])
+def test_a_csv_score_that_is_no_finite_number_is_an_error(tmp_path: Path, cell: str) -> None:
+    scores = tmp_path / "scores.csv"
+    scores.write_text(f"id,score\nm:1,3.0\nm:2,{cell}\n", "utf-8")
+    with pytest.raises(BioqwenError, match=r"scores\.csv:3: record m:2: score .* not a number"):
+        load_scores(scores)
+    scores.write_text("id,score\nm:1,3.0\nm:1,2.0\n", "utf-8")
+    with pytest.raises(BioqwenError, match=r"scores\.csv:3: record m:1 is scored twice"):
+        load_scores(scores)
 
 
 def test_dedup_exact_and_normalised_across_chunks():

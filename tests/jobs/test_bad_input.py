@@ -10,13 +10,15 @@ console script runs them, so the table stays fast.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bioqwen import cli
+from bioqwen import cli, runs
 from tests.conftest import FIXTURES, ROOT
 from tests.eval.known_answers import WEBMEDQA, webmedqa_rows, write_csv
 
@@ -77,6 +79,48 @@ def _model_dir(tmp: Path, name: str, text: str) -> Path:
 def _dataset_dir(tmp: Path) -> Path:
     (tmp / "prepared").mkdir()
     return tmp / "prepared"
+
+
+def _predictions(tmp: Path, name: str, data: bytes) -> tuple[list[str], Path]:
+    (tmp / name).write_bytes(data)
+    return [f"predictions={tmp / name}"], tmp / name
+
+
+def _csv_text() -> str:
+    return WEBMEDQA.read_text("utf-8-sig")
+
+
+def _scores(tmp: Path, line: str) -> tuple[list[str], Path]:
+    """The sample mix with a reward-score file whose second line is `line`."""
+    path = tmp / "scores.jsonl"
+    path.write_text('{"id": "medchatzh:1", "score": 3.1}\n' + line + "\n", "utf-8")
+    return [f"data.mix.sources.medchatzh.score_file={path}"], f"{path}:2"
+
+
+def _weights(folder: Path, config: dict, size: int | None = None) -> Path:
+    """A model directory: config.json and one safetensors file, cut to `size` bytes if given."""
+    import torch
+    from safetensors.torch import save_file
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "config.json").write_text(json.dumps(config), "utf-8")
+    weights = folder / "model.safetensors"
+    save_file({"w": torch.zeros(64, 64)}, str(weights))
+    if size is not None:
+        with open(weights, "r+b") as handle:
+            handle.truncate(size)
+    return weights
+
+
+def _stage1_run(tmp: Path) -> tuple[list[str], Path]:
+    """A finished-looking stage-1 run whose adapter weights are 0 bytes (a disk that filled)."""
+    parent = tmp / "stage1"
+    (parent / "adapter").mkdir(parents=True)
+    lineage = {"job": "train", "adapter_base": "base", "model": {"name": "tiny"}}
+    (parent / "lineage.json").write_text(json.dumps(lineage), "utf-8")
+    (parent / "adapter" / "adapter_config.json").write_text('{"base_model_name_or_path": "b"}')
+    (parent / "adapter" / "adapter_model.safetensors").write_bytes(b"")
+    return [f"stage.init_from={parent}"], parent / "adapter" / "adapter_model.safetensors"
 
 
 PREPARE = ["prepare", "data/mix=stage1"]
@@ -255,6 +299,132 @@ CASES: list[tuple[str, list[str], Callable[[Path], tuple[list[str], object]]]] =
     ),
 ]
 
+QWEN2 = {"model_type": "qwen2"}
+# Issue 21: the tracebacks that were left, and numbers that were silently wrong.
+CASES += [
+    ("deeply-nested-json", PREPARE, lambda t: _instruction(t, b"[" * 100_000 + b"]" * 100_000)),
+    (
+        "lone-surrogate",
+        PREPARE,
+        lambda t: _instruction(t, b'{"instruction": "q\\ud800", "input": "", "output": "a"}'),
+    ),
+    (
+        "utf16-predictions",
+        ["score", "benchmark=webmedqa"],
+        lambda t: _predictions(t, "u16.csv", _csv_text().encode("utf-16")),
+    ),
+    (
+        "latin1-predictions",
+        ["score", "benchmark=webmedqa"],
+        lambda t: _predictions(t, "l1.csv", b"prompt,answer,response\nq,a,caf\xe9\n"),
+    ),
+    (
+        "repeated-column",
+        ["score", "benchmark=webmedqa"],
+        lambda t: _predictions(
+            t, "r.csv", _csv_text().replace("response", "response,response", 1).encode()
+        ),
+    ),
+    (
+        "gold-is-a-directory",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: (
+            [f"benchmark.data_dir={t}"],
+            (t / WEBMEDQA.name).mkdir() or t / WEBMEDQA.name,
+        ),
+    ),
+    (
+        "empty-gold-file",
+        [*EVALUATE, "benchmark=ncbi", "benchmark.splits=[test]"],
+        lambda t: (
+            [f"benchmark.data_dir={t}"],
+            (t / "NCBItestset_corpus.txt").write_bytes(b"") or t / "NCBItestset_corpus.txt",
+        ),
+    ),
+    (
+        "bioc-entity-declaration",
+        [*EVALUATE, "benchmark=bc5cdr", "benchmark.splits=[test]", "benchmark.format=bioc"],
+        lambda t: (
+            [f"benchmark.data_dir={t}"],
+            (t / "CDR_TestSet.BioC.xml").write_text(
+                '<?xml version="1.0"?><!DOCTYPE c [<!ENTITY a "aaaaaaaaaa">]>'
+                "<collection><document><id>&a;</id></document></collection>"
+            )
+            and t / "CDR_TestSet.BioC.xml",
+        ),
+    ),
+    (
+        "nan-score",
+        ["prepare", "data/mix=sample"],
+        lambda t: _scores(t, '{"id": "m:2", "score": NaN}'),
+    ),
+    (
+        "infinite-score",
+        ["prepare", "data/mix=sample"],
+        lambda t: _scores(t, '{"id": "m:2", "score": Infinity}'),
+    ),
+    (
+        "boolean-score",
+        ["prepare", "data/mix=sample"],
+        lambda t: _scores(t, '{"id": "m:2", "score": true}'),
+    ),
+    (
+        "repeated-score-id",
+        ["prepare", "data/mix=sample"],
+        lambda t: _scores(t, '{"id": "medchatzh:1", "score": 1.0}'),
+    ),
+    (
+        "truncated-weights",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: ([f"model.path={t / 'm'}"], _weights(t / "m", QWEN2, size=100)),
+    ),
+    (
+        "unknown-model-type",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: (
+            [f"model.path={t / 'm'}"],
+            _weights(t / "m", {"model_type": "qwen9"}).with_name("config.json"),
+        ),
+    ),
+    (
+        "remote-code-not-trusted",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: (
+            [f"model.path={t / 'm'}"],
+            _weights(t / "m", {"model_type": "evil", "auto_map": {"AutoConfig": "e.C"}})
+            and "model.trust_remote_code=true",
+        ),
+    ),
+    (
+        "pickled-weights",
+        [*EVALUATE, "benchmark=webmedqa"],
+        lambda t: (
+            [f"model.path={t / 'm'}"],
+            (_weights(t / "m", QWEN2).rename(t / "m" / "pytorch_model.bin"))
+            and "only pickled weights (pytorch_model.bin)",
+        ),
+    ),
+    (
+        "chat-truncated-weights",
+        ["chat", "prompts=[hi]"],
+        lambda t: ([f"models=[{t / 'm'}]"], _weights(t / "m", QWEN2, size=0)),
+    ),
+    (
+        "chat-unknown-model-type",
+        ["chat", "prompts=[hi]"],
+        lambda t: (
+            [f"models=[{t / 'm'}]"],
+            _weights(t / "m", {"model_type": "qwen9"}).with_name("config.json"),
+        ),
+    ),
+    ("stage2-empty-adapter", ["train", "model=tiny", "stage=stage2"], _stage1_run),
+    (
+        "secret-on-the-command-line",
+        ["score", "benchmark=webmedqa", f"predictions={WEBMEDQA}"],
+        lambda t: (["+tracking.api_key=s3cr3t-value"], "set WANDB_API_KEY in the environment"),
+    ),
+]
+
 # Config mistakes: (id, command line, the key or phrase the message names).
 # Data settings a prepare run rejects, on an otherwise good source: (id, override, named).
 DATA_CASES = [
@@ -368,3 +538,44 @@ def test_must_handle_inputs_succeed(tmp_path: Path, capsys: pytest.CaptureFixtur
     card = json.loads((tmp_path / "p" / "data_card.json").read_text())
     assert card["sources"]["taiyi"]["kept"] == 1
     assert card["sources"]["taiyi"]["dropped"] == {"empty_answer": 1}
+
+
+def test_a_full_disk_is_one_line_naming_the_file_and_nothing_half_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scores file's temporary sibling is /dev/full: its write fails with ENOSPC, as on a
+    # disk that filled while the job wrote its outputs. Before: an OSError traceback, exit 1.
+    real_mkstemp = runs.tempfile.mkstemp
+
+    def full_disk(*args: Any, **kwargs: Any) -> tuple[int, str]:
+        fd, name = real_mkstemp(*args, **kwargs)
+        if not Path(name).name.startswith(".scores.jsonl."):
+            return fd, name
+        os.close(fd)
+        return os.open("/dev/full", os.O_WRONLY), name
+
+    monkeypatch.setattr(runs.tempfile, "mkstemp", full_disk)
+    run = tmp_path / "run"
+    status, err = _run(["score", "benchmark=webmedqa", f"predictions={WEBMEDQA}"], run, capsys)
+    errors = [line for line in err.splitlines() if line.startswith("bioqwen: error:")]
+    assert status == 2 and len(errors) == 1, err[-2000:]
+    assert f"{run / 'scores.jsonl'}: No space left on device" in errors[0]
+    assert not [p.name for p in run.iterdir() if "scores" in p.name or p.name == "metrics.json"]
+
+
+@pytest.mark.parametrize(
+    "override",
+    [
+        "+tracking.api_key=s3cr3t-value",
+        "+hf_token=s3cr3t-value",
+        "hydra.job.env_set.WANDB_API_KEY=s3cr3t-value",
+        "+tracking={project: p, password: s3cr3t-value}",
+    ],
+)
+def test_a_secret_override_is_refused_before_anything_records_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], override: str
+) -> None:
+    status, err = _run(["score", "benchmark=webmedqa", override], tmp_path / "run", capsys)
+    assert status == 2 and "in the environment instead" in err
+    assert "s3cr3t-value" not in err
+    assert not (tmp_path / "run").exists()  # no config.yaml, no .hydra/, no log, no W&B run

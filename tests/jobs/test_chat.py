@@ -63,3 +63,18 @@ def test_terminal_mode_reads_stdin(compose, tiny_model_dir, tmp_path, monkeypatc
     assert metrics["turns"] == 1
     assert "tokens/s" in capsys.readouterr().out
     assert len((tmp_path / "run" / "conversations.jsonl").read_text().splitlines()) == 1
+
+
+def test_the_page_is_served_on_127_0_0_1_only(monkeypatch):
+    # The chat holds no authentication: it must never listen on other interfaces or share.
+    from bioqwen.chat import app
+
+    launched = {}
+
+    class Page:
+        def launch(self, **kwargs):
+            launched.update(kwargs)
+
+    url = app.launch(Page(), 7861)
+    assert launched["server_name"] == "127.0.0.1" and not launched.get("share")
+    assert url == "http://127.0.0.1:7861/"

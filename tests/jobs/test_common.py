@@ -83,5 +83,5 @@ def test_a_full_disk_is_one_error_line_naming_the_file(capsys: pytest.CaptureFix
     assert exit_info.value.code == 2
     (line,) = capsys.readouterr().err.strip().splitlines()
     assert line == (
-        "bioqwen: error: /runs/x/predictions.jsonl: No space left on device (free some space)"
+        "bioqwen: error: /runs/x/predictions.jsonl: No space left on device; free space and rerun"
     )

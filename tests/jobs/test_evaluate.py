@@ -168,3 +168,27 @@ def test_resume_of_a_run_with_other_settings_is_an_error(tmp_path: Path) -> None
     proc = cli("evaluate", *RESUME_ARGS, "resume=true", run_dir=run_dir)
     assert proc.returncode == 2
     assert "predictions.jsonl:1: resume" in proc.stderr and "another prompt" in proc.stderr
+
+
+def test_auto_map_code_never_runs_without_trust_remote_code(
+    tmp_path: Path, tiny_model_dir: Path
+) -> None:
+    # A known model type loads the library's own class: the directory's Python is not run.
+    import shutil
+
+    from bioqwen.eval.generate import load_for_generation
+    from bioqwen.models import check_model_files
+    from tests.conftest import compose_config
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, model)
+    marker = tmp_path / "remote-code-ran"
+    (model / "evil.py").write_text(f"open({str(marker)!r}, 'w').close()\n", "utf-8")
+    config = json.loads((model / "config.json").read_text("utf-8"))
+    config["auto_map"] = {"AutoConfig": "evil.Config", "AutoModelForCausalLM": "evil.Model"}
+    (model / "config.json").write_text(json.dumps(config), "utf-8")
+    check_model_files(str(model))
+    model_cfg = dict(compose_config("evaluate", f"model.path={model}").model)
+    model_cfg["tiny"] = None
+    load_for_generation(model_cfg, "cpu")
+    assert not marker.exists()

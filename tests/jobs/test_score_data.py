@@ -154,6 +154,8 @@ def test_a_record_that_cannot_be_encoded_is_named(
     rows[2] = {"instruction": "咳嗽", "input": "", "output": "bad \ud800 text"}
     bad.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     run = tmp_path / "run"
-    with pytest.raises(BioqwenError, match="record medchatzh:3: the scorer's tokenizer cannot"):
+    # A lone surrogate is refused by the reader (issue 21), before any model loads; a text the
+    # tokenizer cannot encode past the reader is named by reward.plan (tests/quality).
+    with pytest.raises(BioqwenError, match=r"medchatzh\.jsonl:3: answer: lone surrogate \\ud800"):
         _execute(run, *quality_models, f"data.mix.sources.medchatzh.path={bad}")
     assert not run.exists() or not any(run.iterdir())

@@ -79,10 +79,14 @@ def test_scorer_longer_than_its_positions_is_refused(bert_scorer_dir: Path) -> N
 
 
 def test_record_that_fails_to_encode_is_named(qwen_scorer_dir: Path, tmp_path: Path) -> None:
-    """A lone surrogate (valid JSON escape, not encodable text) names its record."""
+    """A text the tokenizer cannot encode names its record. (A lone surrogate, a valid JSON
+    escape, is now refused by the reader naming file:line; set here past the reader.)"""
     rows = [{"instruction": "头痛怎么办", "input": "", "output": "多休息。"}] * 3
     rows[1] = {"instruction": "bad \ud800 text", "input": "", "output": "ok"}
-    records = _sample_records(tmp_path, rows)
+    with pytest.raises(BioqwenError, match=r"medchatzh\.jsonl:2: prompt: lone surrogate"):
+        _sample_records(tmp_path, rows)
+    records = _sample_records(tmp_path, [rows[0]] * 3)
+    records[1]["messages"][0]["content"] = "bad \ud800 text"
     scorer = reward.load_scorer(_spec(qwen_scorer_dir), reward.pick_device("cpu"))
     ids = [r["id"] for r in records]
     with pytest.raises(BioqwenError, match="record medchatzh:2: the scorer's tokenizer"):
