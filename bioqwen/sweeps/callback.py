@@ -1,9 +1,11 @@
 """The Hydra callback of a bioqwen sweep (conf/hydra/callbacks/sweep.yaml).
 
 - before any point runs: the swept keys exist, Optuna's search space is valid, a SLURM
-  launcher names its partition; otherwise one `bioqwen: error:` line, exit 2, nothing written
-  (Hydra turns a callback's exception into a warning, so the check exits itself);
-- when a point starts under the submitit local launcher: one GPU of `gpus` per point;
+  launcher names a partition of the cluster and asks no more CPUs, GPUs, memory or nodes than
+  its nodes have (bioqwen.sweeps.resources); otherwise one `bioqwen: error:` line, exit 2,
+  nothing written (Hydra turns a callback's exception into a warning, so the check exits itself);
+- when a point starts under the submitit local launcher: one GPU of `gpus` per point; never
+  inside a SLURM job, where SLURM sets CUDA_VISIBLE_DEVICES to the point's own allocation;
 - when the sweep ends: sweep_summary.md/.csv, the heatmap and the loss curves in the sweep
   directory, and the same as a W&B run in the sweep's group.
 
@@ -23,7 +25,7 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
-from bioqwen.sweeps import SweepError
+from bioqwen.sweeps import SweepError, resources
 from bioqwen.sweeps.summary import log_to_wandb, render_sweep
 
 log = logging.getLogger("bioqwen.sweeps")
@@ -64,11 +66,14 @@ def check_optuna(params: Sequence[str]) -> None:
             ) from err
 
 
+def is_slurm(launcher: DictConfig) -> bool:
+    """Whether the launcher submits to SLURM (bioqwen's presets or the plugin's own)."""
+    return str(launcher.get("_target_", "")).endswith("SlurmLauncher")
+
+
 def check_launcher(launcher: DictConfig) -> None:
     """A SLURM launcher names its partition."""
-    if str(launcher.get("_target_", "")).endswith("SlurmLauncher") and not launcher.get(
-        "partition"
-    ):
+    if is_slurm(launcher) and not launcher.get("partition"):
         raise SweepError(
             "hydra.launcher.partition is not set: pass hydra.launcher.partition=<name> "
             "(`sinfo -s` lists the cluster's partitions)"
@@ -79,6 +84,9 @@ def check_sweep(config: DictConfig) -> None:
     """Everything a sweep's setup can get wrong, before any point runs."""
     hydra = config.hydra
     check_launcher(hydra.launcher)
+    if is_slurm(hydra.launcher):
+        launcher: dict[str, Any] = OmegaConf.to_container(hydra.launcher, resolve=True)  # type: ignore[assignment]
+        resources.check_cluster(launcher)
     task = [str(o) for o in hydra.overrides.task]
     params = [f"{k}={v}" for k, v in (hydra.sweeper.get("params") or {}).items()]
     check_keys(config, [*task, *params])
@@ -89,6 +97,14 @@ def check_sweep(config: DictConfig) -> None:
 def point_gpu(job_num: int, gpus: Sequence[int]) -> str:
     """The CUDA_VISIBLE_DEVICES of point `job_num` when points share out `gpus` in turn."""
     return str(gpus[job_num % len(gpus)])
+
+
+def bind_gpu(launcher: DictConfig, job_num: int, gpus: Sequence[int]) -> None:
+    """Give a point its own GPU where bioqwen places points: under the submitit local launcher
+    (one process per point), never inside a SLURM job (SLURM binds the allocated GPUs)."""
+    local = str(launcher.get("_target_", "")).endswith("LocalLauncher")
+    if gpus and local and "SLURM_JOB_ID" not in os.environ:
+        os.environ["CUDA_VISIBLE_DEVICES"] = point_gpu(job_num, gpus)
 
 
 class SweepCallback(Callback):
@@ -117,8 +133,7 @@ class SweepCallback(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Under submitit_local, give this point its own GPU (each point is its own process)."""
-        if self.gpus and "submitit" in str(config.hydra.launcher.get("_target_", "")):
-            os.environ["CUDA_VISIBLE_DEVICES"] = point_gpu(int(config.hydra.job.num), self.gpus)
+        bind_gpu(config.hydra.launcher, int(config.hydra.job.num), self.gpus)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the summary files and log them to W&B."""
