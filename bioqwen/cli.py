@@ -15,6 +15,7 @@ JOBS = {
     "score-data": "bioqwen.jobs.score_data",
     "pipeline": "bioqwen.jobs.pipeline",
     "export": "bioqwen.jobs.export",
+    "sweep": "bioqwen.sweeps.command",  # status|summarize <sweep dir>: not a Hydra job
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

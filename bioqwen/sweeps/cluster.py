@@ -34,6 +34,11 @@ ENDED = frozenset(
 )
 
 
+def ended(state: str) -> bool:
+    """Whether a job in this state runs no more (UNKNOWN: it left the queue unseen)."""
+    return state in ENDED or state == "UNKNOWN"
+
+
 @dataclass(frozen=True)
 class Node:
     """One node's resources as slurmctld configured them."""

@@ -55,6 +55,7 @@ class PointJob:
     log: Path
     result: Path
     state: str = "PENDING"
+    started: float | None = None  # when a poll first saw it RUNNING
     missing: int = 0
 
 
@@ -71,7 +72,14 @@ def write_point_record(job: PointJob) -> None:
         atomic_write_text(overrides, OmegaConf.to_yaml(OmegaConf.create(job.overrides)))
     atomic_write_json(
         job.dir / SLURM_FILE,
-        {"job_id": job.job_id, "state": job.state, "log": str(job.log), "updated": time.time()},
+        {
+            "job_id": job.job_id,
+            "state": job.state,
+            "log": str(job.log),
+            "result": str(job.result),  # submitit's result pickle: there once the point returned
+            "started": job.started,
+            "updated": time.time(),
+        },
     )
 
 
@@ -105,24 +113,30 @@ def announce(sweep_dir: Path, jobs: Sequence[PointJob]) -> None:
     )
 
 
-def ended(state: str) -> bool:
-    """Whether a job in this state runs no more (UNKNOWN: it left the queue unseen)."""
-    return state in cluster.ENDED or state == "UNKNOWN"
+def forgotten_state(last_seen: str, result: Path) -> str:
+    """The end state of a job that left the queue unseen: squeue forgets an ended job after
+    MinJobAge, and a pending array task cancelled with scancel at once (only accounting keeps
+    it), so a job last seen pending and gone without a result was cancelled."""
+    if result.is_file():
+        return "COMPLETED"
+    return "CANCELLED" if last_seen == "PENDING" else "UNKNOWN"
 
 
 def poll(jobs: Sequence[PointJob]) -> list[PointJob]:
     """Refresh each unfinished job's state once; return the ones that changed."""
-    open_jobs = [j for j in jobs if not ended(j.state)]
+    open_jobs = [j for j in jobs if not cluster.ended(j.state)]
     states = cluster.job_states(j.job_id for j in open_jobs)
     changed = []
     for job in open_jobs:
         state = states.get(job.job_id)
-        if state is None:  # forgotten by squeue (MinJobAge) between two polls
+        if state is None:  # forgotten between two polls
             job.missing += 1
             if job.missing < FORGOTTEN_POLLS:
                 continue
-            state = "COMPLETED" if job.result.is_file() else "UNKNOWN"
+            state = forgotten_state(job.state, job.result)
         job.missing = 0
+        if state == "RUNNING" and job.started is None:
+            job.started = time.time()
         if state != job.state:
             job.state = state
             changed.append(job)
@@ -134,11 +148,11 @@ def wait(jobs: Sequence[PointJob], poll_s: float, wait_min: float | None) -> Non
     """Poll until every job has ended, or `wait_min` minutes have passed (None: no bound but
     the jobs' own time limits; 0: return right after submission)."""
     deadline = None if wait_min is None else time.monotonic() + 60 * float(wait_min)
-    while not all(ended(j.state) for j in jobs):
+    while not all(cluster.ended(j.state) for j in jobs):
         for job in poll(jobs):
             log.info("point %d (job %s): %s", job.num, job.job_id, job.state)
         if deadline is not None and time.monotonic() >= deadline:
-            waiting = [j for j in jobs if not ended(j.state)]
+            waiting = [j for j in jobs if not cluster.ended(j.state)]
             log.info(
                 "stopped waiting after %s min with %d point(s) not ended: they go on; "
                 "`bioqwen sweep summarize <sweep dir>` later",
@@ -146,7 +160,7 @@ def wait(jobs: Sequence[PointJob], poll_s: float, wait_min: float | None) -> Non
                 len(waiting),
             )
             return
-        if not all(ended(j.state) for j in jobs):
+        if not all(cluster.ended(j.state) for j in jobs):
             time.sleep(poll_s)
 
 
@@ -175,6 +189,15 @@ def _slurm_job_id() -> str:
     return os.environ["SLURM_JOB_ID"]
 
 
+def _exit_now(code: int) -> None:
+    """End this attempt as SLURM's SIGKILL would, without cleanup: a SystemExit raised inside
+    training can be swallowed on its way up, and nothing of an unfinished attempt is kept but
+    its checkpoints and the W&B run file that a resumed attempt continues."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os._exit(code)
+
+
 def _requeue_on_signal(max_requeues: int) -> None:
     """SLURM's early time-limit signal requeues the point (at most max_requeues times in all);
     the requeued point resumes from its newest checkpoint."""
@@ -194,9 +217,21 @@ def _requeue_on_signal(max_requeues: int) -> None:
             return
         log.warning("job %s: %s near the time limit: requeued", job, signal.Signals(signum).name)
         subprocess.run(["scontrol", "requeue", job], check=False, timeout=cluster.TIMEOUT_S)
-        sys.exit(-1)  # the requeue ends this attempt anyway; end it before SLURM's kill
+        _exit_now(128 + signum)  # the requeue ends this attempt anyway; end it before SLURM's kill
 
     signal.signal(signal.SIGUSR1, handler)
+
+
+def _end_on_terminate() -> None:
+    """`scancel` and `scontrol requeue` send SIGTERM, then SIGKILL after KillWait: end the point
+    at once (submitit ignores SIGTERM), so it does not train on past its cancellation and the
+    summary shows what SLURM did; an unfinished point writes no status.json."""
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        log.warning("job %s: SIGTERM from SLURM: this attempt ends", _slurm_job_id())
+        _exit_now(128 + signum)
+
+    signal.signal(signal.SIGTERM, handler)
 
 
 def prepare_point(config: DictConfig, max_requeues: int) -> None:
@@ -208,6 +243,7 @@ def prepare_point(config: DictConfig, max_requeues: int) -> None:
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(cpus))
     _requeue_on_signal(max_requeues)
+    _end_on_terminate()
     if "resume" not in config or config.resume:
         return
     from bioqwen.train.trainer import CHECKPOINTS

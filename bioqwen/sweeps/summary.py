@@ -116,7 +116,8 @@ def read_point(directory: Path) -> Point:
     elif metrics:
         status = {"status": "ok"}
     elif slurm:
-        status = scheduler_status(slurm, started=(directory / "config.yaml").is_file())
+        started = bool(slurm.get("started")) or (directory / "config.yaml").is_file()
+        status = scheduler_status(slurm, started)
     else:
         status = {"status": "failed", "reason": "no status.json: killed, or still running"}
     return Point(
