@@ -74,7 +74,7 @@ class BioqwenSlurmLauncher(SlurmLauncher):
 
         from bioqwen.sweeps import launcher
 
-        assert self.config is not None and self.hydra_context is not None
+        assert self.config is not None
         own = {k: self.params.get(k) for k in launcher.OWN_KEYS}
         params = {k: v for k, v in self.params.items() if k not in launcher.OWN_KEYS}
         executor = submitit.AutoExecutor(
@@ -96,6 +96,7 @@ class BioqwenSlurmLauncher(SlurmLauncher):
         for overrides, _, num, _, _ in calls:
             launcher.log.info("\t#%d : %s", num, " ".join(filter_overrides(overrides)))
         submitted = executor.map_array(self, *zip(*calls, strict=True))
+        assert self.hydra_context is not None  # set by setup(), which Hydra calls first
         jobs = []
         for (overrides, _, num, _, _), job in zip(calls, submitted, strict=True):
             config = self.hydra_context.config_loader.load_sweep_config(self.config, overrides)

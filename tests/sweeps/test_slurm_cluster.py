@@ -82,7 +82,11 @@ def test_cancelled_and_requeued_points_are_results(tmp_path: Path, slurm_partiti
     pending, point 1 is requeued after its first checkpoint and resumes from it; point 2 runs."""
     environment = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
     command = slurm_sweep(
-        tmp_path, slurm_partition, "stage.learning_rate=1e-4,3e-3", "method.lora.r=4,8"
+        tmp_path,
+        slurm_partition,
+        "stage.learning_rate=1e-4,3e-3",
+        "method.lora.r=4,8",
+        "hydra.callbacks.sweep.gpus=[0,1]",  # for submitit_local only: SLURM binds GPUs itself
     )
     sweep = subprocess.Popen(
         command,
@@ -122,6 +126,9 @@ def test_cancelled_and_requeued_points_are_results(tmp_path: Path, slurm_partiti
     ]
     assert "while running" in rows["0"]["reason"] and "before it started" in rows["3"]["reason"]
     assert float(rows["1"]["final_eval_loss"]) > 0 and float(rows["2"]["final_eval_loss"]) > 0
+    for n in (1, 2):  # no CUDA_VISIBLE_DEVICES from bioqwen (none from SLURM on a CPU node)
+        metrics = json.loads((points[n] / "metrics.json").read_text())
+        assert metrics["gen/cuda_visible_devices"] == -1
     assert "4 points, 2 ok, 2 cancelled" in (tmp_path / "sweep_summary.md").read_text()
     assert (tmp_path / "sweep_heatmap.png").is_file()
     # The requeued point went on from its checkpoint, in the same W&B run.
