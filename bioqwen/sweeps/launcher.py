@@ -10,9 +10,9 @@ hydra-submitit-launcher's SlurmLauncher; this module holds what it adds:
   submitit's own `job.results()`, which waits forever without accounting and raises on the
   first cancelled point;
 - on the compute node, a point that was requeued (`scontrol requeue`, preemption, or its own
-  time-limit signal) continues from its newest checkpoint in the same W&B run (`resume=true`,
-  bioqwen.train.resume); the time-limit signal requeues it at most `max_num_timeout` times;
-  OMP_NUM_THREADS follows the CPUs SLURM gave the point.
+  time-limit signal, bioqwen.sweeps.preemption) continues from its newest checkpoint in the
+  same W&B run (`resume=true`, bioqwen.train.resume); OMP_NUM_THREADS follows the CPUs SLURM
+  gave the point.
 """
 
 from __future__ import annotations
@@ -20,20 +20,17 @@ from __future__ import annotations
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from bioqwen.runs import atomic_write_json, atomic_write_text
-from bioqwen.sweeps import cluster
+from bioqwen.sweeps import cluster, preemption
 from bioqwen.sweeps.point import SLURM_FILE
 
 log = logging.getLogger("bioqwen.sweeps")
@@ -182,58 +179,6 @@ def job_return(job: PointJob) -> Any:
 # --- on the compute node ------------------------------------------------------------------
 
 
-def _slurm_job_id() -> str:
-    array = os.environ.get("SLURM_ARRAY_JOB_ID")
-    if array:
-        return f"{array}_{os.environ['SLURM_ARRAY_TASK_ID']}"
-    return os.environ["SLURM_JOB_ID"]
-
-
-def _exit_now(code: int) -> None:
-    """End this attempt as SLURM's SIGKILL would, without cleanup: a SystemExit raised inside
-    training can be swallowed on its way up, and nothing of an unfinished attempt is kept but
-    its checkpoints and the W&B run file that a resumed attempt continues."""
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    os._exit(code)
-
-
-def _requeue_on_signal(max_requeues: int) -> None:
-    """SLURM's early time-limit signal requeues the point (at most max_requeues times in all);
-    the requeued point resumes from its newest checkpoint."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
-        job = _slurm_job_id()
-        if restarts >= max_requeues:
-            log.warning(
-                "job %s: %s near the time limit; not requeued (%d of max_num_timeout=%d "
-                "requeues done): SLURM ends it as TIMEOUT",
-                job,
-                signal.Signals(signum).name,
-                restarts,
-                max_requeues,
-            )
-            return
-        log.warning("job %s: %s near the time limit: requeued", job, signal.Signals(signum).name)
-        subprocess.run(["scontrol", "requeue", job], check=False, timeout=cluster.TIMEOUT_S)
-        _exit_now(128 + signum)  # the requeue ends this attempt anyway; end it before SLURM's kill
-
-    signal.signal(signal.SIGUSR1, handler)
-
-
-def _end_on_terminate() -> None:
-    """`scancel` and `scontrol requeue` send SIGTERM, then SIGKILL after KillWait: end the point
-    at once (submitit ignores SIGTERM), so it does not train on past its cancellation and the
-    summary shows what SLURM did; an unfinished point writes no status.json."""
-
-    def handler(signum: int, frame: FrameType | None) -> None:
-        log.warning("job %s: SIGTERM from SLURM: this attempt ends", _slurm_job_id())
-        _exit_now(128 + signum)
-
-    signal.signal(signal.SIGTERM, handler)
-
-
 def prepare_point(config: DictConfig, max_requeues: int) -> None:
     """On the node, before a point runs: its CPUs, its signal handler, and resume=true when an
     earlier attempt of it left a checkpoint."""
@@ -242,8 +187,7 @@ def prepare_point(config: DictConfig, max_requeues: int) -> None:
         os.environ["OMP_NUM_THREADS"] = cpus
         if "torch" in sys.modules:
             sys.modules["torch"].set_num_threads(int(cpus))
-    _requeue_on_signal(max_requeues)
-    _end_on_terminate()
+    preemption.install(max_requeues)
     if "resume" not in config or config.resume:
         return
     from bioqwen.train.trainer import CHECKPOINTS

@@ -193,3 +193,44 @@ def test_bad_resources_stop_the_command_before_submission(
     assert f"partition {slurm_partition}'s nodes have at most" in line
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "sweep").exists()  # no multirun.yaml, no .submitit pickles
+
+
+@pytest.mark.slow
+def test_the_time_limit_signal_checkpoints_requeues_then_times_out(
+    tmp_path: Path, slurm_partition: str
+) -> None:
+    """One point with a 2-minute limit and USR1 60 s before it, no periodic checkpoint: the
+    first attempt saves a checkpoint at the signal and is requeued; the second resumes from it,
+    is not requeued again (max_num_timeout=1) and ends as TIMEOUT, a row of the summary."""
+    command = slurm_sweep(
+        tmp_path,
+        slurm_partition,
+        "stage.learning_rate=1e-4",
+        "stage.max_steps=400",  # 160 s of paced steps: more than either attempt has
+        "stage.save_steps=1000",
+        "stage.eval_steps=1000",
+        "tracking=disabled",
+        "hydra.launcher.timeout_min=2",
+        "hydra.launcher.signal_delay_s=60",
+        "hydra.launcher.max_num_timeout=1",
+    )
+    command.remove("hydra.launcher.timeout_min=10")
+    sweep = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)  # fmt: skip
+    point = tmp_path / "0"
+    try:
+        wait_for(lambda: record(point).get("state") == "RUNNING", "the first attempt")
+        wait_for(lambda: record(point)["state"] == "PENDING", "the requeue", timeout=150)
+        saved = sorted((point / "checkpoints").glob("checkpoint-*"))
+        subprocess.run(["scontrol", "update", f"JobId={record(point)['job_id']}", "StartTime=now"],
+                       check=True)  # fmt: skip
+        output, _ = sweep.communicate(timeout=300)
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+            subprocess.run(["scancel", record(point).get("job_id", "0")])
+    assert sweep.returncode == 0, output[-3000:]
+    assert len(saved) == 1 and int(saved[0].name.split("-")[1]) % 1000, saved  # at the signal
+    assert (point / "config.resume-1.yaml").is_file()  # the second attempt resumed
+    (row,) = summary_rows(tmp_path).values()
+    assert (row["status"], row["slurm_state"]) == ("timeout", "TIMEOUT"), row
