@@ -1,6 +1,7 @@
 """On a SLURM compute node: a point's attempt ends cleanly when SLURM says so.
 
-- SIGUSR1 (`--signal=USR1@<signal_delay_s>`: the time limit is near): while the train job's
+- submitit's time-limit signal (`--signal=USR2@<signal_delay_s>` in submitit 1.5; the
+  SUBMITIT_PREEMPT_SIGNAL variable changes it): while the train job's
   loop runs, the next optimizer step ends with a checkpoint, then the job is requeued; outside
   training (imports, data loading) it is requeued at once. At most `max_num_timeout` requeues
   per point (SLURM_RESTART_COUNT counts them); after that SLURM ends it as TIMEOUT.
@@ -31,7 +32,7 @@ TIMEOUT_S = 30  # scontrol's answer
 class _State:
     installed: bool = False  # the launcher's handlers are in place (a SLURM point)
     training: bool = False  # a train loop is running with CheckpointOnSignal
-    requested: bool = False  # USR1 came during training: checkpoint, then requeue
+    requested: bool = False  # the signal came during training: checkpoint, then requeue
 
 
 STATE = _State()
@@ -59,11 +60,18 @@ def requeue_now() -> None:
     job = slurm_job_id()
     log.warning("job %s: requeued; the next attempt resumes from the newest checkpoint", job)
     subprocess.run(["scontrol", "requeue", job], check=False, timeout=TIMEOUT_S)
-    exit_now(128 + signal.SIGUSR1)
+    exit_now(128 + time_limit_signal())
+
+
+def time_limit_signal() -> signal.Signals:
+    """The signal submitit asks SLURM to send before the time limit (sbatch --signal)."""
+    from submitit.core.job_environment import JobEnvironment
+
+    return signal.Signals[f"SIG{JobEnvironment.USR_SIG}"]
 
 
 def install(max_requeues: int) -> None:
-    """The USR1 and SIGTERM handlers of a point's attempt."""
+    """The time-limit and SIGTERM handlers of a point's attempt."""
 
     def on_time_limit(signum: int, frame: FrameType | None) -> None:
         restarts = int(os.environ.get("SLURM_RESTART_COUNT", "0"))
@@ -86,13 +94,13 @@ def install(max_requeues: int) -> None:
         log.warning("job %s: SIGTERM from SLURM: this attempt ends", slurm_job_id())
         exit_now(128 + signum)
 
-    signal.signal(signal.SIGUSR1, on_time_limit)
+    signal.signal(time_limit_signal(), on_time_limit)
     signal.signal(signal.SIGTERM, on_terminate)
     STATE.installed = True
 
 
 def callbacks() -> list[Any]:
-    """The train job's callbacks for a SLURM point (none elsewhere): checkpoint on USR1."""
+    """The train job's callbacks for a SLURM point (none elsewhere): checkpoint on the signal."""
     if not STATE.installed:
         return []
     from transformers import TrainerCallback

@@ -22,7 +22,7 @@ def slurm_point(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     monkeypatch.setenv("SLURM_JOB_ID", "7")
     monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
     monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
-    previous = {s: signal.getsignal(s) for s in (signal.SIGUSR1, signal.SIGTERM)}
+    previous = {s: signal.getsignal(s) for s in (preemption.time_limit_signal(), signal.SIGTERM)}
     preemption.install(max_requeues=1)
     yield requeued
     for number, handler in previous.items():
@@ -38,7 +38,7 @@ def test_the_signal_during_training_checkpoints_then_requeues(slurm_point: list[
     (callback,) = preemption.callbacks()
     state, control = TrainerState(), TrainerControl()
     callback.on_train_begin(None, state, control)
-    os.kill(os.getpid(), signal.SIGUSR1)  # the handler only asks for a checkpoint
+    os.kill(os.getpid(), preemption.time_limit_signal())  # the handler only asks for a checkpoint
     assert slurm_point == [] and preemption.STATE.requested
     callback.on_step_end(None, state, control)
     assert control.should_save and control.should_training_stop
@@ -47,7 +47,7 @@ def test_the_signal_during_training_checkpoints_then_requeues(slurm_point: list[
 
 
 def test_the_signal_outside_training_requeues_at_once(slurm_point: list[str]) -> None:
-    os.kill(os.getpid(), signal.SIGUSR1)
+    os.kill(os.getpid(), preemption.time_limit_signal())
     assert slurm_point == ["requeue"]
 
 
@@ -55,5 +55,5 @@ def test_no_requeue_after_max_num_timeout(
     slurm_point: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
-    os.kill(os.getpid(), signal.SIGUSR1)  # SLURM ends it as TIMEOUT
+    os.kill(os.getpid(), preemption.time_limit_signal())  # SLURM ends it as TIMEOUT
     assert slurm_point == [] and not preemption.STATE.requested

@@ -199,7 +199,7 @@ def test_bad_resources_stop_the_command_before_submission(
 def test_the_time_limit_signal_checkpoints_requeues_then_times_out(
     tmp_path: Path, slurm_partition: str
 ) -> None:
-    """One point with a 2-minute limit and USR1 60 s before it, no periodic checkpoint: the
+    """One point with a 2-minute limit and the signal 60 s before it, no periodic checkpoint: the
     first attempt saves a checkpoint at the signal and is requeued; the second resumes from it,
     is not requeued again (max_num_timeout=1) and ends as TIMEOUT, a row of the summary."""
     command = slurm_sweep(
