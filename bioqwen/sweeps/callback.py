@@ -26,7 +26,7 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 
 from bioqwen.sweeps import SweepError, resources
-from bioqwen.sweeps.summary import log_to_wandb, render_sweep
+from bioqwen.sweeps.summary import NOT_ENDED, log_to_wandb, render_sweep
 
 log = logging.getLogger("bioqwen.sweeps")
 
@@ -140,9 +140,14 @@ class SweepCallback(Callback):
         sweep_dir = Path(str(config.hydra.sweep.dir))
         group = OmegaConf.select(config, "tracking.group", default=None)
         files = render_sweep(sweep_dir, self.metric, self.x, self.y, group)
-        failed = sum(row[files.columns.index("status")] != "ok" for row in files.rows)
+        statuses = [row[files.columns.index("status")] for row in files.rows]
+        going_on = sum(s in NOT_ENDED for s in statuses)
+        failed = len(statuses) - going_on - statuses.count("ok")
         if failed:
-            log.warning("%d of %d sweep points failed: %s", failed, len(files.rows), files.markdown)
+            log.warning("%d of %d sweep points failed: %s", failed, len(statuses), files.markdown)
+        if going_on:
+            log.info("%d of %d sweep points have not ended: `bioqwen sweep summarize %s` "
+                     "once they have", going_on, len(statuses), sweep_dir)  # fmt: skip
         log.info("sweep summary: %s", files.markdown)
         if "tracking" in config:
             tracking_cfg = OmegaConf.to_container(config.tracking, resolve=True)

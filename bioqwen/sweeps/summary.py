@@ -28,6 +28,8 @@ from bioqwen.runs import METRICS_FILE, atomic_write_text, read_json
 from bioqwen.sweeps import plots
 from bioqwen.sweeps.point import SLURM_FILE, STATUS_FILE, split_override, sweep_group
 
+# Statuses of points whose SLURM job may still run (its state, lower case).
+NOT_ENDED = ("pending", "running", "requeued", "configuring", "completing", "suspended")
 # SLURM job state -> the summary's status of a point that recorded none itself.
 SCHEDULER_STATUS = {
     "CANCELLED": "cancelled",
@@ -137,7 +139,7 @@ def read_point(directory: Path) -> Point:
 def scheduler_status(slurm: dict[str, Any], started: bool) -> dict[str, str]:
     """A point's status from its SLURM state when the point itself recorded none."""
     state = str(slurm.get("state", "UNKNOWN"))
-    if state in ("PENDING", "RUNNING", "REQUEUED", "CONFIGURING", "COMPLETING", "SUSPENDED"):
+    if state.lower() in NOT_ENDED:
         return {"status": state.lower(), "reason": "not ended yet"}
     when = "while running" if started else "before it started"
     name = SCHEDULER_STATUS.get(state, "failed")
