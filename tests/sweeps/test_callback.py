@@ -111,8 +111,9 @@ def test_points_take_the_gpus_in_turn() -> None:
 def test_gpu_binding(
     monkeypatch: pytest.MonkeyPatch, launcher: str, in_slurm_job: bool, expected: str | None
 ) -> None:
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    monkeypatch.delenv("SLURM_JOB_ID", raising=False)
+    for name in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID"):  # set first: restored afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     if in_slurm_job:
         monkeypatch.setenv("SLURM_JOB_ID", "42")
     bind_gpu(compose_with_hydra(launcher).hydra.launcher, 3, [0, 1])

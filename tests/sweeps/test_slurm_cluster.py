@@ -80,7 +80,8 @@ def summary_rows(sweep_dir: Path) -> dict[str, dict[str, str]]:
 def test_cancelled_and_requeued_points_are_results(tmp_path: Path, slurm_partition: str) -> None:
     """2 x 2 grid, two points at a time: point 0 is cancelled while running, point 3 while
     pending, point 1 is requeued after its first checkpoint and resumes from it; point 2 runs."""
-    environment = {k: v for k, v in os.environ.items() if k != "WANDB_SERVICE"}
+    skip = ("WANDB_SERVICE", "CUDA_VISIBLE_DEVICES")  # sbatch would hand ours to the points
+    environment = {k: v for k, v in os.environ.items() if k not in skip}
     command = slurm_sweep(
         tmp_path,
         slurm_partition,
