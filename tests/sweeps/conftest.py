@@ -46,7 +46,7 @@ def slurm_partition() -> Iterator[str]:
             fcntl.flock(lock, fcntl.LOCK_EX)
             if not cluster_up():
                 result = subprocess.run(
-                    ["bash", str(SETUP)], capture_output=True, text=True, timeout=600
+                    ["bash", str(SETUP)], capture_output=True, text=True, timeout=300
                 )
                 if result.returncode != 0 or not cluster_up():
                     tail = " | ".join(result.stderr.strip().splitlines()[-3:])
