@@ -18,6 +18,7 @@ JOBS = {
     "fetch-data": "bioqwen.jobs.fetch_data",
     "plan": "bioqwen.jobs.plan",
     "search": "bioqwen.jobs.search",
+    "sweep": "bioqwen.sweeps.command",  # status|summarize <sweep dir>: not a Hydra job
 }
 
 USAGE = "usage: bioqwen <job> [hydra overrides...]\njobs: " + ", ".join(JOBS)

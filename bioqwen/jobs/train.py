@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from bioqwen import artifacts, tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import Run, job_main, open_run, plain, run_dir
+from bioqwen.sweeps import preemption
 
 log = logging.getLogger("bioqwen.train")
 
@@ -119,6 +120,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         tracker_cb = cbs.TrackerCallback(job.tracker)
         callbacks: list[Any] = [tracker_cb, *cbs.early_stopping(stage, has_eval)]
         callbacks += search_pruning.callbacks()  # an Optuna search's pruner (bioqwen search)
+        callbacks += preemption.callbacks()  # a SLURM point: checkpoint on the time-limit signal
         if hook is not None:
             every = int(cfg.generation_eval.every_steps)
             callbacks.append(cbs.GenerationMetricsCallback(hook, tokenizer, every, job.tracker))

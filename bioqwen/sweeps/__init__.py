@@ -9,6 +9,11 @@
   `cells`: seed replicates of a cell (mean, sd, t-interval, within noise of the best).
 - `search`, `search_pruning`: `bioqwen search`, an asynchronous Optuna search whose workers
   share one journal file, and the Trainer callback that feeds its pruner eval loss.
+- SLURM: `launcher` (what bioqwen's launcher, hydra_plugins/bioqwen_launcher, adds: bounded
+  polling, scheduler states as results, resume after a requeue), `cluster` (sinfo/scontrol/
+  sacct/squeue), `resources` (a launcher config against the partition's limits),
+  `preemption` (the time-limit signal and SIGTERM on the compute node), `command`
+  (`bioqwen sweep status|summarize <sweep dir>`).
 - `wandb_sweeps`: reading and expanding the W&B sweep files in sweeps/.
 """
 

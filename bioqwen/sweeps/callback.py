@@ -1,12 +1,14 @@
 """The Hydra callback of a bioqwen sweep (conf/hydra/callbacks/sweep.yaml).
 
 - before any point runs: the swept keys exist, the objective and metric are metrics the job
-  reports, a SLURM launcher names its partition, `seeds` holds two or more seeds; otherwise
-  one `bioqwen: error:` line, exit 2, nothing written (Hydra turns a callback's exception
-  into a warning, so the check exits itself);
+  reports, `seeds` holds two or more seeds, a SLURM launcher names a partition of the cluster
+  and asks no more CPUs, GPUs, memory or nodes than its nodes have (bioqwen.sweeps.resources);
+  otherwise one `bioqwen: error:` line, exit 2, nothing written (Hydra turns a callback's
+  exception into a warning, so the check exits itself);
 - `seeds=[a, b, ...]`: the axis `seed=a,b,...` is added to the sweep (each point runs once
   per seed; the summary reports each cell's mean, sd and interval);
-- when a point starts under the submitit local launcher: one GPU of `gpus` per point;
+- when a point starts under the submitit local launcher: one GPU of `gpus` per point; never
+  inside a SLURM job, where SLURM sets CUDA_VISIBLE_DEVICES to the point's own allocation;
 - when the sweep ends: sweep_summary.md/.csv, the heatmap and the loss curves in the sweep
   directory, and the same as a W&B run in the sweep's group; when every point failed, one
   `bioqwen: error:` line and exit status 1 (after the summary is written).
@@ -27,9 +29,9 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
-from bioqwen.sweeps import SweepError
+from bioqwen.sweeps import SweepError, resources
 from bioqwen.sweeps.objectives import check_metric
-from bioqwen.sweeps.summary import SEED_KEY, log_to_wandb, render_sweep
+from bioqwen.sweeps.summary import NOT_ENDED, SEED_KEY, log_to_wandb, render_sweep
 
 log = logging.getLogger("bioqwen.sweeps")
 
@@ -54,11 +56,14 @@ def check_keys(config: DictConfig, overrides: Sequence[str]) -> None:
             raise SweepError(f"swept key {key!r} does not exist in the {config.job} config")
 
 
+def is_slurm(launcher: DictConfig) -> bool:
+    """Whether the launcher submits to SLURM (bioqwen's presets or the plugin's own)."""
+    return str(launcher.get("_target_", "")).endswith("SlurmLauncher")
+
+
 def check_launcher(launcher: DictConfig) -> None:
     """A SLURM launcher names its partition."""
-    if str(launcher.get("_target_", "")).endswith("SlurmLauncher") and not launcher.get(
-        "partition"
-    ):
+    if is_slurm(launcher) and not launcher.get("partition"):
         raise SweepError(
             "hydra.launcher.partition is not set: pass hydra.launcher.partition=<name> "
             "(`sinfo -s` lists the cluster's partitions)"
@@ -69,6 +74,9 @@ def check_sweep(config: DictConfig) -> None:
     """Everything a sweep's setup can get wrong, before any point runs."""
     hydra = config.hydra
     check_launcher(hydra.launcher)
+    if is_slurm(hydra.launcher):
+        launcher: dict[str, Any] = OmegaConf.to_container(hydra.launcher, resolve=True)  # type: ignore[assignment]
+        resources.check_cluster(launcher)
     task = [str(o) for o in hydra.overrides.task]
     params = [f"{k}={v}" for k, v in (hydra.sweeper.get("params") or {}).items()]
     check_keys(config, [*task, *params])
@@ -98,6 +106,14 @@ def seed_axis(seeds: Sequence[int], task: Sequence[str]) -> str | None:
 def point_gpu(job_num: int, gpus: Sequence[int]) -> str:
     """The CUDA_VISIBLE_DEVICES of point `job_num` when points share out `gpus` in turn."""
     return str(gpus[job_num % len(gpus)])
+
+
+def bind_gpu(launcher: DictConfig, job_num: int, gpus: Sequence[int]) -> None:
+    """Give a point its own GPU where bioqwen places points: under the submitit local launcher
+    (one process per point), never inside a SLURM job (SLURM binds the allocated GPUs)."""
+    local = str(launcher.get("_target_", "")).endswith("LocalLauncher")
+    if gpus and local and "SLURM_JOB_ID" not in os.environ:
+        os.environ["CUDA_VISIBLE_DEVICES"] = point_gpu(job_num, gpus)
 
 
 class SweepCallback(Callback):
@@ -132,22 +148,26 @@ class SweepCallback(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Under submitit_local, give this point its own GPU (each point is its own process)."""
-        if self.gpus and "submitit" in str(config.hydra.launcher.get("_target_", "")):
-            os.environ["CUDA_VISIBLE_DEVICES"] = point_gpu(int(config.hydra.job.num), self.gpus)
+        bind_gpu(config.hydra.launcher, int(config.hydra.job.num), self.gpus)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the summary files and log them to W&B."""
         sweep_dir = Path(str(config.hydra.sweep.dir))
         group = OmegaConf.select(config, "tracking.group", default=None)
         files = render_sweep(sweep_dir, self.metric, self.x, self.y, group)
-        failed = sum(row[files.columns.index("status")] != "ok" for row in files.rows)
+        statuses = [row[files.columns.index("status")] for row in files.rows]
+        going_on = sum(s in NOT_ENDED for s in statuses)
+        failed = len(statuses) - going_on - statuses.count("ok")
         if failed:
-            log.warning("%d of %d sweep points failed: %s", failed, len(files.rows), files.markdown)
+            log.warning("%d of %d sweep points failed: %s", failed, len(statuses), files.markdown)
+        if going_on:
+            log.info("%d of %d sweep points have not ended: `bioqwen sweep summarize %s` "
+                     "once they have", going_on, len(statuses), sweep_dir)  # fmt: skip
         log.info("sweep summary: %s", files.markdown)
         if "tracking" in config:
             tracking_cfg = OmegaConf.to_container(config.tracking, resolve=True)
             log_to_wandb(tracking_cfg, files, sweep_dir)  # type: ignore[arg-type]
-        if failed == len(files.rows):
+        if files.rows and failed == len(files.rows):
             print(
                 f"bioqwen: error: every sweep point failed ({failed}); see {files.markdown}",
                 file=sys.stderr,

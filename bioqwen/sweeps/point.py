@@ -24,6 +24,7 @@ from bioqwen.runs import atomic_write_json
 log = logging.getLogger("bioqwen.sweeps")
 
 STATUS_FILE = "status.json"
+SLURM_FILE = "slurm.json"  # the scheduler's record of a point (bioqwen.sweeps.launcher)
 CALLBACK_KEY = "sweep"  # hydra.callbacks.<key>: the sweep's settings
 TAG_LIMIT = 64  # W&B rejects longer tags
 GROUP_LIMIT = 128  # W&B's limit on a group name

@@ -4,8 +4,10 @@ The sweep callback (bioqwen.sweeps.callback) calls `render_sweep` when a multiru
 `log_to_wandb` logs the table and figures as one W&B run in the sweep's group.
 `render_sweep` works on any sweep directory, so the report job (and offline users) can redo
 it later. Each point is read from its run directory only: Hydra's
-`.hydra/overrides.yaml`, the job's `status.json` and `metrics.json`, and the W&B run file's
-history (`bioqwen.tracking.read_offline_run`).
+`.hydra/overrides.yaml`, the job's `status.json` and `metrics.json`, the W&B run file's
+history (`bioqwen.tracking.read_offline_run`), and under SLURM `slurm.json` (job id and state,
+written by bioqwen.sweeps.launcher): a point that SLURM ended (cancelled, timed out, preempted,
+node failure) or that has not ended yet is a row with that state.
 
 Points that differ only in `seed` are replicates of one cell: the summary adds a table of
 cells (mean, standard deviation, 95 % t-interval, within seed noise of the best or not) and
@@ -18,6 +20,7 @@ import csv
 import io
 import logging
 import math
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +31,19 @@ from bioqwen import tracking
 from bioqwen.runs import METRICS_FILE, atomic_write_text, read_json
 from bioqwen.sweeps import plots
 from bioqwen.sweeps.cells import CellStats, verdicts
-from bioqwen.sweeps.point import STATUS_FILE, split_override, sweep_group
+from bioqwen.sweeps.point import SLURM_FILE, STATUS_FILE, split_override, sweep_group
+
+# Statuses of points whose SLURM job may still run (its state, lower case).
+NOT_ENDED = ("pending", "running", "requeued", "configuring", "completing", "suspended")
+# SLURM job state -> the summary's status of a point that recorded none itself.
+SCHEDULER_STATUS = {
+    "CANCELLED": "cancelled",
+    "TIMEOUT": "timeout",
+    "PREEMPTED": "preempted",
+    "NODE_FAIL": "node_fail",
+    "OUT_OF_MEMORY": "out_of_memory",
+    "BOOT_FAIL": "node_fail",
+}
 
 log = logging.getLogger("bioqwen.sweeps")
 
@@ -59,6 +74,8 @@ class Point:
     config: DictConfig = field(repr=False)
     label: str = ""
     cell: str = ""  # the label without the seed: seed replicates share a colour in the curves
+    slurm_state: str = ""  # the scheduler's last word on the point's job; "" when not SLURM
+    job_id: str = ""
 
     @property
     def ok(self) -> bool:
@@ -103,10 +120,14 @@ def read_point(directory: Path) -> Point:
     config = OmegaConf.load(config_file) if config_file.is_file() else OmegaConf.create()
     assert isinstance(config, DictConfig)  # a job's composed config is a mapping
     metrics = read_json(directory / METRICS_FILE) if (directory / METRICS_FILE).is_file() else {}
+    slurm = read_json(directory / SLURM_FILE) if (directory / SLURM_FILE).is_file() else {}
     if (directory / STATUS_FILE).is_file():
         status = read_json(directory / STATUS_FILE)
     elif metrics:
         status = {"status": "ok"}
+    elif slurm:
+        started = bool(slurm.get("started")) or (directory / "config.yaml").is_file()
+        status = scheduler_status(slurm, started)
     else:
         status = {"status": "failed", "reason": "no status.json: killed, or still running"}
     return Point(
@@ -118,7 +139,19 @@ def read_point(directory: Path) -> Point:
         history=_history(directory),
         wall_time_s=status.get("wall_time_s", metrics.get("train/runtime_s")),
         config=config,
+        slurm_state=str(slurm.get("state", "")),
+        job_id=str(slurm.get("job_id", "")),
     )
+
+
+def scheduler_status(slurm: dict[str, Any], started: bool) -> dict[str, str]:
+    """A point's status from its SLURM state when the point itself recorded none."""
+    state = str(slurm.get("state", "UNKNOWN"))
+    if state.lower() in NOT_ENDED:
+        return {"status": state.lower(), "reason": "not ended yet"}
+    when = "while running" if started else "before it started"
+    name = SCHEDULER_STATUS.get(state, "failed")
+    return {"status": name, "reason": f"SLURM {state} {when}; log {slurm.get('log', '')}"}
 
 
 def _order(directory: Path) -> tuple[int, str]:
@@ -188,13 +221,15 @@ def summary_table(points: list[Point]) -> tuple[list[str], list[list[Any]]]:
     """The summary's columns and one row per point."""
     swept = varying_keys(points)
     measured = ["final_eval_loss", "best_eval_loss", "tokens_per_s", "step_time_s", "wall_time_s"]
-    columns = ["point", *swept, "status", "reason", *measured, "overrides", "run_dir"]
+    slurm = ["slurm_state", "job_id"] if any(p.job_id for p in points) else []
+    columns = ["point", *swept, "status", *slurm, "reason", *measured, "overrides", "run_dir"]
     rows = []
     for p in points:
         values = {name: p.metric(key) for name, key in METRIC_COLUMNS.items()}
         values.update(best_eval_loss=p.best("eval/loss"), wall_time_s=p.wall_time_s)
         overrides = " ".join(f"{k}={v}" for k, v in p.overrides.items())
-        head = [p.dir.name, *(p.overrides.get(k) for k in swept), p.status, p.reason]
+        scheduler = [p.slurm_state, p.job_id] if slurm else []
+        head = [p.dir.name, *(p.overrides.get(k) for k in swept), p.status, *scheduler, p.reason]
         rows.append([*head, *(values[m] for m in measured), overrides, str(p.dir)])
     return columns, rows
 
@@ -253,13 +288,12 @@ def render_sweep(
     replicated = SEED_KEY in varying_keys(points)
     heat = plots.heatmap(points, metric, x, y, sweep_dir / HEATMAP, replicates=replicated)
     curves = plots.loss_curves(points, sweep_dir / CURVES)
-    pruned = sum(p.status == "pruned" for p in points)
-    failed = sum(not p.ok for p in points) - pruned
-    counts = f"{len(points)} points, {len(points) - failed - pruned} ok, {failed} failed"
+    counts = Counter(p.status for p in points)
+    others = "".join(f", {n} {status}" for status, n in sorted(counts.items()) if status != "ok")
     lines = [
         f"# Sweep {sweep_dir}",
         "",
-        f"{counts}{f', {pruned} pruned' if pruned else ''}; "
+        f"{len(points)} points, {counts['ok']} ok{others or ', 0 failed'}; "
         f"W&B group `{group or sweep_group(sweep_dir)}`.",
         "",
     ]

@@ -103,6 +103,10 @@ def test_submitit_local_runs_two_points_at_once(tmp_path: Path) -> None:
         "hydra/launcher=local_parallel",
         "stage.learning_rate=1e-4,3e-3",
         "tracking=disabled",
+        "hydra.callbacks.sweep.gpus=[0,1]",  # point i sees GPU i (no GPU here: none is used)
+        "generation_eval.target=tests.sweeps.paced:hook",  # records CUDA_VISIBLE_DEVICES
+        "generation_eval.every_steps=1",
+        "+generation_eval.options.seconds=0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = (json.loads((tmp_path / n / "status.json").read_text()) for n in "01")
@@ -110,6 +114,8 @@ def test_submitit_local_runs_two_points_at_once(tmp_path: Path) -> None:
     assert first["pid"] != second["pid"]  # one process per point
     assert first["started"] < second["ended"] and second["started"] < first["ended"]  # overlap
     assert (tmp_path / ".submitit").is_dir() and len(summary_rows(tmp_path)) == 2
+    seen = [json.loads((tmp_path / n / "metrics.json").read_text()) for n in "01"]
+    assert [m["gen/cuda_visible_devices"] for m in seen] == [0, 1]
 
 
 def test_seeds_replicate_every_point_and_the_summary_has_intervals(tmp_path: Path) -> None:

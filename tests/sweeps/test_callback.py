@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
 from bioqwen.sweeps import SweepError
-from bioqwen.sweeps.callback import check_keys, check_launcher, check_sweep, point_gpu, seed_axis
+from bioqwen.sweeps.callback import (
+    bind_gpu,
+    check_keys,
+    check_launcher,
+    check_sweep,
+    point_gpu,
+    seed_axis,
+)
 from tests.conftest import CONF
 
 
@@ -91,3 +100,26 @@ def test_slurm_needs_a_partition() -> None:
 
 def test_points_take_the_gpus_in_turn() -> None:
     assert [point_gpu(n, [2, 3]) for n in range(5)] == ["2", "3", "2", "3", "2"]
+
+
+@pytest.mark.parametrize(
+    ("launcher", "in_slurm_job", "expected"),
+    [
+        ("hydra/launcher=local_parallel", False, "1"),  # point 3 of gpus [0, 1]: GPU 1
+        ("hydra/launcher=submitit_local", False, "1"),
+        ("hydra/launcher=local_parallel", True, None),  # inside a SLURM allocation
+        ("hydra/launcher=slurm", False, None),  # SLURM sets it on the node
+        ("hydra/launcher=slurm_cpu", True, None),
+        ("hydra/launcher=basic", False, None),  # one process: the GPU is fixed at start
+    ],
+)
+def test_gpu_binding(
+    monkeypatch: pytest.MonkeyPatch, launcher: str, in_slurm_job: bool, expected: str | None
+) -> None:
+    for name in ("CUDA_VISIBLE_DEVICES", "SLURM_JOB_ID"):  # set first: restored afterwards
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
+    if in_slurm_job:
+        monkeypatch.setenv("SLURM_JOB_ID", "42")
+    bind_gpu(compose_with_hydra(launcher).hydra.launcher, 3, [0, 1])
+    assert os.environ.get("CUDA_VISIBLE_DEVICES") == expected

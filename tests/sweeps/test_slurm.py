@@ -1,4 +1,4 @@
-"""The SLURM launcher config as submitit would submit it (no cluster: sbatch is never called)."""
+"""The SLURM launcher configs as submitit would submit them (no cluster: sbatch is never called)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ def task(cfg: object) -> None:
     """A stand-in task function (pickled with the job, never called)."""
 
 
-def sbatch_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *overrides: str) -> str:
-    """The sbatch script the plugin would submit for a 4-point sweep."""
+def sbatch_script(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *overrides: str, preset: str = "slurm"
+) -> str:
+    """The sbatch script the launcher would submit for a 4-point sweep."""
 
     def capture(self: submitit.slurm.slurm.SlurmExecutor, command: str) -> None:
         raise Submitted(self._make_submission_file_text(command, "uid"))
@@ -29,7 +31,7 @@ def sbatch_script(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *overrides: s
     monkeypatch.setattr(executor, "affinity", classmethod(lambda cls: 1))  # "srun exists"
     monkeypatch.setattr(executor, "_submit_command", capture)
     cfg = compose_with_hydra(
-        "hydra/launcher=slurm", f"hydra.sweep.dir={tmp_path}", "hydra.job.num=0", *overrides
+        f"hydra/launcher={preset}", f"hydra.sweep.dir={tmp_path}", "hydra.job.num=0", *overrides
     )
     launcher = instantiate(cfg.hydra.launcher)
     launcher.setup(hydra_context=None, task_function=task, config=cfg)
@@ -73,3 +75,12 @@ def test_array_parallelism_account_and_setup(
         lines
     )
     assert "module load cuda" in lines
+
+
+def test_the_cpu_preset_asks_for_no_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = sbatch_script(
+        tmp_path, monkeypatch, "hydra.launcher.partition=debug", preset="slurm_cpu"
+    )
+    lines = set(script.splitlines())
+    assert {"#SBATCH --cpus-per-task=1", "#SBATCH --mem=4GB", "#SBATCH --time=60"} <= lines
+    assert not any("gpu" in line for line in lines), script

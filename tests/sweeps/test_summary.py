@@ -181,3 +181,39 @@ def test_points_with_the_same_values_get_their_number_in_the_label(tmp_path: Pat
         "stage.learning_rate=3e-4 (#1)",
         "stage.learning_rate=3e-4 (#2)",
     ]
+
+
+def test_scheduler_events_are_rows_with_state_and_job_id(tmp_path: Path) -> None:
+    """Under SLURM: a point cancelled while running (no status.json), one cancelled before it
+    started (only the launcher's files), one still pending, one finished."""
+    log = "/sweep/.submitit/7_0/7_0_0_log.out"
+    rows = [
+        ({"job_id": "7_0", "state": "CANCELLED", "log": log, "started": 1.0}, None),
+        ({"job_id": "7_1", "state": "TIMEOUT", "log": log, "started": 1.0}, None),
+        ({"job_id": "7_2", "state": "CANCELLED", "log": log, "started": None}, None),
+        ({"job_id": "7_3", "state": "PENDING", "log": log, "started": None}, None),
+        ({"job_id": "7_4", "state": "COMPLETED", "log": log, "started": 1.0}, ok(2.0)),
+    ]
+    for num, (slurm, done) in enumerate(rows):
+        metrics, status = done or (None, None)
+        point = make_point(tmp_path, num, [f"stage.learning_rate={num}e-4"], metrics, status)
+        (point / "slurm.json").write_text(json.dumps(slurm))
+    files = render_sweep(tmp_path)
+    table = [dict(zip(files.columns, row, strict=True)) for row in files.rows]
+    assert files.columns[:5] == ["point", "stage.learning_rate", "status", "slurm_state", "job_id"]
+    assert [(r["status"], r["slurm_state"], r["job_id"]) for r in table] == [
+        ("cancelled", "CANCELLED", "7_0"),
+        ("timeout", "TIMEOUT", "7_1"),
+        ("cancelled", "CANCELLED", "7_2"),
+        ("pending", "PENDING", "7_3"),
+        ("ok", "COMPLETED", "7_4"),
+    ]
+    assert table[0]["reason"] == f"SLURM CANCELLED while running; log {log}"
+    assert "before it started" in table[2]["reason"]
+    text = (tmp_path / SUMMARY_MD).read_text()
+    assert "5 points, 1 ok, 2 cancelled, 1 pending, 1 timeout" in text
+    assert matplotlib.image.imread(tmp_path / HEATMAP).shape[2] == 4
+
+
+def test_local_sweeps_have_no_slurm_columns(sweep: Path) -> None:
+    assert "slurm_state" not in render_sweep(sweep).columns
