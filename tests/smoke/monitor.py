@@ -7,6 +7,7 @@ every step gets its own peak; a sampler thread keeps the last reading of the fin
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
@@ -71,10 +72,9 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _reset_peak(pid: int) -> None:
-    try:
+    # Not Linux, or not ours: the peaks then accumulate over the steps.
+    with contextlib.suppress(OSError):
         Path(f"/proc/{pid}/clear_refs").write_text("5")
-    except OSError:
-        pass  # not Linux or not ours: peaks then accumulate over the steps
 
 
 def run_pipeline(args: list[str], cwd: Path, timeout: float) -> Monitored:
