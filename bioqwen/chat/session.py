@@ -56,7 +56,12 @@ def model_spec(entry: str) -> dict[str, Any]:
         raise BioqwenError(f"models: {text} is a file, not a model directory or a .gguf file")
     if path.is_dir():
         generate.model_source({"path": str(path)})  # raises naming what is missing
-        return {**_conf_model("tiny"), "init": "pretrained", "name": _label(path), "path": str(path)}
+        return {
+            **_conf_model("tiny"),
+            "init": "pretrained",
+            "name": _label(path),
+            "path": str(path),
+        }
     if (CONF_MODELS / f"{text}.yaml").exists():
         return _conf_model(text)
     if HUB_ID.match(text):

@@ -172,6 +172,7 @@ class Header:
 def read_header(path: Path) -> Header:
     """The header of a GGUF file (v2+), skipping array items: gguf.GGUFReader builds a numpy
     view per item, over a minute for a 151,936-token vocabulary and its merges."""
+    size = path.stat().st_size
     with open(path, "rb") as handle:
 
         def take(fmt: str) -> Any:
@@ -182,7 +183,10 @@ def read_header(path: Path) -> Header:
             return struct.unpack(fmt, data)[0]
 
         def text() -> str:
-            return handle.read(take("<Q")).decode("utf-8", errors="replace")
+            length = take("<Q")
+            if length > size - handle.tell():  # a corrupt length, not a 2^60-byte read
+                raise ValueError(f"{path}: truncated GGUF header")
+            return handle.read(length).decode("utf-8", errors="replace")
 
         if handle.read(4) != b"GGUF" or take("<I") < 2:
             raise ValueError(f"{path}: not a GGUF file of version 2 or later")
