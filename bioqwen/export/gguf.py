@@ -172,7 +172,7 @@ class Header:
 def read_header(path: Path) -> Header:
     """The header of a GGUF file (v2+), skipping array items: gguf.GGUFReader builds a numpy
     view per item, over a minute for a 151,936-token vocabulary and its merges."""
-    size = path.stat().st_size
+    file_size = path.stat().st_size
     with open(path, "rb") as handle:
 
         def take(fmt: str) -> Any:
@@ -184,7 +184,7 @@ def read_header(path: Path) -> Header:
 
         def text() -> str:
             length = take("<Q")
-            if length > size - handle.tell():  # a corrupt length, not a 2^60-byte read
+            if length > file_size - handle.tell():  # a corrupt length, not a 2^60-byte read
                 raise ValueError(f"{path}: truncated GGUF header")
             return handle.read(length).decode("utf-8", errors="replace")
 
