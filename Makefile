@@ -21,7 +21,7 @@ DEPLOY := llama-cpp-python==0.3.36 gguf==0.19.0 diskcache==5.6.3
 NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
 LLAMA_CMAKE_ARGS := -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
 
-.PHONY: help setup demo test test-all lint format bench clean
+.PHONY: help setup demo test test-all smoke-paper lint format bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
@@ -45,8 +45,14 @@ $(STAMP): requirements.lock pyproject.toml
 demo: setup ## the demo experiment via `bioqwen pipeline` (tiny model, samples, W&B offline), then `bioqwen report`; reruns skip unchanged steps
 	bash scripts/demo.sh
 
-test: setup ## run the test suite (fast tests; slow and gpu tests are deselected)
-	$(BIN)/python -m pytest -n 2 -m "not slow and not gpu" -q
+# The paper's shapes end to end (tests/smoke, marker smoke_paper) are part of `make test`.
+TEST_MARKERS := (not slow and not gpu) or smoke_paper
+
+test: setup ## run the test suite (fast tests and smoke_paper; slow and gpu tests are deselected)
+	$(BIN)/python -m pytest -n 2 -m "$(TEST_MARKERS)" -q
+
+smoke-paper: setup ## the paper pipeline at the three bases' real shapes x 2 layers, with per-step time and peak RSS
+	$(BIN)/python -m pytest -n 2 -m smoke_paper -q tests/smoke
 
 test-all: setup ## run every CPU test, slow ones included
 	$(BIN)/python -m pytest -n 2 -m "not gpu" -q

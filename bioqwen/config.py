@@ -30,28 +30,41 @@ class TrackingConfig:
 
 
 @dataclass
-class TinyModelConfig:
-    """Shape of the randomly initialised Qwen2-architecture model built on demand."""
+class ArchitectureConfig:
+    """A Qwen2-architecture shape, in the keys of a published config.json (`model.init=random`)."""
 
     hidden_size: int = MISSING
     num_hidden_layers: int = MISSING
     num_attention_heads: int = MISSING
     num_key_value_heads: int = MISSING
     intermediate_size: int = MISSING
+    vocab_size: int | None = MISSING  # None: the tokenizer's size rounded up to a multiple of 64
+    tie_word_embeddings: bool = MISSING
+    rope_theta: float = MISSING
     max_position_embeddings: int = MISSING
-    seed: int = MISSING
+    rms_norm_eps: float = MISSING
+    use_sliding_window: bool = MISSING
+    sliding_window: int | None = MISSING
+    max_window_layers: int = MISSING
+    dtype: str = MISSING  # float32 | bfloat16: the dtype the built weights are saved in
 
 
 @dataclass
 class ModelConfig:
-    """A base model or baseline: a hub id, a local directory, or the tiny CPU model."""
+    """A base model or baseline: a hub id, a local directory, or random weights of a shape."""
 
     name: str = MISSING
     hub_id: str | None = None
     # A hub branch, tag or commit to pin hub_id to (recorded in lineage.json); None: main.
     revision: str | None = None
-    path: str | None = None
-    # Vendored tokenizer used when building the tiny model: qwen1_5 | qwen2_5 | small_bpe.
+    path: str | None = None  # a local model directory; when set, it is what loads
+    # pretrained: hub_id (or path) | random: `architecture` built with random weights from
+    # init_seed, cached (bioqwen.models.build_random_model): the tiny model, or a base's real
+    # shape offline (model.init=random model.architecture.num_hidden_layers=2).
+    init: str = "pretrained"
+    init_seed: int = 0
+    architecture: ArchitectureConfig | None = None
+    # Vendored tokenizer of a randomly initialised model: qwen1_5 | qwen2_5 | small_bpe.
     tokenizer: str = "qwen1_5"
     bpe_vocab_size: int = 1024
     pad_token: str = "<|padoftext|>"
@@ -63,11 +76,18 @@ class ModelConfig:
     trust_remote_code: bool = False
     torch_dtype: str = "auto"
     attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2
-    tiny: TinyModelConfig | None = None
     # none | nf4 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-q4_k_m (bioqwen/eval/quantized.py)
     quantization: str = "none"
     # Facts used by reports (parameter counts, published sizes).
     params_b: float | None = None
+
+
+# `${bioqwen.unless_path:${.path},<value>}`: a setting for the model a config builds (tiny's
+# float32 and sdpa) that gives way to `auto` when model.path names a directory to load instead,
+# so `evaluate model.path=<dir>` takes the directory's own dtype and attention.
+OmegaConf.register_new_resolver(
+    "bioqwen.unless_path", lambda path, value: "auto" if path else value, replace=True
+)
 
 
 # Data preparation

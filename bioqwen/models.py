@@ -1,4 +1,4 @@
-"""Resolve a model config to something `from_pretrained` can load, building `tiny` on demand.
+"""Resolve a model config to something `from_pretrained` can load, building random ones on demand.
 
 A leaf shared by train/ and eval/ (which may not import each other): evaluation loads models
 from a path or hub id whoever trained them, and both need the same tokenizer preparation.
@@ -36,23 +36,32 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
+INITS = ("pretrained", "random")
+
+
 def resolve_model(cfg: Any) -> str:
-    """Return the directory or hub id to load for a model config (builds `tiny` if needed).
+    """Return the directory or hub id to load for a model config (builds a random one if needed).
 
     `cfg` is a composed `model` node (conf/model/*.yaml over bioqwen.config.ModelConfig):
-    every key below is guaranteed by the schema.
+    every key below is guaranteed by the schema. An explicit `model.path` wins over the rest.
     """
     model = _as_dict(cfg)
-    if model["tiny"]:
-        return str(build_tiny_model(model))
+    if model["init"] not in INITS:
+        raise BioqwenError(f"model.init={model['init']!r}: expected one of {INITS}")
     if model["path"]:
         path = Path(model["path"])
         if not (path / "config.json").exists():
             raise BioqwenError(f"model.path={path}: no config.json there (not a model directory)")
         return str(path)
+    if model["init"] == "random":
+        if not model["architecture"]:
+            raise BioqwenError(f"model={model['name']}: model.init=random needs model.architecture")
+        return str(build_random_model(model))
     if model["hub_id"]:
         return str(model["hub_id"])
-    raise BioqwenError(f"model {model['name']!r}: set one of model.path, model.hub_id, model.tiny")
+    raise BioqwenError(
+        f"model {model['name']!r}: set one of model.path, model.hub_id, model.init=random"
+    )
 
 
 def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTokenizerBase:
@@ -112,24 +121,29 @@ def chat_generation_config(
     return gen
 
 
-def build_tiny_model(model: dict[str, Any]) -> Path:
-    """Build (once, cached) a random-weight Qwen2 model with the configured tokenizer."""
+def build_random_model(model: dict[str, Any]) -> Path:
+    """Build (once, cached) random weights of `model.architecture` with the configured tokenizer.
+
+    Deterministic from `model.init_seed`; cached by the hash of the architecture, seed and
+    tokenizer, so the tiny model and a base's real shape at 2 layers are built once each.
+    """
     import torch
     import transformers
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    shape = dict(model["tiny"])
+    shape = dict(model["architecture"])
     tokenizer_kind = model["tokenizer"]
     key = stable_hash(
         {
-            "shape": shape,
+            "architecture": shape,
+            "seed": model["init_seed"],
             "tokenizer": tokenizer_kind,
             "bpe": model["bpe_vocab_size"],
             "pad": model["pad_token"],
             "transformers": transformers.__version__,
         }
     )
-    target = cache_root() / "models" / f"tiny-{tokenizer_kind}-{key}"
+    target = cache_root() / "models" / f"{model['name']}-random-{tokenizer_kind}-{key}"
     with cached_directory(target) as tmp:
         if tmp is not None:
             pad = model["pad_token"]
@@ -138,18 +152,23 @@ def build_tiny_model(model: dict[str, Any]) -> Path:
                 tokenizer = train_small_bpe(int(model["bpe_vocab_size"]), pad)
             else:
                 tokenizer = load_qwen_tokenizer(tokenizer_kind, pad)
-            seed = int(shape.pop("seed", 0))
-            vocab = len(tokenizer)
+            dtype = getattr(torch, str(shape.pop("dtype")))
+            if shape["vocab_size"] is None:
+                shape["vocab_size"] = (len(tokenizer) + 63) // 64 * 64
+            if shape["vocab_size"] < len(tokenizer):
+                raise BioqwenError(
+                    f"model.architecture.vocab_size={shape['vocab_size']}: fewer rows than the "
+                    f"{len(tokenizer)} tokens of tokenizer {tokenizer_kind}"
+                )
             config = Qwen2Config(
-                vocab_size=(vocab + 63) // 64 * 64,
-                tie_word_embeddings=True,
                 bos_token_id=_token_id(tokenizer, ENDOFTEXT),
                 eos_token_id=_token_id(tokenizer, IM_END),
                 pad_token_id=tokenizer.pad_token_id,
                 **shape,
             )
-            torch.manual_seed(seed)
-            net = Qwen2ForCausalLM(config)
+            # Initialised in fp32 (the same values whatever dtype is saved), then cast.
+            torch.manual_seed(int(model["init_seed"]))
+            net = Qwen2ForCausalLM(config).to(dtype)
             net.generation_config = chat_generation_config(tokenizer)
             net.save_pretrained(tmp, safe_serialization=True)
             tokenizer.save_pretrained(tmp)

@@ -87,3 +87,15 @@ def tiny_model_dir() -> Path:
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = hydra_compose("model/tiny")
     return Path(resolve_model(cfg.model))
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Print the per-step time and peak RSS tests recorded as `smoke_paper` (tests/smoke),
+    also from xdist workers, whose own output pytest does not show."""
+    for outcome in ("passed", "failed"):
+        for report in terminalreporter.getreports(outcome):
+            if report.when != "call":
+                continue
+            for name, value in report.user_properties:
+                if name == "smoke_paper":
+                    terminalreporter.write_line(str(value))

@@ -1,7 +1,9 @@
 import json
+from pathlib import Path
 
 from transformers import AutoModelForCausalLM
 
+from bioqwen.jobs.common import plain
 from bioqwen.models import tokenizer_for
 from tests.conftest import compose_config
 
@@ -26,14 +28,14 @@ def test_tiny_model_is_deterministic_from_its_seed_and_built_once(
     from omegaconf import OmegaConf
     from safetensors.torch import load_file
 
-    from bioqwen.models import build_tiny_model
+    from bioqwen.models import build_random_model
     from tests.conftest import CONF
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         model_cfg = OmegaConf.to_container(compose("model/tiny").model, resolve=True)
     # A fresh cache rebuilds the same weights and tokenizer from the seed.
     monkeypatch.setenv("BIOQWEN_CACHE", str(tmp_path))
-    rebuilt = build_tiny_model(model_cfg)
+    rebuilt = build_random_model(model_cfg)
     assert rebuilt.name == tiny_model_dir.name
     original, again = (load_file(d / "model.safetensors") for d in (tiny_model_dir, rebuilt))
     assert original.keys() == again.keys()
@@ -43,11 +45,11 @@ def test_tiny_model_is_deterministic_from_its_seed_and_built_once(
     ).read_text()
     # Cached: a second call finds the entry and writes nothing.
     stamp = (rebuilt / "model.safetensors").stat().st_mtime_ns
-    assert build_tiny_model(model_cfg) == rebuilt
+    assert build_random_model(model_cfg) == rebuilt
     assert (rebuilt / "model.safetensors").stat().st_mtime_ns == stamp
     # Another seed is another model.
-    model_cfg["tiny"]["seed"] = 1
-    other = build_tiny_model(model_cfg)
+    model_cfg["init_seed"] = 1
+    other = build_random_model(model_cfg)
     assert other != rebuilt
     weights = load_file(other / "model.safetensors")
     assert any(not (weights[k] == original[k]).all() for k in original)
@@ -103,3 +105,96 @@ def test_a_pinned_hub_revision_reaches_from_pretrained(monkeypatch, tiny_model_d
     # A local directory (a merged stage-1 model) is not pinned.
     tokenizer_for(pinned, str(tiny_model_dir))
     assert calls == ["abc123", None]
+
+
+PAPER_BASES = {"qwen2_0_5b": "Qwen/Qwen2-0.5B", "qwen2_5_1_5b": "Qwen/Qwen2.5-1.5B"}
+PAPER_BASES["qwen1_5_1_8b"] = "Qwen/Qwen1.5-1.8B"
+
+
+def test_each_paper_base_states_a_buildable_architecture_for_its_tokenizer():
+    from bioqwen.data.tokenizer import load_qwen_tokenizer
+
+    sizes = {
+        kind: len(load_qwen_tokenizer(kind, "<|padoftext|>")) for kind in ("qwen1_5", "qwen2_5")
+    }
+    for name, hub_id in PAPER_BASES.items():
+        model = compose_config("train", f"model={name}").model
+        arch = model.architecture
+        assert model.hub_id == hub_id and model.init == "pretrained"  # the hub model by default
+        assert arch.hidden_size % arch.num_attention_heads == 0, name
+        assert arch.num_attention_heads % arch.num_key_value_heads == 0, name
+        assert arch.dtype == "bfloat16" and arch.vocab_size == 151936, name
+        assert arch.vocab_size >= sizes[model.tokenizer], name
+    # The one untied base (its output layer is a matrix of its own).
+    ties = {
+        n: compose_config("train", f"model={n}").model.architecture.tie_word_embeddings
+        for n in PAPER_BASES
+    }
+    assert ties == {"qwen2_0_5b": True, "qwen2_5_1_5b": True, "qwen1_5_1_8b": False}
+
+
+def test_init_random_builds_a_bases_architecture_with_overrides(monkeypatch, tmp_path):
+    from safetensors import safe_open
+
+    from bioqwen.models import resolve_model
+
+    monkeypatch.setenv("BIOQWEN_CACHE", str(tmp_path))
+    # Qwen1.5-1.8B's settings (untied, bf16, rope theta 1e6) at a CPU-test width and depth.
+    small = [
+        "model.architecture.hidden_size=64",
+        "model.architecture.intermediate_size=128",
+        "model.architecture.num_attention_heads=4",
+        "model.architecture.num_key_value_heads=4",
+        "model.architecture.num_hidden_layers=1",
+        "model.architecture.vocab_size=1088",
+    ]
+    cfg = compose_config(
+        "train", "model=qwen1_5_1_8b", "model.init=random", "model.tokenizer=small_bpe", *small
+    ).model
+    built = Path(resolve_model(cfg))
+    config = json.loads((built / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"], config["vocab_size"]) == (
+        1,
+        64,
+        1088,
+    )
+    assert config["max_position_embeddings"] == 32768 and not config["tie_word_embeddings"]
+    assert config["rope_parameters"]["rope_theta"] == 1_000_000.0 and config["dtype"] == "bfloat16"
+    with safe_open(built / "model.safetensors", framework="pt") as handle:
+        kinds = {handle.get_slice(k).get_dtype() for k in handle.keys()}  # noqa: SIM118
+        assert "lm_head.weight" in handle.keys()  # noqa: SIM118
+    assert kinds == {"BF16"}
+    assert resolve_model(cfg) == str(built)  # cached
+    # A directory given as model.path is what loads, whatever the config would build.
+    assert resolve_model({**plain(cfg), "path": str(built)}) == str(built)
+
+
+def test_a_random_init_needs_an_architecture_that_fits_its_tokenizer(monkeypatch, tmp_path):
+    import pytest
+
+    from bioqwen.errors import BioqwenError
+    from bioqwen.models import resolve_model
+
+    monkeypatch.setenv("BIOQWEN_CACHE", str(tmp_path))
+    with pytest.raises(
+        BioqwenError, match=r"model=taiyi: model\.init=random needs model\.architecture"
+    ):
+        resolve_model(compose_config("train", "model=taiyi", "model.init=random").model)
+    with pytest.raises(BioqwenError, match=r"model\.init='scratch': expected one of"):
+        resolve_model(compose_config("train", "model=tiny", "model.init=scratch").model)
+    rows = "model.architecture.vocab_size=512"
+    with pytest.raises(BioqwenError, match=r"vocab_size=512: fewer rows than the \d+ tokens"):
+        resolve_model(compose_config("train", "model=tiny", rows).model)
+
+
+def test_evaluate_on_a_directory_does_not_inherit_the_tiny_models_settings(tiny_model_dir):
+    # conf/evaluate.yaml's default model is tiny (float32, sdpa): settings for the model it
+    # builds. A directory takes its own (auto); an explicit setting still wins.
+    default = compose_config("evaluate").model
+    assert (default.torch_dtype, default.attn_implementation) == ("float32", "sdpa")
+    directory = compose_config("evaluate", f"model.path={tiny_model_dir}").model
+    assert (directory.torch_dtype, directory.attn_implementation) == ("auto", "auto")
+    chosen = compose_config(
+        "evaluate", f"model.path={tiny_model_dir}", "model.torch_dtype=bfloat16"
+    ).model
+    assert (chosen.torch_dtype, chosen.attn_implementation) == ("bfloat16", "auto")

@@ -56,12 +56,17 @@ def model_spec(entry: str) -> dict[str, Any]:
         raise BioqwenError(f"models: {text} is a file, not a model directory or a .gguf file")
     if path.is_dir():
         generate.model_source({"path": str(path)})  # raises naming what is missing
-        return {**_conf_model("tiny"), "tiny": None, "name": _label(path), "path": str(path)}
+        return {
+            **_conf_model("tiny"),
+            "init": "pretrained",
+            "name": _label(path),
+            "path": str(path),
+        }
     if (CONF_MODELS / f"{text}.yaml").exists():
         return _conf_model(text)
     if HUB_ID.match(text):
         _check_hub_cache(text)
-        return {**_conf_model("tiny"), "tiny": None, "name": text, "hub_id": text}
+        return {**_conf_model("tiny"), "init": "pretrained", "name": text, "hub_id": text}
     raise BioqwenError(
         f"models: {text}: no such file or directory, and not a model name in conf/model/ "
         "or a hub id (owner/name)"
@@ -72,7 +77,7 @@ def _conf_model(name: str) -> dict[str, Any]:
     """conf/model/<name>.yaml composed by Hydra, as the other jobs get it.
 
     A directory or hub id takes the settings of the default model (as `evaluate model.path=`
-    does) with the tiny-model block removed.
+    does), loaded from there rather than built (init=pretrained).
     """
     model: dict[str, Any] = plain(compose(f"model/{name}").model)
     return model

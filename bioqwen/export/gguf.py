@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import struct
 import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -150,18 +153,80 @@ def write_f16(model_dir: Path, out: Path, name: str | None = None) -> None:
     writer.close()
 
 
+# GGUF value types (gguf.GGUFValueType) of fixed width, as little-endian struct formats.
+_FIXED = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?"}
+_FIXED |= {10: "<Q", 11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+
+
+@dataclass
+class Header:
+    """A GGUF file's metadata and tensor table, read without its arrays' items or weights."""
+
+    metadata: dict[str, Any]  # scalar and string values by key
+    array_lengths: dict[str, int]  # array keys (tokenizer.ggml.tokens, ...) -> item count
+    tensors: dict[str, tuple[int, ...]]  # name -> dimensions as GGUF lists them (fastest first)
+    tensor_types: dict[str, int]  # name -> gguf.GGMLQuantizationType value
+
+
+def read_header(path: Path) -> Header:
+    """The header of a GGUF file (v2+), skipping array items: gguf.GGUFReader builds a numpy
+    view per item, over a minute for a 151,936-token vocabulary and its merges."""
+    file_size = path.stat().st_size
+    with open(path, "rb") as handle:
+
+        def take(fmt: str) -> Any:
+            size = struct.calcsize(fmt)
+            data = handle.read(size)
+            if len(data) < size:
+                raise ValueError(f"{path}: truncated GGUF header")
+            return struct.unpack(fmt, data)[0]
+
+        def text() -> str:
+            length = take("<Q")
+            if length > file_size - handle.tell():  # a corrupt length, not a 2^60-byte read
+                raise ValueError(f"{path}: truncated GGUF header")
+            return handle.read(length).decode("utf-8", errors="replace")
+
+        if handle.read(4) != b"GGUF" or take("<I") < 2:
+            raise ValueError(f"{path}: not a GGUF file of version 2 or later")
+        header = Header({}, {}, {}, {})
+        n_tensors, n_values = take("<Q"), take("<Q")
+        for _ in range(n_values):
+            key, kind = text(), take("<I")
+            if kind == _ARRAY:
+                item, count = take("<I"), take("<Q")
+                header.array_lengths[key] = count
+                if item == _STRING:
+                    for _ in range(count):
+                        handle.seek(take("<Q"), os.SEEK_CUR)
+                elif item in _FIXED:
+                    handle.seek(count * struct.calcsize(_FIXED[item]), os.SEEK_CUR)
+                else:
+                    raise ValueError(f"{path}: {key}: unsupported array item type {item}")
+            elif kind == _STRING:
+                header.metadata[key] = text()
+            elif kind in _FIXED:
+                header.metadata[key] = take(_FIXED[kind])
+            else:
+                raise ValueError(f"{path}: {key}: unknown value type {kind}")
+        for _ in range(n_tensors):
+            name = text()
+            dims = tuple(take("<Q") for _ in range(take("<I")))
+            header.tensors[name], header.tensor_types[name] = dims, take("<I")
+            take("<Q")  # the tensor's data offset
+    return header
+
+
 def trained_context(path: Path) -> int | None:
     """The context length a GGUF file's metadata gives (`<architecture>.context_length`);
     None when it cannot be read (load() then lets llama.cpp name what is wrong)."""
     try:
-        fields = require("gguf").GGUFReader(str(path)).fields
-    except (ValueError, IndexError, OSError):  # a truncated or foreign file
+        metadata = read_header(path).metadata
+    except (ValueError, OSError):  # a truncated or foreign file
         return None
-    arch = fields.get("general.architecture")
-    if arch is None:
-        return None
-    length = fields.get(f"{arch.contents()}.context_length")
-    return int(length.contents()) if length is not None else None
+    length = metadata.get(f"{metadata.get('general.architecture')}.context_length")
+    return int(length) if isinstance(length, int) else None
 
 
 def load(path: Path, n_ctx: int = 512, threads: int | None = None) -> Any:

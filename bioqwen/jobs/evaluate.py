@@ -28,9 +28,9 @@ from bioqwen.runs import atomic_write_text, file_hash
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate cfg.model on cfg.benchmark; write predictions, metrics.json, W&B table."""
     model_cfg = plain(cfg.model)
-    if model_cfg["path"] and model_cfg["tiny"]:
-        # An explicit directory replaces the default tiny model, and names the run.
-        model_cfg["tiny"] = None
+    if model_cfg["path"] and model_cfg["init"] == "random":
+        # An explicit directory replaces the default tiny model (it is what loads), and names
+        # the run; tiny's dtype and attention gave way to `auto` (conf/model/tiny.yaml).
         model_cfg["name"] = Path(str(model_cfg["path"])).name
     bench = plain(cfg.benchmark)
     settings = plain(cfg.generation)

@@ -13,7 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerBase
+from transformers import (
+    AutoConfig,
+    AutoModelForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from bioqwen.models import chat_generation_config, quiet_loading
 from bioqwen.runs import atomic_directory
@@ -24,8 +29,9 @@ ADAPTER = "adapter"
 MERGED = "merged"
 
 
-def _saved_dtype(model: PreTrainedModel) -> torch.dtype:
-    dtype = getattr(model.config, "dtype", None) or getattr(model.config, "torch_dtype", None)
+def stored_dtype(config: Any) -> torch.dtype:
+    """The dtype a model config says its weights are stored in (fp32 when it says none)."""
+    dtype = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
     if isinstance(dtype, str):
         dtype = getattr(torch, dtype, None)
     return dtype if isinstance(dtype, torch.dtype) else torch.float32
@@ -40,11 +46,15 @@ def merge_adapter(
     """Load the unquantized base in fp32, apply the adapter and fold it into the weights."""
     from peft import PeftModel
 
+    # Read before loading: a model loaded in fp32 reports fp32 as its dtype, and a bf16 base
+    # (every Qwen release) would be saved at twice its size.
+    target_dtype = stored_dtype(
+        AutoConfig.from_pretrained(base_source, trust_remote_code=trust_remote_code)
+    )
     with quiet_loading():
         base = AutoModelForCausalLM.from_pretrained(
             base_source, dtype=torch.float32, trust_remote_code=trust_remote_code
         )
-        target_dtype = _saved_dtype(base)
         rows = int(base.get_input_embeddings().weight.shape[0])  # type: ignore[index]
         if len(tokenizer) > rows:
             base.resize_token_embeddings(len(tokenizer))

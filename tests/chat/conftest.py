@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from bioqwen.models import build_tiny_model
+from bioqwen.models import build_random_model
 from tests.conftest import CONF
 
 # A template other than the tiny models' ChatML, as a Llama-style baseline would bring.
@@ -26,8 +26,8 @@ def chat_models(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
     sources = [tiny_model_dir]
     for seed in (1, 2):
         variant = dict(model)  # type: ignore[arg-type]
-        variant["tiny"] = {**variant["tiny"], "seed": seed}
-        sources.append(build_tiny_model(variant))
+        variant["init_seed"] = seed
+        sources.append(build_random_model(variant))
     targets = [root / "tiny-a", root / "tiny-b", root / "run-tiny-c" / "merged"]
     for source, target in zip(sources, targets, strict=True):
         shutil.copytree(source, target)

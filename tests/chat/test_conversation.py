@@ -35,8 +35,8 @@ def _conversation(models, tmp_path: Path) -> Conversation:
 def test_entries_are_checked_before_loading(tmp_path, chat_models, monkeypatch):
     run_dir = chat_models[2]
     spec = session.model_spec(str(run_dir))
-    assert (spec["name"], spec["path"], spec["tiny"]) == ("run-tiny-c", str(run_dir), None)
-    assert session.model_spec("tiny")["tiny"]["hidden_size"] == 64  # a conf/model name
+    assert (spec["name"], spec["path"], spec["init"]) == ("run-tiny-c", str(run_dir), "pretrained")
+    assert session.model_spec("tiny")["architecture"]["hidden_size"] == 64  # a conf/model name
     (tmp_path / "empty").mkdir()
     (tmp_path / "notes.txt").write_text("x")
     (tmp_path / "fake.gguf").write_bytes(b"PK\x03\x04")

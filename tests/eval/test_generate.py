@@ -21,7 +21,7 @@ from tests.conftest import compose_config
 def _model(name: str, path: str) -> dict:
     """A real composed model config (conf/model/tiny.yaml) pointed at a directory."""
     model = plain(compose_config("evaluate", "model=tiny").model)
-    return {**model, "name": name, "path": path, "tiny": None}
+    return {**model, "name": name, "path": path, "init": "pretrained"}
 
 
 def _settings(**overrides: Any) -> dict:

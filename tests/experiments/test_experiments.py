@@ -38,7 +38,7 @@ def test_available_lists_the_pipeline_experiments_only() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_experiment_composes_every_step(name: str) -> None:
     for todo in all_plans(plan_of(name, "pipeline.root=/x")):
-        block = OmegaConf.to_container(todo.cfg.experiment)
+        block = OmegaConf.to_container(todo.cfg.experiment, resolve=True)
         assert isinstance(block, dict)
         for step in todo.steps:
             cfg = todo.configs[step.name]

@@ -60,3 +60,31 @@ def test_qlora_adapter_merges_into_the_unquantized_weights(tiny_model_dir, tmp_p
     torch.testing.assert_close(got, exact, rtol=1e-5, atol=1e-6)
     # Merging into the dequantized 4-bit weights would be off by the quantization error.
     assert (got - (dequantized + delta)).abs().max() > 1e-3
+
+
+def test_a_bf16_base_is_merged_and_saved_in_bf16(tmp_path, monkeypatch):
+    # Qwen releases are bf16; the merge loads the base in fp32 for exact sums, and must save
+    # in the base's dtype again (not the fp32 it was loaded in: twice the size on disk).
+    from safetensors import safe_open
+
+    from bioqwen.models import resolve_model
+
+    monkeypatch.setenv("BIOQWEN_CACHE", str(tmp_path / "cache"))
+    model_cfg = compose_config("train", "model=tiny", "model.architecture.dtype=bfloat16").model
+    base_dir = resolve_model(model_cfg)
+    tokenizer = tokenizer_for(model_cfg, base_dir)
+    base = AutoModelForCausalLM.from_pretrained(base_dir, dtype=torch.float32)
+    peft_model = _random_adapter(base).eval()
+    adapter = save_adapter(peft_model, tokenizer, tmp_path / "adapter")
+    merged_dir = merge_to_dir(base_dir, adapter, tokenizer, tmp_path / "merged")
+    assert json.loads((merged_dir / "config.json").read_text())["dtype"] == "bfloat16"
+    with safe_open(merged_dir / "model.safetensors", framework="pt") as handle:
+        assert {handle.get_slice(k).get_dtype() for k in handle.keys()} == {"BF16"}  # noqa: SIM118
+    merged = AutoModelForCausalLM.from_pretrained(merged_dir, dtype=torch.float32).eval()
+    ids = torch.tensor([tokenizer("<|im_start|>user\nfever and cough<|im_end|>")["input_ids"]])
+    with torch.no_grad():
+        expected, got = peft_model(ids).logits, merged(ids).logits
+        with peft_model.disable_adapter():
+            without = peft_model(ids).logits
+    # bf16 rounding of the merged weights only: far below what the adapter changes.
+    assert (got - expected).abs().max() < 0.05 * (expected - without).abs().max()
