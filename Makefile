@@ -58,13 +58,13 @@ test-all: setup ## run every CPU test, slow ones included
 	$(BIN)/python -m pytest -n 2 -m "not gpu" -q
 
 lint: setup ## ruff lint + format check and mypy on bioqwen/
-	$(BIN)/ruff check bioqwen tests benchmarks
-	$(BIN)/ruff format --check bioqwen tests benchmarks
-	$(BIN)/mypy bioqwen
+	$(BIN)/ruff check bioqwen hydra_plugins tests benchmarks
+	$(BIN)/ruff format --check bioqwen hydra_plugins tests benchmarks
+	$(BIN)/mypy bioqwen hydra_plugins
 
 format: setup ## apply ruff fixes and formatting
-	$(BIN)/ruff check --fix bioqwen tests benchmarks
-	$(BIN)/ruff format bioqwen tests benchmarks
+	$(BIN)/ruff check --fix bioqwen hydra_plugins tests benchmarks
+	$(BIN)/ruff format bioqwen hydra_plugins tests benchmarks
 
 bench: setup ## run the CPU benchmarks (ratios printed side by side)
 	@for b in benchmarks/*.py; do case $$b in *gpu_*) continue;; esac; echo "== $$b"; $(BIN)/python $$b || exit 1; done
