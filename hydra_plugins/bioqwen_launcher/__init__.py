@@ -54,8 +54,8 @@ class BioqwenSlurmLauncher(SlurmLauncher):
         Singleton.set_state(singleton_state)
         setup_globals()
         config = self.hydra_context.config_loader.load_sweep_config(self.config, sweep_overrides)
-        with open_dict(config.hydra.job) as job:
-            job.id = submitit.JobEnvironment().job_id
+        with open_dict(config.hydra.job):
+            config.hydra.job.id = submitit.JobEnvironment().job_id
             config.hydra.job.num = job_num
         launcher.prepare_point(config, int(self.params.get("max_num_timeout") or 0))
         return run_job(
