@@ -29,12 +29,12 @@ from bioqwen.eval import generate, gold, prompts
 from bioqwen.jobs.common import plain
 
 
-def _config(benchmark: str) -> tuple[dict[str, Any], dict[str, Any]]:
+def _config(benchmark: str) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
     with hydra_context():
         cfg = compose(
             "evaluate", overrides=["tracking=disabled", "model=tiny", f"benchmark={benchmark}"]
         )
-    return plain(cfg.model), plain(cfg.benchmark)
+    return plain(cfg.model), plain(cfg.benchmark), plain(cfg.data.system_prompts)
 
 
 def _timed(model: Any, tok: Any, chats: list[str], settings: dict[str, Any]) -> float:
@@ -53,12 +53,15 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{'benchmark':<10} {'prompts':>7} {'loop s':>8} {'batched s':>10} {'ratio':>6}")
     for name in ("webmedqa", "ncbi"):
-        model_cfg, bench_cfg = _config(name)
+        model_cfg, bench_cfg, system_prompts = _config(name)
         model, tok = generate.load_for_generation(model_cfg, "cpu")
         items = gold.load_benchmark({**bench_cfg, "limit": args.prompts}).items
         chats = [
             generate.render_prompt(
-                tok, prompts.messages_for(bench_cfg, i, model_cfg["system_prompt"])
+                tok,
+                prompts.messages_for(
+                    bench_cfg, i, model_cfg["system_prompt"], system_prompts=system_prompts
+                ),
             )
             for i in items
         ]

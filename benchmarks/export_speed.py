@@ -29,7 +29,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
+from bioqwen.checkout import compose, plain
 from bioqwen.data.tokenizer import load_qwen_tokenizer
 from bioqwen.export import agreement, gguf, sizes
 from bioqwen.export.quantize import quantize
@@ -80,7 +80,8 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     tokenizer = load_qwen_tokenizer("qwen1_5")
-    chats = agreement.chat_prompts(DEFAULT_SYSTEM_PROMPTS, QUESTIONS)[: args.prompts]
+    system_prompts = plain(compose("export").data.system_prompts)
+    chats = agreement.chat_prompts(system_prompts, QUESTIONS)[: args.prompts]
     prompts = [list(tokenizer(c, add_special_tokens=False)["input_ids"]) for c in chats]
     torch.manual_seed(0)
     model = Qwen2ForCausalLM(Qwen2Config(**QWEN2_0_5B)).eval()

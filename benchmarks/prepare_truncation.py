@@ -15,8 +15,8 @@ import json
 import random
 import time
 
-from bioqwen.checkout import ROOT
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, render, with_system
+from bioqwen.checkout import ROOT, compose, plain
+from bioqwen.data.chatml import render, with_system
 from bioqwen.data.tokenizer import load_qwen_tokenizer
 from bioqwen.data.truncate import fit
 
@@ -76,7 +76,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=150)
     args = parser.parse_args()
     tokenizer = load_qwen_tokenizer()
-    system = DEFAULT_SYSTEM_PROMPTS["zh"]
+    system = str(plain(compose("prepare").data.system_prompts)["zh"])
     samples = make_samples(tokenizer, args.samples)
     conversations = [
         with_system([{"role": "user", "content": p}, {"role": "assistant", "content": a}], system)

@@ -375,6 +375,13 @@ class BootstrapConfig:
 
 
 @dataclass
+class EvaluateDataConfig:
+    """The data settings evaluation reads: a `system_prompt: bioqwen` model's prompts."""
+
+    system_prompts: dict[str, str] = MISSING  # conf/data/system_prompts/
+
+
+@dataclass
 class EvaluateJobConfig:
     """`bioqwen evaluate`."""
 
@@ -383,6 +390,7 @@ class EvaluateJobConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
+    data: EvaluateDataConfig = field(default_factory=EvaluateDataConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     device: str = "auto"  # auto | cpu | cuda
     table_rows: int = 50  # sample predictions logged as a W&B table

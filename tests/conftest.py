@@ -6,6 +6,7 @@ session fixtures use the same code as the `compose` and `run_cli` fixtures.
 
 from __future__ import annotations
 
+import functools
 import os
 import subprocess
 import sys
@@ -35,6 +36,13 @@ def compose_config(job: str, *overrides: str) -> DictConfig:
     """A job's real primary config with overrides (no tracking unless an override asks)."""
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return hydra_compose(job, overrides=["tracking=disabled", *overrides])
+
+
+@functools.cache
+def system_prompts() -> dict[str, str]:
+    """data.system_prompts as a job composes them by default (conf/data/default.yaml)."""
+    prompts = compose_config("prepare").data.system_prompts
+    return {str(lang): str(text) for lang, text in prompts.items()}
 
 
 def offline_run(run_dir: Path) -> dict[str, Any]:

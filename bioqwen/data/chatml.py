@@ -3,6 +3,8 @@
 One tokenization of the whole rendered conversation, with character offsets, decides which
 tokens are trained: exactly the tokens of each assistant reply plus its closing `<|im_end|>`.
 Tokenizing the turns separately would let BPE merges differ at the turn boundaries.
+System prompts are not read here: each job passes its composed `data.system_prompts`
+(conf/data/default.yaml and its command-line overrides).
 """
 
 from __future__ import annotations
@@ -10,25 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from omegaconf import OmegaConf
 from transformers import PreTrainedTokenizerBase
 
-from bioqwen.checkout import CONF_DIR
 from bioqwen.data.tokenizer import IM_END, IM_START
 
 IGNORE_INDEX = -100
 
-
-def _bioqwen_system_prompts() -> dict[str, str]:
-    """The BioQwen authors' system prompts per language, as conf/data/default.yaml sets them."""
-    conf = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "data" / "default.yaml"))
-    assert isinstance(conf, dict)
-    return {str(k): str(v) for k, v in conf["system_prompts"].items()}
-
-
-# The one copy of the prompts in code is read from the YAML (prepare takes data.system_prompts
-# from the composed config; evaluation and tests take this).
-DEFAULT_SYSTEM_PROMPTS = _bioqwen_system_prompts()
 
 Message = Mapping[str, str]
 

@@ -279,6 +279,15 @@ def _generate_vllm(
     return texts, [len(o.outputs[0].token_ids) for o in outputs], elapsed
 
 
+def batch_seed(seed: int, position: int) -> int:
+    """The seed of the batch at `position` (0-based, length-sorted order) for every backend.
+
+    Batches get distinct seeds (one seed for all would make batches of equal prompts sample
+    alike), and the same position the same seed in every run, resumed or not.
+    """
+    return seed + position
+
+
 def generate(
     model: Any,
     tokenizer: PreTrainedTokenizerBase,
@@ -293,8 +302,8 @@ def generate(
     With backend=vllm (`model` is a vllm.LLM) a batch of `batch_size` prompts is one vLLM call.
     `done` holds generations of an earlier, interrupted call by prompt index: a batch all of
     whose prompts are done is not generated again. `on_batch` receives each generated batch's
-    new results. Batches depend only on the prompts, and each is seeded with `seed` + its
-    position, so a resumed run generates the same batches with the same randomness.
+    new results. Batches depend only on the prompts, and every backend seeds a batch with
+    `batch_seed`, so a resumed run generates the same batches with the same randomness.
     """
     tokenizer.padding_side = "left"
     batch_size = max(1, int(settings["batch_size"]))
@@ -313,18 +322,17 @@ def generate(
         iterator = tqdm(todo, desc="generate", unit="batch")
     for position, batch in iterator:
         chunk = [prompts[i] for i in batch]
-        seed = int(settings["seed"]) + position
-        torch.manual_seed(seed)
+        seed = batch_seed(int(settings["seed"]), position)
         if vllm:
             texts, new_tokens, elapsed = _generate_vllm(
                 model, chunk, kwargs["generation_config"], seed
             )
         elif isinstance(model, quantized.GgufModel):
-            seed = int(settings.get("seed", 42))
             texts, new_tokens, elapsed = model.generate_texts(
                 chunk, kwargs["generation_config"], seed
             )
         else:
+            torch.manual_seed(seed)
             texts, new_tokens, elapsed = _generate_batch(model, tokenizer, chunk, kwargs)
         fresh: list[int] = []
         made: list[Generation] = []

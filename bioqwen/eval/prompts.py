@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, prompt_text, with_system
+from bioqwen.data.chatml import prompt_text, with_system
 from bioqwen.errors import BioqwenError
 from bioqwen.eval.gold import NerDocument, QaItem, entity_types
 from bioqwen.runs import LINEAGE_FILE, read_json
@@ -43,17 +43,25 @@ def user_text(cfg: Mapping[str, Any], item: NerDocument | QaItem) -> str:
         ) from err
 
 
-def system_prompt(cfg: Mapping[str, Any], model_prompt: str | None) -> str | None:
+def system_prompt(
+    cfg: Mapping[str, Any], model_prompt: str | None, system_prompts: Mapping[str, str]
+) -> str | None:
     """The system turn for a benchmark: its own `system_prompt` when set, else the model's.
 
     A model's `system_prompt` is `bioqwen` (the BioQwen authors' prompt in the benchmark's
-    language, conf/data/default.yaml), null (no system turn: the model's own default, from
-    its chat template) or a text used as is.
+    language: `system_prompts`, the job's composed data.system_prompts), null (no system turn:
+    the model's own default, from its chat template) or a text used as is.
     """
     if cfg["system_prompt"] is not None:
         return str(cfg["system_prompt"])
     if model_prompt == BIOQWEN:
-        return DEFAULT_SYSTEM_PROMPTS[str(cfg["lang"])]
+        lang = str(cfg["lang"])
+        if lang not in system_prompts:
+            raise BioqwenError(
+                f"data.system_prompts has no {lang!r} prompt (benchmark.lang={lang}); "
+                f"it has {', '.join(system_prompts) or 'none'}"
+            )
+        return str(system_prompts[lang])
     return model_prompt
 
 
@@ -69,14 +77,21 @@ def model_system_prompt(configured: str | None, runs: list[Path]) -> str | None:
 
 
 def messages_for(
-    cfg: Mapping[str, Any], item: NerDocument | QaItem, model_prompt: str | None = BIOQWEN
+    cfg: Mapping[str, Any],
+    item: NerDocument | QaItem,
+    model_prompt: str | None = BIOQWEN,
+    *,
+    system_prompts: Mapping[str, str],
 ) -> list[dict[str, str]]:
     """System (see `system_prompt`) and user turns for one item."""
     return with_system(
-        [{"role": "user", "content": user_text(cfg, item)}], system_prompt(cfg, model_prompt)
+        [{"role": "user", "content": user_text(cfg, item)}],
+        system_prompt(cfg, model_prompt, system_prompts),
     )
 
 
-def chat_prompt(cfg: Mapping[str, Any], item: NerDocument | QaItem) -> str:
+def chat_prompt(
+    cfg: Mapping[str, Any], item: NerDocument | QaItem, system_prompts: Mapping[str, str]
+) -> str:
     """The ChatML text the model continues (ends with the assistant header)."""
-    return prompt_text(messages_for(cfg, item))
+    return prompt_text(messages_for(cfg, item, system_prompts=system_prompts))

@@ -70,6 +70,7 @@ def evaluate_model(
     tokenizer: PreTrainedTokenizerBase,
     bench_cfg: Mapping[str, Any],
     settings: Mapping[str, Any],
+    system_prompts: Mapping[str, str],
     progress: bool = True,
     bench: gold.Benchmark | None = None,
     system_prompt: str | None = prompts.BIOQWEN,
@@ -78,16 +79,20 @@ def evaluate_model(
 ) -> Evaluation:
     """Generate for every benchmark item, score, and time (iteration time at batch 1).
 
-    `system_prompt` is the model config's (see prompts.system_prompt); `resampling`
-    (conf/bootstrap) adds bootstrap intervals; `journal_path` receives each finished batch
-    and, when it already holds batches of an interrupted run, they are not generated again.
+    `system_prompt` is the model config's and `system_prompts` the job's data.system_prompts
+    (see prompts.system_prompt); `resampling` (conf/bootstrap) adds bootstrap intervals;
+    `journal_path` receives each finished batch and, when it already holds batches of an
+    interrupted run, they are not generated again.
     """
     if bench is None:
         bench = gold.load_benchmark(bench_cfg)
     if not bench.items:
         raise BioqwenError(f"benchmark {bench.name!r}: no items to evaluate")
     chats = [
-        generate.render_prompt(tokenizer, prompts.messages_for(bench_cfg, item, system_prompt))
+        generate.render_prompt(
+            tokenizer,
+            prompts.messages_for(bench_cfg, item, system_prompt, system_prompts=system_prompts),
+        )
         for item in bench.items
     ]
     done: dict[int, generate.Generation] = {}

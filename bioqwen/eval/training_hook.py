@@ -30,10 +30,13 @@ def benchmark_metrics(
     ]
     cfg = compose("evaluate", overrides, "generation_eval.options")
     bench_cfg, settings = plain(cfg.benchmark), plain(cfg.generation)
+    system_prompts = plain(cfg.data.system_prompts)
     bench = load_benchmark(bench_cfg)  # read once, scored at every call
 
     def hook(model: Any, tokenizer: Any) -> dict[str, float]:
-        result = evaluate_model(model, tokenizer, bench_cfg, settings, progress=False, bench=bench)
+        result = evaluate_model(
+            model, tokenizer, bench_cfg, settings, system_prompts, progress=False, bench=bench
+        )
         return {k: float(v) for k, v in result.metrics.items() if isinstance(v, int | float)}
 
     return hook

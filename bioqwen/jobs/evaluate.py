@@ -60,6 +60,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             tokenizer,
             bench,
             settings,
+            plain(cfg.data.system_prompts),
             bench=items,
             system_prompt=system_prompt,
             resampling=plain(cfg.bootstrap),

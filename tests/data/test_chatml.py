@@ -1,7 +1,8 @@
 import pytest
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, encode, prompt_text, render, with_system
+from bioqwen.data.chatml import encode, prompt_text, render, with_system
 from bioqwen.data.tokenizer import load_qwen_tokenizer, train_small_bpe
+from tests.conftest import system_prompts
 
 CONVERSATION = [
     {"role": "user", "content": "What is BRCA1?"},
@@ -17,13 +18,13 @@ def tokenizer(request):
 
 
 def test_render_is_chatml_with_system_prompt():
-    chat = render(with_system(CONVERSATION[:2], DEFAULT_SYSTEM_PROMPTS["en"]))
+    chat = render(with_system(CONVERSATION[:2], system_prompts()["en"]))
     assert chat.text.startswith("<|im_start|>system\nYou are BIO-QWEN")
     assert chat.text.endswith("A tumour-suppressor gene.<|im_end|>\n")
 
 
 def test_trained_tokens_are_exactly_assistant_content_plus_im_end(tokenizer):
-    enc = encode(with_system(CONVERSATION, DEFAULT_SYSTEM_PROMPTS["zh"]), tokenizer)
+    enc = encode(with_system(CONVERSATION, system_prompts()["zh"]), tokenizer)
     ids, mask = enc["input_ids"], enc["assistant_masks"]
     assert sum(mask) > 0
     runs, current = [], []

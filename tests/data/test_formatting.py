@@ -3,10 +3,11 @@
 import pytest
 from datasets import load_from_disk
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, encode
+from bioqwen.data.chatml import encode
 from bioqwen.data.pipeline import prepare
 from bioqwen.data.tokenizer import IM_END
 from tests.conftest import compose_config as compose
+from tests.conftest import system_prompts
 from tests.data.helpers import qa, qwen, write_lines
 
 
@@ -20,7 +21,7 @@ def test_system_prompt_follows_the_detected_language(rows):
     langs = {r["lang"] for r in rows}
     assert langs == {"zh", "en"}
     for row in rows:
-        assert row["messages"][0]["content"] == DEFAULT_SYSTEM_PROMPTS[row["lang"]]
+        assert row["messages"][0]["content"] == system_prompts()[row["lang"]]
 
 
 def test_every_example_trains_on_exactly_its_answers(rows):

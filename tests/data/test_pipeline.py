@@ -5,10 +5,10 @@ import pytest
 from datasets import load_from_disk
 
 from bioqwen.data import pipeline, thresholds
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
 from bioqwen.data.pipeline import prepare
 from bioqwen.errors import BioqwenError
 from tests.conftest import compose_config as compose
+from tests.conftest import system_prompts
 from tests.data.helpers import SAMPLES, qa, write_lines
 
 
@@ -53,7 +53,7 @@ def test_dataset_contract(sample, dataset):
     for row in rows:
         assert row["messages"][0] == {
             "role": "system",
-            "content": DEFAULT_SYSTEM_PROMPTS[row["lang"]],
+            "content": system_prompts()[row["lang"]],
         }
         assert row["messages"][-1]["role"] == "assistant"
         assert 0 < row["n_tokens"] <= 1024

@@ -1,12 +1,13 @@
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, render, with_system
+from bioqwen.data.chatml import render, with_system
 from bioqwen.data.tokenizer import IM_END
 from bioqwen.data.truncate import SENTENCE_END, encode_starts, fit, side_counts
+from tests.conftest import system_prompts
 from tests.data.helpers import ntok, qwen
 
-SYSTEM = DEFAULT_SYSTEM_PROMPTS["zh"]
+SYSTEM = system_prompts()["zh"]
 SENTENCES = [
     "高血压患者应限制食盐摄入。",
     "规律运动有助于控制血压！",

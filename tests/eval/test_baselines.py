@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
 from bioqwen.eval import generate, gold, prompts
+from tests.conftest import system_prompts
 
 BASELINES = {
     "qwen2_5_1_5b_instruct": "Qwen/Qwen2.5-1.5B-Instruct",
@@ -35,7 +35,9 @@ def test_a_baseline_is_prompted_as_itself_not_as_bioqwen(compose, name: str) -> 
     cfg = compose("evaluate", f"model={name}", "benchmark=icliniq", "benchmark.limit=1")
     bench = OmegaConf.to_container(cfg.benchmark, resolve=True)
     (item,) = gold.load_benchmark(bench).items  # type: ignore[arg-type]
-    messages = prompts.messages_for(bench, item, cfg.model.system_prompt)  # type: ignore[arg-type]
+    messages = prompts.messages_for(
+        bench, item, cfg.model.system_prompt, system_prompts=system_prompts()
+    )  # type: ignore[arg-type]
     assert [m["role"] for m in messages] == ["user"]  # the model's own default system turn
 
 
@@ -46,9 +48,13 @@ def test_bioqwen_models_get_the_authors_prompt_and_a_config_may_set_its_own(
     cfg = compose("evaluate", f"model={name}", "benchmark=webmedqa", "benchmark.limit=1")
     bench = OmegaConf.to_container(cfg.benchmark, resolve=True)
     (item,) = gold.load_benchmark(bench).items  # type: ignore[arg-type]
-    system = prompts.messages_for(bench, item, cfg.model.system_prompt)[0]  # type: ignore[arg-type]
-    assert system == {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]}
-    own = prompts.messages_for(bench, item, "You are a careful physician.")  # type: ignore[arg-type]
+    system = prompts.messages_for(
+        bench, item, cfg.model.system_prompt, system_prompts=system_prompts()
+    )[0]  # type: ignore[arg-type]
+    assert system == {"role": "system", "content": system_prompts()["zh"]}
+    own = prompts.messages_for(
+        bench, item, "You are a careful physician.", system_prompts=system_prompts()
+    )  # type: ignore[arg-type]
     assert own[0]["content"] == "You are a careful physician."
 
 

@@ -16,6 +16,7 @@ from bioqwen.data.tokenizer import IM_END
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import generate
 from tests.conftest import compose_config
+from tests.export.conftest import needs
 
 
 def _model(name: str, path: str) -> dict:
@@ -83,6 +84,68 @@ def test_sampling_is_seeded(tiny: tuple[Any, Any]) -> None:
     first = generate.generate(model, tok, PROMPTS, sampling, progress=False)
     second = generate.generate(model, tok, PROMPTS, sampling, progress=False)
     assert [g.text for g in first] == [g.text for g in second]
+
+
+# Sampling hot enough that the seed decides the tokens; one prompt per batch: three batches.
+SAMPLING = {"do_sample": True, "temperature": 1.5, "top_p": 1.0, "seed": 7, "batch_size": 1}
+
+
+@pytest.fixture(scope="module")
+def tiny_gguf(tiny_model_dir: Path) -> tuple[Any, Any]:
+    model = {**_model("tiny", str(tiny_model_dir)), "quantization": "gguf-f16"}
+    return generate.load_for_generation(model, "cpu")
+
+
+def _seeded_backend(
+    backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Any, Any, list[int]]:
+    """The backend's model and tokenizer, and the list each batch's seed is recorded in."""
+    seeds: list[int] = []
+
+    def recording(seed_fn: Any) -> Any:
+        return lambda seed: (seeds.append(int(seed)), seed_fn(seed))[1]
+
+    if backend == "hf":
+        model, tok = request.getfixturevalue("tiny")
+        monkeypatch.setattr(torch, "manual_seed", recording(torch.manual_seed))
+    elif backend == "gguf":
+        model, tok = request.getfixturevalue("tiny_gguf")
+        monkeypatch.setattr(model.llm, "set_seed", recording(model.llm.set_seed))
+    else:
+        import sys
+
+        monkeypatch.setitem(sys.modules, "vllm", _FakeVllm)
+        monkeypatch.setattr(generate.importlib.util, "find_spec", lambda name: object())
+        model_dir = str(request.getfixturevalue("tiny_model_dir"))
+        model, tok = generate.load_for_generation(_model("tiny", model_dir), backend="vllm")
+        real_generate = model.generate
+
+        def generate_recording(prompts: list[str], params: Any, use_tqdm: bool) -> list[Any]:
+            seeds.append(int(params.kwargs["seed"]))
+            return real_generate(prompts, params, use_tqdm)
+
+        monkeypatch.setattr(model, "generate", generate_recording)
+    return model, tok, seeds
+
+
+@pytest.mark.parametrize(
+    "backend", ["hf", pytest.param("gguf", marks=[needs("llama_cpp"), needs("gguf")]), "vllm"]
+)
+def test_every_backend_seeds_a_batch_by_its_position(
+    backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model, tok, seeds = _seeded_backend(backend, request, monkeypatch)
+    backend_setting = "vllm" if backend == "vllm" else "hf"  # GGUF is a model on hf's path
+    settings = _settings(**SAMPLING, max_new_tokens=5, backend=backend_setting)
+    first = generate.generate(model, tok, PROMPTS, settings, progress=False)
+    second = generate.generate(model, tok, PROMPTS, settings, progress=False)
+    rule = [generate.batch_seed(7, position) for position in range(3)]
+    assert seeds == rule * 2 and len(set(rule)) == 3  # the same rule as HF's, batches apart
+    assert [g.text for g in first] == [g.text for g in second]
+    # A resumed run (the longest prompt's batch 0 done) samples batches 1-2 as the first did.
+    seeds.clear()
+    resumed = generate.generate(model, tok, PROMPTS, settings, progress=False, done={1: first[1]})
+    assert seeds == rule[1:] and [g.text for g in resumed] == [g.text for g in first]
 
 
 def test_authors_sampling_preset(compose) -> None:

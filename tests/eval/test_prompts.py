@@ -7,9 +7,9 @@ from typing import Any
 import pytest
 from omegaconf import OmegaConf
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import gold, prompts
+from tests.conftest import system_prompts
 
 
 def _bench(compose, name: str, *overrides: str) -> dict[str, Any]:
@@ -20,15 +20,15 @@ def _bench(compose, name: str, *overrides: str) -> dict[str, Any]:
 def test_cmeee_prompt_is_taiyi_style_chinese(compose) -> None:
     cfg = _bench(compose, "cmeee")
     (doc,) = gold.load_benchmark(cfg).items
-    messages = prompts.messages_for(cfg, doc)
-    assert messages[0] == {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]}
+    messages = prompts.messages_for(cfg, doc, system_prompts=system_prompts())
+    assert messages[0] == {"role": "system", "content": system_prompts()["zh"]}
     assert messages[1]["content"] == f"请识别以下文本中的实体：\n{doc.text}\n实体类型：疾病，药物"
 
 
 def test_bc5cdr_prompt_lists_types_and_uses_abstract_only(compose) -> None:
     cfg = _bench(compose, "bc5cdr")
     (doc,) = gold.load_benchmark(cfg).items
-    user = prompts.messages_for(cfg, doc)[1]["content"]
+    user = prompts.messages_for(cfg, doc, system_prompts=system_prompts())[1]["content"]
     assert user.endswith("\nEntity types: chemical, disease")
     assert doc.text in user and doc.title not in user
     cfg2 = _bench(compose, "bc5cdr", "benchmark.input=title_abstract")
@@ -38,12 +38,14 @@ def test_bc5cdr_prompt_lists_types_and_uses_abstract_only(compose) -> None:
 def test_qa_question_is_the_user_turn_and_chatml_ends_with_assistant(compose) -> None:
     cfg = _bench(compose, "icliniq")
     (item,) = gold.load_benchmark(cfg).items
-    messages = prompts.messages_for(cfg, item)
+    messages = prompts.messages_for(cfg, item, system_prompts=system_prompts())
     assert messages == [
-        {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["en"]},
+        {"role": "system", "content": system_prompts()["en"]},
         {"role": "user", "content": item.question},
     ]
-    assert prompts.chat_prompt(cfg, item).endswith("<|im_end|>\n<|im_start|>assistant\n")
+    assert prompts.chat_prompt(cfg, item, system_prompts()).endswith(
+        "<|im_end|>\n<|im_start|>assistant\n"
+    )
 
 
 def test_bad_template_names_the_key(compose) -> None:

@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 from transformers import AutoTokenizer
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS, prompt_text
+from bioqwen.data.chatml import prompt_text
 from bioqwen.export import mlc
+from tests.conftest import system_prompts
 
 OPTIONS = {
     "quantization": "q4f16_1",
@@ -19,7 +20,7 @@ OPTIONS = {
     "temperature": 0.3,
     "top_p": 0.9,
     "repetition_penalty": 1.0,
-    "system_prompt": DEFAULT_SYSTEM_PROMPTS["zh"],
+    "system_prompt": system_prompts()["zh"],
     "model_id": "bioqwen-tiny",
     "dist_dir": "dist",
 }
@@ -59,7 +60,7 @@ def test_conversation_renders_bioqwen_chatml(config: dict[str, Any]) -> None:
     question = "高血压患者在饮食上需要注意什么？"
     expected = prompt_text(
         [
-            {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS["zh"]},
+            {"role": "system", "content": system_prompts()["zh"]},
             {"role": "user", "content": question},
         ]
     )

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
-from tests.conftest import FIXTURES, ROOT, cli, offline_run
+from tests.conftest import FIXTURES, ROOT, cli, offline_run, system_prompts
 from tests.eval.known_answers import WEBMEDQA
 
 EVAL_FIXTURES = FIXTURES / "eval"
@@ -97,7 +96,27 @@ def test_evaluate_accepts_a_training_run_dir_as_model(tmp_path: Path, tiny_model
     assert lineage["model"] == str(run / "merged") and lineage["parents"] == [str(run)]
     records = _records(tmp_path / "eval")
     assert [r["prompt"] for r in records] == [r["prompt"] for r in picked]
-    assert all(DEFAULT_SYSTEM_PROMPTS["zh"] in r["chat_prompt"] for r in records)
+    assert all(system_prompts()["zh"] in r["chat_prompt"] for r in records)
+
+
+def test_an_overridden_system_prompt_reaches_the_evaluated_prompts(tmp_path: Path) -> None:
+    from bioqwen.jobs import evaluate
+    from bioqwen.jobs.common import execute
+    from tests.conftest import compose_config
+
+    cfg = compose_config(
+        "evaluate",
+        "benchmark=ncbi",  # English: a `system_prompt: bioqwen` model (tiny) gets data's en prompt
+        "benchmark.limit=2",
+        "generation.max_new_tokens=2",
+        "generation.iteration_time_samples=0",
+        "data.system_prompts.en=You are a test.",
+    )
+    execute(evaluate.run, cfg, tmp_path / "eval")
+    records = _records(tmp_path / "eval")
+    assert len(records) == 2
+    assert all("system\nYou are a test.<|im_end|>" in str(r["chat_prompt"]) for r in records)
+    assert not any(system_prompts()["en"] in str(r["chat_prompt"]) for r in records)
 
 
 def test_evaluate_missing_gold_exits_before_opening_a_run(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ import pytest
 import torch
 from datasets import Dataset, DatasetDict
 
-from bioqwen.data.chatml import DEFAULT_SYSTEM_PROMPTS
+from tests.conftest import system_prompts
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -38,7 +38,7 @@ def make_records(n: int, seed: int, masked: bool = False) -> list[dict]:
         x = " ".join(words)
         y = ", ".join(sorted(set(words))[: rng.randint(1, 5)])
         messages = [
-            {"role": "system", "content": DEFAULT_SYSTEM_PROMPTS[lang]},
+            {"role": "system", "content": system_prompts()[lang]},
             {"role": "user", "content": prompt.format(x=x)},
         ]
         if not masked:
