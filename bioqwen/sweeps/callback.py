@@ -148,7 +148,9 @@ class SweepCallback(Callback):
 
     def on_job_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Under submitit_local, give this point its own GPU (each point is its own process)."""
-        bind_gpu(config.hydra.launcher, int(config.hydra.job.num), self.gpus)
+        num = OmegaConf.select(config, "hydra.job.num", default=None)
+        if num is not None:  # a single run (not -m) has no point number and nothing to place
+            bind_gpu(config.hydra.launcher, int(num), self.gpus)
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the summary files and log them to W&B."""
