@@ -44,10 +44,9 @@ def hub_online(monkeypatch):
     monkeypatch.setenv("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-@pytest.fixture
-def served():
-    """The paper's three files on a local server."""
-    content = Served(
+def paper_files() -> Served:
+    """The paper's three files in the hub's and GitHub's layouts (small stand-ins)."""
+    return Served(
         hub={
             ("tyang816/MedChatZH", "MedChatZH_train.json"): MEDCHAT,
             ("m-a-p/COIG-CQIA", "COIG-CQIA-full.jsonl"): b'{"instruction": "x"}\n',
@@ -60,7 +59,12 @@ def served():
             ): (zipped("Taiyi_Instruction_Data_001.jsonl", TAIYI))
         },
     )
-    with serving(content) as running:
+
+
+@pytest.fixture
+def served():
+    """The paper's three files on a local server."""
+    with serving(paper_files()) as running:
         yield running
 
 

@@ -8,24 +8,8 @@ import pytest
 
 from bioqwen.data import fetch
 from tests.conftest import cli
-from tests.data.fetch_server import Served, serving
-from tests.data.test_fetch import MEDCHAT, TAIYI, sha, zipped
-
-
-def served_files() -> Served:
-    return Served(
-        hub={
-            ("tyang816/MedChatZH", "MedChatZH_train.json"): MEDCHAT,
-            ("m-a-p/COIG-CQIA", "COIG-CQIA-full.jsonl"): b'{"instruction": "x"}\n',
-        },
-        releases={
-            (
-                "DUTIR-BioNLP/Taiyi-LLM",
-                "Taiyi_Instruction_Data_001",
-                "Taiyi_Instruction_Data_001.zip",
-            ): (zipped("Taiyi_Instruction_Data_001.jsonl", TAIYI))
-        },
-    )
+from tests.data.fetch_server import serving
+from tests.data.test_fetch import MEDCHAT, TAIYI, paper_files, sha
 
 
 def fetch_data(tmp_path, base: str, *overrides: str, run: str = "run"):
@@ -44,7 +28,7 @@ def fetch_data(tmp_path, base: str, *overrides: str, run: str = "run"):
 
 
 def test_fetch_data_downloads_then_skips_and_records_the_manifest(tmp_path):
-    with serving(served_files()) as served:
+    with serving(paper_files()) as served:
         done = fetch_data(tmp_path, served.base, "data.files.coig_cqia.sha256=null")
         assert done.returncode == 0, done.stderr[-2000:]
         data = tmp_path / "data"
@@ -61,7 +45,7 @@ def test_fetch_data_downloads_then_skips_and_records_the_manifest(tmp_path):
 
 
 def test_fetch_data_checksum_mismatch_is_one_error_line_exit_2(tmp_path):
-    with serving(served_files()) as served:
+    with serving(paper_files()) as served:
         done = fetch_data(tmp_path, served.base, "fetch.only=[coig_cqia]")
     assert done.returncode == 2
     errors = [line for line in done.stderr.splitlines() if line.startswith("bioqwen: error:")]
