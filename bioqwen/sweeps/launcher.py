@@ -37,6 +37,10 @@ log = logging.getLogger("bioqwen.sweeps")
 
 JOBS_FILE = "slurm_jobs.json"  # in the sweep directory: every array submitted for the sweep
 FORGOTTEN_POLLS = 3  # a job absent from sacct/squeue this many polls in a row has ended
+# A requeued job can show an end state (seen: FAILED) for a moment before it is PENDING again:
+# an end state counts once it has held this long (KillWait is 10 s on the test cluster).
+# A completed job with its result, and a cancelled one, never come back and count at once.
+SETTLE_S = 15.0
 # Keys of the launcher config that are bioqwen's, not submitit's executor parameters.
 OWN_KEYS = ("poll_s", "wait_min")
 
@@ -54,6 +58,7 @@ class PointJob:
     state: str = "PENDING"
     started: float | None = None  # when a poll first saw it RUNNING
     missing: int = 0
+    ending: tuple[str, float] | None = None  # an end state seen, not yet settled, and since when
 
 
 def point_dir(config: DictConfig) -> Path:
@@ -119,6 +124,17 @@ def forgotten_state(last_seen: str, result: Path) -> str:
     return "CANCELLED" if last_seen == "PENDING" else "UNKNOWN"
 
 
+def settled(job: PointJob, state: str) -> bool:
+    """Whether a state read from the queue may stand (an end state must hold for SETTLE_S)."""
+    final = state == "CANCELLED" or (state == "COMPLETED" and job.result.is_file())
+    if not cluster.ended(state) or final:
+        job.ending = None
+        return True
+    if job.ending is None or job.ending[0] != state:
+        job.ending = (state, time.monotonic())
+    return time.monotonic() - job.ending[1] >= SETTLE_S
+
+
 def poll(jobs: Sequence[PointJob]) -> list[PointJob]:
     """Refresh each unfinished job's state once; return the ones that changed."""
     open_jobs = [j for j in jobs if not cluster.ended(j.state)]
@@ -131,6 +147,8 @@ def poll(jobs: Sequence[PointJob]) -> list[PointJob]:
             if job.missing < FORGOTTEN_POLLS:
                 continue
             state = forgotten_state(job.state, job.result)
+        elif not settled(job, state):
+            continue
         job.missing = 0
         if state == "RUNNING" and job.started is None:
             job.started = time.time()

@@ -40,3 +40,19 @@ def test_a_job_that_left_the_queue_unseen(tmp_path: Path) -> None:
     assert forgotten_state("RUNNING", result) == "COMPLETED"
     assert cluster.ended("UNKNOWN") and cluster.ended("PREEMPTED")
     assert not cluster.ended("PENDING") and not cluster.ended("REQUEUED")
+
+
+def test_an_end_state_counts_only_once_it_has_held(tmp_path: Path, monkeypatch) -> None:
+    """A requeued job shows FAILED for a moment before PENDING: it must not end the point."""
+    from bioqwen.sweeps import launcher
+
+    clock = [100.0]
+    monkeypatch.setattr(launcher.time, "monotonic", lambda: clock[0])
+    job = launcher.PointJob(0, [], tmp_path, "7_0", tmp_path / "log", tmp_path / "result.pkl")
+    assert not launcher.settled(job, "FAILED")
+    clock[0] += 1
+    assert launcher.settled(job, "PENDING")  # requeued: the FAILED never counted
+    assert not launcher.settled(job, "FAILED")
+    clock[0] += launcher.SETTLE_S
+    assert launcher.settled(job, "FAILED")  # held: the point failed
+    assert launcher.settled(job, "CANCELLED")  # scancel is final at once
