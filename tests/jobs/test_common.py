@@ -42,18 +42,17 @@ with hold_run_dir(Path(sys.argv[1])):
 
 def test_a_second_job_on_a_run_directory_fails_at_once_naming_the_holder(tmp_path: Path) -> None:
     run_dir = tmp_path / "run"
+
+    def score() -> subprocess.CompletedProcess[str]:
+        return cli("score", "benchmark=webmedqa", f"predictions={WEBMEDQA}", "tracking=disabled",
+                   run_dir=run_dir)  # fmt: skip
+
     first = subprocess.Popen(
         [sys.executable, "-c", HOLD, str(run_dir)], cwd=ROOT, stdout=subprocess.PIPE, text=True
     )
     try:
         assert first.stdout is not None and first.stdout.readline().strip() == "held"
-        second = cli(
-            "score",
-            "benchmark=webmedqa",
-            f"predictions={WEBMEDQA}",
-            "tracking=disabled",
-            run_dir=run_dir,
-        )
+        second = score()
         assert second.returncode == 2, second.stderr[-2000:]
         (line,) = second.stderr.strip().splitlines()
         holder = f"pid {first.pid} on host {socket.gethostname()}"
@@ -63,13 +62,7 @@ def test_a_second_job_on_a_run_directory_fails_at_once_naming_the_holder(tmp_pat
         first.send_signal(signal.SIGKILL)
         first.wait()
     # The holder is gone (killed, so it could not clean up): the same job now runs.
-    again = cli(
-        "score",
-        "benchmark=webmedqa",
-        f"predictions={WEBMEDQA}",
-        "tracking=disabled",
-        run_dir=run_dir,
-    )
+    again = score()
     assert again.returncode == 0, again.stderr[-2000:]
     assert (run_dir / "metrics.json").exists() and not (run_dir / LOCK_FILE).exists()
 
