@@ -5,7 +5,7 @@ their tables the same way; it lives apart from runs.py because it knows table fo
 directories, and it borrows only runs' atomic write. Callers format their own cells (decimals,
 intervals, thousands separators): the writers only lay rows out.
 
-Markdown: a `| a | b |` header, a `|---|---|` row (left-aligned, GitHub style), one `| ... |`
+Markdown: a `| a | b |` header, a `|---|---|` row (no alignment marks), one `| ... |`
 line per row; a cell is `str(value)`, None an empty cell, and a `|` inside a cell is escaped
 as `\\|` so it cannot split the cell. CSV: Python's csv dialect with "\\n" line ends.
 """
