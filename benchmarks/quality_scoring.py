@@ -25,11 +25,11 @@ from typing import Any
 import torch
 from transformers import Qwen2Config, Qwen2ForSequenceClassification
 
+from bioqwen.checkout import ROOT
 from bioqwen.data.tokenizer import load_qwen_tokenizer
 from bioqwen.quality import reward
 from bioqwen.quality.records import read_records
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "samples/medchatzh/MedChatZH_train.sample.jsonl"
 TEMPLATE = "Human:{query}\n\nAssistant:{response}"
 # Qwen2-0.5B's published shape, but for the number of layers (--layers).

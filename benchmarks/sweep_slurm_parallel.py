@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from bioqwen.checkout import ROOT
 
 
 def grid(sweep_dir: Path, partition: str, steps: int, parallel: int) -> float:

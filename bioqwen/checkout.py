@@ -1,8 +1,13 @@
 """Where the checkout lies (conf/, samples/) and how a config node becomes plain Python.
 
-A leaf anyone may import: the one place that finds the checkout root and the one
+A leaf anyone may import: the checkout root (`ROOT`) and its conf/ (`CONF_DIR`), the one
 config-to-dict helper (a mandatory value left unset becomes a BioqwenError naming its key)
 and the one way to compose a config outside the job being run (`compose`).
+
+Every module takes the root from here. It is found once, in bioqwen.config, from that file's
+place in the package: config.py must import nothing from bioqwen yet needs the root for its
+`${bioqwen.root:}` resolver, so the finder lives there and this module imports it (importing
+bioqwen.config also registers the schemas the primary configs extend, which `compose` needs).
 """
 
 from __future__ import annotations
@@ -16,9 +21,9 @@ from typing import Any
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import MissingMandatoryValue
 
+from bioqwen.config import ROOT
 from bioqwen.errors import BioqwenError
 
-ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = ROOT / "conf"
 
 
@@ -54,8 +59,6 @@ def hydra_context() -> Iterator[None]:
     """Hydra's compose API inside a running app (its search path), or on conf/ outside one."""
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
-
-    import bioqwen.config  # noqa: F401  (registers the schemas the primary configs extend)
 
     if GlobalHydra.instance().is_initialized():
         yield

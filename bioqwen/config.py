@@ -93,7 +93,7 @@ OmegaConf.register_new_resolver(
 # Data preparation
 
 # `${bioqwen.root:}`: the checkout holding conf/ and samples/, so sample paths do not depend
-# on the working directory.
+# on the working directory. The project's one checkout-root finder (bioqwen.checkout exports it).
 ROOT = Path(__file__).resolve().parents[1]
 OmegaConf.register_new_resolver("bioqwen.root", lambda: str(ROOT), replace=True)
 

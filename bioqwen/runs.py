@@ -294,7 +294,10 @@ def cached_directory(final: str | Path) -> Iterator[Path | None]:
 def code_revision(checkout: str | Path | None = None) -> dict[str, Any] | None:
     """The git commit of the code that ran and whether the checkout had uncommitted changes
     (None outside a git checkout, e.g. an installed package)."""
-    root = Path(checkout) if checkout else Path(__file__).resolve().parents[1]
+    # Imported here, not at the top: runs.py stays a leaf that imports only bioqwen.errors.
+    from bioqwen.checkout import ROOT
+
+    root = Path(checkout) if checkout else ROOT
     if not (root / ".git").exists():
         return None
 

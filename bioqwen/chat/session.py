@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bioqwen.checkout import compose, plain
+from bioqwen.checkout import CONF_DIR, compose, plain
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import generate
 from bioqwen.models import hub_offline
 
-CONF_MODELS = Path(__file__).resolve().parents[2] / "conf" / "model"
+CONF_MODELS = CONF_DIR / "model"
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILTIN_TEMPLATE = "ChatML (built in)"
 

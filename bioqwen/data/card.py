@@ -20,6 +20,7 @@ from typing import Any, Protocol
 
 from bioqwen.data import fetch, thresholds
 from bioqwen.runs import atomic_write_json, atomic_write_text
+from bioqwen.tabular import markdown_table
 
 # What a reader reads but the mix does not select, reported apart from Table 1 (whose raw
 # column counts candidate records, as the paper's): categories outside the mix, Taiyi turns
@@ -228,12 +229,9 @@ def reason_rows(card: Mapping[str, Any]) -> list[list[Any]]:
 
 
 def _markdown_table(columns: list[str], rows: list[list[Any]]) -> str:
-    def cell(value: Any) -> str:
-        return f"{value:,}" if isinstance(value, int) else str(value)
-
-    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
+    """A card table, counts with thousands separators."""
+    counted = [[f"{v:,}" if isinstance(v, int) else v for v in row] for row in rows]
+    return markdown_table(columns, counted)
 
 
 def _not_selected(card: Mapping[str, Any]) -> list[str]:

@@ -14,6 +14,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bioqwen.tabular import markdown_table
+
 TABLE_FILE = "thresholds.json"  # written by score-data beside scores.jsonl
 COLUMNS = [
     "threshold",
@@ -99,13 +101,11 @@ def as_lists(rows: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
 
 def markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     """The table as Markdown, the marked rows in bold."""
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    table = []
     for row, values in zip(rows, as_lists(rows), strict=True):
         cells = ["" if v is None else (f"{v:,}" if isinstance(v, int) else str(v)) for v in values]
-        if row["mark"]:
-            cells = [f"**{c}**" if c else c for c in cells]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        table.append([f"**{c}**" if c else c for c in cells] if row["mark"] else cells)
+    return markdown_table(COLUMNS, table) + "\n"
 
 
 def beside(score_file: str | Path) -> list[dict[str, Any]] | None:

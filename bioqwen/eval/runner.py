@@ -9,8 +9,6 @@ an unparsable rate of 0; the rate of the raw responses is the one in this run's 
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import time
 from collections.abc import Mapping
@@ -20,6 +18,7 @@ from typing import Any
 
 from transformers import PreTrainedTokenizerBase
 
+from bioqwen import tabular
 from bioqwen.data.language import detect_language
 from bioqwen.errors import BioqwenError
 from bioqwen.eval import generate, gold, journal, ner, prompts, qa, scoring
@@ -34,14 +33,6 @@ class Evaluation:
     csv_text: str = ""
     table_columns: list[str] = field(default_factory=list)
     table_rows: list[list[Any]] = field(default_factory=list)
-
-
-def _csv(columns: list[str], rows: list[list[str]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(rows)
-    return buffer.getvalue()
 
 
 def _generation_fields(g: generate.Generation) -> dict[str, Any]:
@@ -124,7 +115,9 @@ def evaluate_model(
             for i, (item, g) in enumerate(zip(bench.items, outputs, strict=True))
         ]
         scores = scoring.score_qa_rows(rows, bench_cfg)
-        csv_text = _csv(list(scoring.QA_COLUMNS), [[r.prompt, r.answer, r.response] for r in rows])
+        csv_text = tabular.csv_text(
+            scoring.QA_COLUMNS, [[r.prompt, r.answer, r.response] for r in rows]
+        )
         for item, g, chat in zip(bench.items, outputs, chats, strict=True):
             one = qa.score_pair(g.text, item.answer)
             records.append(
@@ -176,7 +169,7 @@ def evaluate_model(
                 }
             )
         scores = scoring.ner_summary(scored, bench_cfg, repeats=bench.duplicates)
-        csv_text = _csv(list(scoring.NER_COLUMNS), csv_rows)
+        csv_text = tabular.csv_text(scoring.NER_COLUMNS, csv_rows)
         columns = ["id", "text", "response", "parsed", "gold", "latency_s"]
         table = [
             [

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from bioqwen.runs import atomic_write_text
+from bioqwen.tabular import write_csv
 
 
 def _figure() -> tuple[Any, Any]:
@@ -90,8 +90,7 @@ def write_counts(
     edges: np.ndarray, before: Sequence[int], after: Sequence[int], path: Path
 ) -> Path:
     """The histograms' numbers as CSV beside the PNGs (bin start, bin end, before, after)."""
-    rows = ["bin_start,bin_end,before,after"]
-    rows += [
-        f"{edges[i]:.4f},{edges[i + 1]:.4f},{before[i]},{after[i]}" for i in range(len(before))
+    rows = [
+        [f"{edges[i]:.4f}", f"{edges[i + 1]:.4f}", before[i], after[i]] for i in range(len(before))
     ]
-    return atomic_write_text(path, "\n".join(rows) + "\n")
+    return write_csv(path, ["bin_start", "bin_end", "before", "after"], rows)

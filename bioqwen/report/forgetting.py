@@ -11,8 +11,6 @@ p-values); `rows` turns that score run's metrics into the forgetting table.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +19,7 @@ from typing import Any
 from bioqwen.report.runs import RunRecord, identity
 from bioqwen.report.tables import MISSING, number
 from bioqwen.runs import read_json
+from bioqwen.tabular import csv_text, markdown_table
 
 STAGE1_TASKS = ("ner", "re", "mt")
 COLUMNS = ("model", "benchmark", "metric", "stage 1", "stage 2", "difference", "p_value", "run")
@@ -159,21 +158,18 @@ def _cells(row: Row) -> list[str]:
 def to_markdown(table: Sequence[Row]) -> str:
     """The forgetting table as Markdown (without the score runs: report.md names them)."""
     header = ["model", "benchmark", "metric", "stage 1", "stage 2", "stage 2 - stage 1", "p"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(_cells(row)) + " |" for row in table]
-    return "### Forgetting: stage-1 tasks, stage 1 vs stage 2\n\n" + "\n".join(lines) + "\n"
+    body = markdown_table(header, [_cells(row) for row in table])
+    return f"### Forgetting: stage-1 tasks, stage 1 vs stage 2\n\n{body}\n"
 
 
 def to_csv(table: Sequence[Row]) -> str:
     """tables/forgetting.csv: model,benchmark,metric,stage 1,stage 2,difference,p_value,run."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    rows = []
     for row in table:
         values = (row.stage1, row.stage2, row.difference, row.p_value)
         full = [MISSING if v is None else round(v, 6) for v in values]
-        writer.writerow([row.model, row.benchmark, row.metric, *full, row.run])
-    return buffer.getvalue()
+        rows.append([row.model, row.benchmark, row.metric, *full, row.run])
+    return csv_text(COLUMNS, rows)
 
 
 def train_chains(records: Iterable[RunRecord]) -> list[tuple[RunRecord, RunRecord]]:

@@ -15,9 +15,10 @@ from typing import Any
 
 import yaml
 
+from bioqwen.checkout import CONF_DIR
 from bioqwen.errors import BioqwenError
 
-PAPER_DIR = Path(__file__).resolve().parents[2] / "conf" / "paper"
+PAPER_DIR = CONF_DIR / "paper"
 
 Cell = float | str | None
 

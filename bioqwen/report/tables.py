@@ -15,8 +15,6 @@ Markdown, wide CSV, LaTeX (booktabs) and the long CSV
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -26,6 +24,7 @@ from typing import Any
 from bioqwen.report import verdicts
 from bioqwen.report.published import Cell, Column, TableSpec
 from bioqwen.report.runs import Identity, RunRecord, identity
+from bioqwen.tabular import csv_text, markdown_table
 
 MISSING = "—"
 LONG_COLUMNS = (
@@ -271,20 +270,12 @@ def _header(table: Table, first: str) -> list[str]:
 def to_markdown(table: Table) -> str:
     """The table as GitHub Markdown, ours / paper / difference per row."""
     header = _header(table, "model" if table.spec.row_label != "task" else "task")
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(r) + " |" for r in wide_rows(table)]
-    return f"### {table.spec.title}\n\n" + "\n".join(lines) + "\n"
-
-
-def _csv(rows: Iterable[Iterable[Any]]) -> str:
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows(rows)
-    return buffer.getvalue()
+    return f"### {table.spec.title}\n\n{markdown_table(header, wide_rows(table))}\n"
 
 
 def to_wide_csv(table: Table) -> str:
     """The side-by-side layout as CSV."""
-    return _csv([["row", "source", *table.spec.column_labels(), "verdict"], *wide_rows(table)])
+    return csv_text(["row", "source", *table.spec.column_labels(), "verdict"], wide_rows(table))
 
 
 def _number(value: Cell | float) -> Any:
@@ -323,7 +314,7 @@ def long_rows(table: Table) -> list[tuple[Any, ...]]:
 def to_long_csv(table: Table) -> str:
     """tables/<table>.csv: table,row,column,value,published,difference,ci_low,ci_high,verdict,
     gap."""
-    return _csv([LONG_COLUMNS, *long_rows(table)])
+    return csv_text(LONG_COLUMNS, long_rows(table))
 
 
 def _latex(text: str) -> str:

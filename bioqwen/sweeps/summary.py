@@ -16,8 +16,6 @@ sweep_cells.csv, and the heatmap shows mean ± sd per cell (bioqwen.sweeps.cells
 
 from __future__ import annotations
 
-import csv
-import io
 import logging
 import math
 from collections import Counter
@@ -32,6 +30,7 @@ from bioqwen.runs import METRICS_FILE, atomic_write_text, read_json
 from bioqwen.sweeps import plots
 from bioqwen.sweeps.cells import CellStats, verdicts
 from bioqwen.sweeps.point import SLURM_FILE, STATUS_FILE, split_override, sweep_group
+from bioqwen.tabular import markdown_table, write_csv
 
 # Statuses of points whose SLURM job may still run (its state, lower case).
 NOT_ENDED = ("pending", "running", "requeued", "configuring", "completing", "suspended")
@@ -248,12 +247,7 @@ def _cell(value: Any) -> str:
 
 
 def _markdown_table(columns: list[str], rows: list[list[Any]]) -> list[str]:
-    return [
-        "| " + " | ".join(columns) + " |",
-        "|" + "---|" * len(columns),
-        *("| " + " | ".join(_cell(v) for v in row) + " |" for row in rows),
-        "",
-    ]
+    return [markdown_table(columns, [[_cell(v) for v in row] for row in rows]), ""]
 
 
 @dataclass(frozen=True)
@@ -282,9 +276,7 @@ def render_sweep(
     if not points:
         raise FileNotFoundError(f"{sweep_dir}: no sweep points (no */.hydra/overrides.yaml)")
     columns, rows = summary_table(points)
-    buffer = io.StringIO()
-    csv.writer(buffer, lineterminator="\n").writerows([columns, *rows])
-    csv_path = atomic_write_text(sweep_dir / SUMMARY_CSV, buffer.getvalue())
+    csv_path = write_csv(sweep_dir / SUMMARY_CSV, columns, rows)
     replicated = SEED_KEY in varying_keys(points)
     heat = plots.heatmap(points, metric, x, y, sweep_dir / HEATMAP, replicates=replicated)
     curves = plots.loss_curves(points, sweep_dir / CURVES)
@@ -308,9 +300,7 @@ def render_sweep(
     lines += _markdown_table(columns[:-2], [row[:-2] for row in rows])  # overrides, run dir: CSV
     if replicated:
         cell_columns, cell_rows = cell_table(points, metric)
-        buffer = io.StringIO()
-        csv.writer(buffer, lineterminator="\n").writerows([cell_columns, *cell_rows])
-        atomic_write_text(sweep_dir / CELLS_CSV, buffer.getvalue())
+        write_csv(sweep_dir / CELLS_CSV, cell_columns, cell_rows)
         lines += [
             f"### Seeds: {metric} per cell",
             "",
