@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from bioqwen import artifacts, tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import Run, job_main, open_run, plain, run_dir
+from bioqwen.runs import ADAPTER_DIR, MERGED_DIR
 from bioqwen.sweeps import preemption
 
 log = logging.getLogger("bioqwen.train")
@@ -139,7 +140,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         merging.free_memory()
         merged = full or bool(cfg.merge)
         if is_main and cfg.merge and not full:
-            adapter, merged_dir = directory / merging.ADAPTER, directory / merging.MERGED
+            adapter, merged_dir = directory / ADAPTER_DIR, directory / MERGED_DIR
             merging.merge_to_dir(plan.base_source, adapter, tokenizer, merged_dir, remote_code)
         if is_main:
             model_entry = {"name": model_cfg["name"], "revision": model_cfg["revision"]}
