@@ -25,7 +25,7 @@ from hydra import compose
 
 import bioqwen.config  # noqa: F401
 from bioqwen.checkout import hydra_context
-from bioqwen.eval import generate, gold, prompts
+from bioqwen.eval import generate, gold, loading, prompts
 from bioqwen.jobs.common import plain
 
 
@@ -54,7 +54,7 @@ def main() -> None:
     print(f"{'benchmark':<10} {'prompts':>7} {'loop s':>8} {'batched s':>10} {'ratio':>6}")
     for name in ("webmedqa", "ncbi"):
         model_cfg, bench_cfg, system_prompts = _config(name)
-        model, tok = generate.load_for_generation(model_cfg, "cpu")
+        model, tok = loading.load_for_generation(model_cfg, "cpu")
         items = gold.load_benchmark({**bench_cfg, "limit": args.prompts}).items
         chats = [
             generate.render_prompt(

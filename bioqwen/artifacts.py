@@ -20,12 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import LINEAGE_FILE, read_json, write_lineage
+from bioqwen.runs import ADAPTER_DIR, LINEAGE_FILE, MERGED_DIR, read_json, write_lineage
 from bioqwen.tracking import Tracker
 
 log = logging.getLogger("bioqwen")
 
 HF_HUB = "https://huggingface.co"
+MODEL_ARTIFACT = "model"  # the W&B type of a complete model: a merged run model or an export
+# The W&B type of each part of a training run (its folder name, bioqwen.runs): an adapter is
+# typed by its folder's name.
+ARTIFACT_TYPES = {ADAPTER_DIR: ADAPTER_DIR, MERGED_DIR: MODEL_ARTIFACT}
 
 
 def artifact_name(label: str) -> str:
@@ -67,8 +71,8 @@ def base_model_input(name: str, source: str, revision: str | None) -> dict[str, 
 
 
 def parent_input(lineage: Mapping[str, Any], *parts: str) -> list[dict[str, str]]:
-    """The input naming a parent run's artifact: the first of `parts` ("adapter", "merged")
-    its lineage.json lists as logged; none when the parent was not tracked."""
+    """The input naming a parent run's artifact: the first of `parts` (ADAPTER_DIR,
+    MERGED_DIR) its lineage.json lists as logged; none when the parent was not tracked."""
     logged = (lineage.get("wandb") or {}).get("artifacts") or {}
     refs = [logged[part] for part in parts if logged.get(part)]
     return [{"ref": refs[0]}] if refs else []

@@ -292,11 +292,11 @@ class StageConfig:
 
 @dataclass
 class GenerationEvalConfig:
-    """Optional generation-metric hook: a `module:function` factory, run every N steps."""
+    """Optional generation-metric hook run every N optimizer steps: `hook` is what Hydra
+    instantiates (`_target_` a factory, its other keys the factory's keyword arguments)."""
 
-    target: str | None = None
+    hook: dict[str, Any] = field(default_factory=lambda: {"_target_": None})
     every_steps: int = 0
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

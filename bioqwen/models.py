@@ -1,22 +1,41 @@
-"""Resolve a model config to something `from_pretrained` can load, building random ones on demand.
+"""Where a model lives, and the model config -> weights + tokenizer shared by every job.
 
-A leaf shared by train/ and eval/ (which may not import each other): evaluation loads models
-from a path or hub id whoever trained them, and both need the same tokenizer preparation.
+A leaf shared by train/, eval/, export/ and chat/ (train and eval may not import each other):
+evaluation loads models from a path or hub id whoever trained them, and all of them need the
+same tokenizer preparation. It is the one place that turns a model reference into the
+directory or hub id to load:
+
+- a config name in conf/model/ (`tiny`, `qwen2_0_5b`): its hub id, or random weights built
+  once for `model.init=random`;
+- a model directory (config.json), or an adapter directory (adapter_config.json) where the
+  caller takes adapters;
+- a training run directory: the model in its merged folder, else its adapter folder
+  (bioqwen.runs names both); the run is what lineage.json links to;
+- a `.gguf` file (chat only) and a hub id `owner/name` (chat's `models=[...]` only; the other
+  jobs take one as `model.hub_id=`).
+
+`reference_kind` decides which a command-line value is, with one rule: a `.gguf` suffix is a
+GGUF file; a bare name of a file in conf/model/ is that config (write `./name` for a directory
+of that name); an existing path, or a value spelled as one (starting with `/`, `.` or `~`, or
+holding a `/` where hub ids are not taken) is a location; `owner/name` is a hub id where they
+are taken. `model_overrides` applies it to a job's `model=<value>` argument.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import warnings
-from collections.abc import Iterator
-from dataclasses import asdict, is_dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass, is_dataclass
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
+from bioqwen.checkout import CONF_DIR
 from bioqwen.data.tokenizer import (
     ENDOFTEXT,
     IM_END,
@@ -25,7 +44,19 @@ from bioqwen.data.tokenizer import (
     train_small_bpe,
 )
 from bioqwen.errors import BioqwenError
-from bioqwen.runs import cache_root, cached_directory, parse_json, stable_hash
+from bioqwen.runs import (
+    LINEAGE_FILE,
+    MERGED_DIR,
+    RUN_MODEL_DIRS,
+    cache_root,
+    cached_directory,
+    parse_json,
+    stable_hash,
+)
+
+MODEL_MANIFEST = "config.json"
+ADAPTER_MANIFEST = "adapter_config.json"
+HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 
 def _as_dict(cfg: Any) -> dict[str, Any]:
@@ -39,20 +70,99 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
 INITS = ("pretrained", "random")
 
 
-def resolve_model(cfg: Any) -> str:
+def reference_kind(text: str, hub_ids: bool = False) -> str | None:
+    """What a model reference names: "gguf", "config", "path", "hub" (only with `hub_ids`), or
+    None for none of them (the rule is in the module docstring)."""
+    if text.endswith(".gguf"):
+        return "gguf"
+    bare = "/" not in text and not text.startswith((".", "~"))
+    if bare and (CONF_DIR / "model" / f"{text}.yaml").is_file():
+        return "config"
+    spelled_as_path = text.startswith(("/", ".", "~")) or ("/" in text and not hub_ids)
+    if spelled_as_path or Path(text).expanduser().exists():
+        return "path"
+    if hub_ids and HUB_ID.match(text):
+        return "hub"
+    return None
+
+
+def model_overrides(argv: Sequence[str], configs: bool = True) -> list[str]:
+    """A job's command line with `model=<location>` read as `model.path=<location>`.
+
+    With `configs` (the job composes conf/model/, as evaluate does) a config name or a value
+    that is no reference at all stays `model=<value>`, for Hydra to compose or to report with
+    its list of choices; a job without model configs (export) reads every value as a path.
+    """
+    out = []
+    for arg in argv:
+        key, sep, value = arg.partition("=")
+        if (
+            sep
+            and key == "model"
+            and (not configs or reference_kind(value) not in ("config", None))
+        ):
+            arg = f"model.path={value}"
+        out.append(arg)
+    return out
+
+
+@dataclass(frozen=True)
+class ModelLocation:
+    """A model or adapter directory, and the training run directory it belongs to (if any)."""
+
+    dir: Path
+    run: Path | None
+
+
+def is_adapter_dir(source: str | Path) -> bool:
+    """Whether source is a PEFT adapter directory (adapter_config.json, no full model)."""
+    path = Path(source)
+    return (path / ADAPTER_MANIFEST).exists() and not (path / MODEL_MANIFEST).exists()
+
+
+def locate(path: str | Path, key: str = "model.path", adapters: bool = False) -> ModelLocation:
+    """The model directory `path` names: itself, or a training run's merged then adapter folder.
+
+    An adapter directory is accepted with `adapters` (it loads on its base through PEFT), else
+    refused as needing its merged model. The run is the directory the model was found in, or
+    the parent of a model directory when that parent has a lineage.json.
+    """
+    root = Path(str(path)).expanduser()
+    if not root.exists():
+        raise BioqwenError(f"{key}={root}: no such directory")
+    for candidate in (root, *(root / sub for sub in RUN_MODEL_DIRS)):
+        manifests = [(candidate / m).exists() for m in (MODEL_MANIFEST, ADAPTER_MANIFEST)]
+        if not any(manifests):
+            continue
+        if not manifests[0] and not adapters:
+            raise BioqwenError(
+                f"{key}={root}: a LoRA adapter without a merged model; this needs the merged "
+                f"weights (train with merge=true, which writes <run dir>/{MERGED_DIR})"
+            )
+        if candidate != root:
+            return ModelLocation(candidate, root)
+        parent = root.parent
+        return ModelLocation(root, parent if (parent / LINEAGE_FILE).exists() else None)
+    wanted = f"{MODEL_MANIFEST} or {ADAPTER_MANIFEST}" if adapters else MODEL_MANIFEST
+    raise BioqwenError(
+        f"{key}={root}: no {wanted} there or in "
+        + ", ".join(f"{sub}/" for sub in RUN_MODEL_DIRS)
+        + " (not a model directory)"
+    )
+
+
+def resolve_model(cfg: Any, adapters: bool = False) -> str:
     """Return the directory or hub id to load for a model config (builds a random one if needed).
 
     `cfg` is a composed `model` node (conf/model/*.yaml over bioqwen.config.ModelConfig):
-    every key below is guaranteed by the schema. An explicit `model.path` wins over the rest.
+    every key below is guaranteed by the schema. An explicit `model.path` wins over the rest
+    (see `locate`; an adapter directory only with `adapters`, for generation).
     """
     model = _as_dict(cfg)
     if model["init"] not in INITS:
         raise BioqwenError(f"model.init={model['init']!r}: expected one of {INITS}")
     if model["path"]:
-        path = Path(model["path"])
-        if not (path / "config.json").exists():
-            raise BioqwenError(f"model.path={path}: no config.json there (not a model directory)")
-        return str(path)
+        return str(locate(model["path"], "model.path", adapters).dir)
     if model["init"] == "random":
         if not model["architecture"]:
             raise BioqwenError(f"model={model['name']}: model.init=random needs model.architecture")
@@ -62,6 +172,16 @@ def resolve_model(cfg: Any) -> str:
     raise BioqwenError(
         f"model {model['name']!r}: set one of model.path, model.hub_id, model.init=random"
     )
+
+
+def spec_source(spec: Mapping[str, Any], key: str) -> str:
+    """The directory (`<key>.path`, preferred; see `locate`) or hub id (`<key>.hub_id`) that the
+    config of a model beside the trained one names (the reward scorer, an embedder)."""
+    if spec.get("path"):
+        return str(locate(spec["path"], f"{key}.path").dir)
+    if spec.get("hub_id"):
+        return str(spec["hub_id"])
+    raise BioqwenError(f"{key}: set {key}.path=<model dir> or {key}.hub_id=<hub id>")
 
 
 def tokenizer_for(cfg: Any, model_dir_or_id: str | None = None) -> PreTrainedTokenizerBase:
@@ -216,16 +336,21 @@ def check_model_files(source: str, trust_remote_code: bool = False) -> None:
     path = Path(source)
     if not path.is_dir():
         return
+    manifests = {
+        m: _manifest(path / m) for m in (MODEL_MANIFEST, ADAPTER_MANIFEST) if (path / m).is_file()
+    }
+    adapter = manifests.get(ADAPTER_MANIFEST)
+    if adapter is not None and "base_model_name_or_path" not in adapter:
+        raise BioqwenError(
+            f"{path / ADAPTER_MANIFEST}: key base_model_name_or_path missing (adapter base)"
+        )
     check_weight_files(path)
-    adapter = path / "adapter_config.json"
-    if adapter.is_file() and not (path / "config.json").exists():
-        base = _manifest(adapter).get("base_model_name_or_path")
+    if MODEL_MANIFEST in manifests:
+        _check_model_type(path / MODEL_MANIFEST, manifests[MODEL_MANIFEST], trust_remote_code)
+    elif adapter is not None:
+        base = adapter["base_model_name_or_path"]
         if isinstance(base, str) and Path(base).is_dir():
             check_model_files(base, trust_remote_code)
-        return
-    config = path / "config.json"
-    if config.is_file():
-        _check_model_type(config, _manifest(config), trust_remote_code)
 
 
 def check_weight_files(path: Path) -> None:

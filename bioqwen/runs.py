@@ -35,6 +35,12 @@ METRICS_FILE = "metrics.json"
 LINEAGE_FILE = "lineage.json"
 # Held (see `exclusive`) by the job writing a run directory, or the pipeline of an experiment.
 LOCK_FILE = ".bioqwen.lock"
+# Where a training run directory keeps its model: the trained LoRA adapter, and the full model
+# (the adapter merged into its base, or a full fine-tuning). Every module names them from here.
+ADAPTER_DIR = "adapter"
+MERGED_DIR = "merged"
+# The folders a run's model is looked for in, in order of preference.
+RUN_MODEL_DIRS = (MERGED_DIR, ADAPTER_DIR)
 
 
 def atomic_write_text(path: str | Path, text: str) -> Path:

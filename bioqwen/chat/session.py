@@ -1,6 +1,6 @@
 """Chat models: a `models=[...]` entry -> a loaded model that streams an answer.
 
-An entry is a training run directory (its merged/ or adapter/), a model or adapter directory,
+An entry is a training run directory (its merged or adapter model), a model or adapter directory,
 a `.gguf` file (llama-cpp-python), a model config name from conf/model/ (`tiny`, `qwen2_0_5b`),
 or a hub id. Entries are checked before anything is loaded, so a typo costs no model load.
 Transformers models stream through a `TextIteratorStreamer` fed by `generate()` on a worker
@@ -11,7 +11,6 @@ generation helpers (prompt rendering, stop tokens, greedy or sampling settings).
 from __future__ import annotations
 
 import importlib.util
-import re
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -19,13 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bioqwen.checkout import CONF_DIR, compose, plain
+from bioqwen.checkout import compose, plain
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import generate
-from bioqwen.models import hub_offline
+from bioqwen.eval import generate, loading
+from bioqwen.models import hub_offline, locate, reference_kind, resolve_model
+from bioqwen.runs import RUN_MODEL_DIRS
 
-CONF_MODELS = CONF_DIR / "model"
-HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 BUILTIN_TEMPLATE = "ChatML (built in)"
 
 
@@ -47,24 +45,28 @@ class Answer:
 
 
 def model_spec(entry: str) -> dict[str, Any]:
-    """Check one `models=[...]` entry and return its model config (nothing is loaded)."""
+    """Check one `models=[...]` entry and return its model config (nothing is loaded).
+
+    What the entry names is bioqwen.models' rule (`reference_kind`, hub ids taken).
+    """
     text = str(entry).strip()
     path = Path(text).expanduser()
-    if text.endswith(".gguf"):
+    kind = reference_kind(text, hub_ids=True)
+    if kind == "gguf":
         return _gguf_spec(path)
-    if path.is_file():
+    if kind == "config":
+        return _conf_model(text)
+    if kind == "path" and path.is_file():
         raise BioqwenError(f"models: {text} is a file, not a model directory or a .gguf file")
-    if path.is_dir():
-        generate.model_source({"path": str(path)})  # raises naming what is missing
+    if kind == "path" and path.exists():
+        locate(path, "models", adapters=True)  # raises naming what is missing
         return {
             **_conf_model("tiny"),
             "init": "pretrained",
             "name": _label(path),
             "path": str(path),
         }
-    if (CONF_MODELS / f"{text}.yaml").exists():
-        return _conf_model(text)
-    if HUB_ID.match(text):
+    if kind == "hub":
         _check_hub_cache(text)
         return {**_conf_model("tiny"), "init": "pretrained", "name": text, "hub_id": text}
     raise BioqwenError(
@@ -84,8 +86,8 @@ def _conf_model(name: str) -> dict[str, Any]:
 
 
 def _label(path: Path) -> str:
-    # A run directory's model lies in merged/ or adapter/: the run's name says more.
-    return path.resolve().parent.name if path.name in generate.RUN_MODEL_DIRS else path.name
+    # A run directory's model lies in its merged or adapter folder: the run's name says more.
+    return path.resolve().parent.name if path.name in RUN_MODEL_DIRS else path.name
 
 
 def _gguf_spec(path: Path) -> dict[str, Any]:
@@ -208,9 +210,10 @@ def load_model(spec: Mapping[str, Any], device: str = "auto", n_ctx: int = 0) ->
         llm = gguf.load(Path(spec["gguf"]), n_ctx=n_ctx)  # n_ctx 0: the trained context
         template = str(llm.metadata.get("tokenizer.chat_template") or BUILTIN_TEMPLATE)
         return ChatModel(label, dict(spec), llm, None, template, str(spec["gguf"]))
-    model, tokenizer = generate.load_for_generation(spec, device)
+    model, tokenizer = loading.load_for_generation(spec, device)
     template = str(tokenizer.chat_template or BUILTIN_TEMPLATE)
-    return ChatModel(label, dict(spec), model, tokenizer, template, generate.model_source(spec))
+    source = resolve_model(spec, adapters=True)
+    return ChatModel(label, dict(spec), model, tokenizer, template, source)
 
 
 def template_warning(models: Sequence[ChatModel]) -> str | None:

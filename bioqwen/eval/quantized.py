@@ -18,8 +18,7 @@ a user must download, 10^9; an NF4 row is measured on its serialized 4-bit check
 from __future__ import annotations
 
 import tempfile
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,9 +26,10 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from bioqwen.errors import BioqwenError
+from bioqwen.eval.backends import GgufBackend
 from bioqwen.export import gguf, sizes
 from bioqwen.export.quantize import QUANTS, quantize
-from bioqwen.runs import cache_root, cached_directory, file_hash
+from bioqwen.runs import MERGED_DIR, cache_root, cached_directory, file_hash
 
 QUANTIZATIONS = ("none", "nf4", *(f"gguf-{q}" for q in QUANTS))
 # llama.cpp context: the paper's prompts are cut at 1,024 tokens and answers at 512-1,024.
@@ -56,7 +56,7 @@ def check(model_cfg: Mapping[str, Any], source: str, backend: str) -> None:
     if not (Path(source) / "config.json").exists():
         raise BioqwenError(
             f"model.quantization={name}: {source} is not a merged model directory "
-            "(give model.path=<training run dir with merged/> or a merged model dir)"
+            f"(give model.path=<training run dir with {MERGED_DIR}/> or a merged model dir)"
         )
     if name != "nf4":  # bitsandbytes (nf4) is a core dependency; GGUF needs the deploy extra
         gguf.check_model_dir(Path(source))
@@ -67,7 +67,7 @@ def check(model_cfg: Mapping[str, Any], source: str, backend: str) -> None:
 def load(
     model_cfg: Mapping[str, Any], source: str, device: str, tokenizer: PreTrainedTokenizerBase
 ) -> Any:
-    """The quantized model for `generate.generate` (a HF model for nf4, GgufModel for gguf)."""
+    """The quantized model for `generate.generate` (a HF model for nf4, a GgufBackend for gguf)."""
     name = quantization_of(model_cfg)
     if name == "nf4":
         from transformers import AutoModelForCausalLM, BitsAndBytesConfig
@@ -85,7 +85,7 @@ def load(
             device_map={"": device} if device.startswith("cuda") else None,
         )
         return model.eval()
-    return GgufModel(gguf_file(Path(source), name.removeprefix("gguf-")), tokenizer)
+    return GgufBackend(gguf_file(Path(source), name.removeprefix("gguf-")), tokenizer, GGUF_CONTEXT)
 
 
 def gguf_file(model_dir: Path, quant: str) -> Path:
@@ -101,54 +101,10 @@ def gguf_file(model_dir: Path, quant: str) -> Path:
     return target / f"model-{quant}.gguf"
 
 
-class GgufModel:
-    """A GGUF file behind llama-cpp-python, generating from HF-tokenized prompts."""
-
-    device = torch.device("cpu")
-    generation_config = None  # stop tokens come from the tokenizer, as for any model
-
-    def __init__(self, path: Path, tokenizer: PreTrainedTokenizerBase) -> None:
-        self.path = path
-        self.tokenizer = tokenizer
-        self.llm = gguf.load(path, n_ctx=GGUF_CONTEXT)
-
-    def generate_texts(
-        self, prompts: Sequence[str], gen: Any, seed: int = 42
-    ) -> tuple[list[str], list[int], float]:
-        """One response per prompt with the generation config's stops and sampling settings."""
-        stops = set(gen.eos_token_id or [])
-        sampling: dict[str, Any] = {"top_k": 1, "top_p": 1.0, "min_p": 0.0, "temp": 0.0}
-        if gen.do_sample:
-            sampling = {
-                "top_k": int(gen.top_k or 0),
-                "top_p": float(gen.top_p or 1.0),
-                "min_p": 0.0,
-                "temp": float(gen.temperature or 1.0),
-            }
-            self.llm.set_seed(seed)
-        texts, lengths = [], []
-        start = time.perf_counter()
-        for prompt in prompts:
-            ids = self.tokenizer(prompt, add_special_tokens=False)["input_ids"]
-            out: list[int] = []
-            self.llm.reset()
-            for token in self.llm.generate(
-                ids, repeat_penalty=float(gen.repetition_penalty or 1.0), **sampling
-            ):
-                if token in stops:
-                    break
-                out.append(int(token))
-                if len(out) == int(gen.max_new_tokens):
-                    break
-            texts.append(str(self.tokenizer.decode(out, skip_special_tokens=True)).strip())
-            lengths.append(len(out))
-        return texts, lengths, time.perf_counter() - start
-
-
 def model_facts(model_cfg: Mapping[str, Any], source: str, model: Any) -> dict[str, Any]:
     """`model/size_gb`, `model/precision`, `model/quantization` of an evaluation row."""
     name = quantization_of(model_cfg)
-    if isinstance(model, GgufModel):
+    if isinstance(model, GgufBackend):
         files = [model.path]
         precision = sizes.QUANT_PRECISION[name]
     elif name == "nf4":

@@ -1,8 +1,8 @@
 """The in-training generation hook: the evaluation code scoring the model while it trains.
 
-Name it in the train config (training never imports evaluation; the job loads it by name):
-    generation_eval.target=bioqwen.eval.training_hook:benchmark_metrics
-    +generation_eval.options.benchmark=ncbi generation_eval.every_steps=6
+Name it in the train config (training never imports evaluation; Hydra builds it for the job):
+    generation_eval.hook._target_=bioqwen.eval.training_hook.benchmark_metrics
+    +generation_eval.hook.benchmark=ncbi generation_eval.every_steps=6
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def benchmark_metrics(
         f"generation.batch_size={batch_size}",
         "generation.iteration_time_samples=0",  # no batch-1 timing pass during training
     ]
-    cfg = compose("evaluate", overrides, "generation_eval.options")
+    cfg = compose("evaluate", overrides, "generation_eval.hook")
     bench_cfg, settings = plain(cfg.benchmark), plain(cfg.generation)
     system_prompts = plain(cfg.data.system_prompts)
     bench = load_benchmark(bench_cfg)  # read once, scored at every call

@@ -20,26 +20,6 @@ from bioqwen.export.quantize import quantize
 FORMATS = ("gguf", "mlc", "all")
 
 
-def export_source(path: str | Path) -> tuple[Path, Path | None]:
-    """The merged model directory to export and the training run that made it (if any)."""
-    root = Path(path).expanduser()
-    if not root.exists():
-        raise BioqwenError(f"model={root}: no such directory")
-    if (root / "merged" / "config.json").exists():
-        return root / "merged", root
-    if (root / "config.json").exists():
-        parent = root.parent
-        return root, parent if (parent / "lineage.json").exists() else None
-    if (root / "adapter_config.json").exists() or (
-        root / "adapter" / "adapter_config.json"
-    ).exists():
-        raise BioqwenError(
-            f"model={root}: a LoRA adapter without a merged model; export needs the merged "
-            "weights (train with merge=true, which writes <run dir>/merged)"
-        )
-    raise BioqwenError(f"model={root}: no config.json there or in merged/ (not a model directory)")
-
-
 def stop_ids(model_dir: Path) -> tuple[list[int], int | None, Any]:
     """Ids of `<|im_end|>` and `<|endoftext|>`, the pad id, and the model's HF tokenizer."""
     from transformers import AutoTokenizer

@@ -25,6 +25,7 @@ from typing import Any
 
 from bioqwen.errors import BioqwenError
 from bioqwen.export.sizes import safetensors_header, weight_files
+from bioqwen.runs import MERGED_DIR
 
 ARCHITECTURES = ("Qwen2ForCausalLM",)
 DEPLOY_HINT = "install the deploy extra: pip install -e '.[deploy]' (make setup does)"
@@ -55,7 +56,7 @@ def check_model_dir(path: Path) -> dict[str, Any]:
         if (path / "adapter_config.json").exists():
             raise BioqwenError(
                 f"{path} holds a LoRA adapter without its base model; export a merged model "
-                "(train with merge=true, or give the training run directory with merged/)"
+                f"(train with merge=true, or give the training run directory with {MERGED_DIR}/)"
             )
         raise BioqwenError(f"{path}: no config.json (not a model directory)")
     try:

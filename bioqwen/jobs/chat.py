@@ -21,9 +21,8 @@ from omegaconf import DictConfig
 from bioqwen.chat import session
 from bioqwen.chat.conversation import TABLE_COLUMNS, Conversation
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import generate
 from bioqwen.jobs.common import job_main, log, open_run, plain
-from bioqwen.models import check_model_files
+from bioqwen.models import check_model_files, resolve_model
 
 
 def _specs(entries: list[Any]) -> list[dict[str, Any]]:
@@ -82,7 +81,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     port = _free_port(int(cfg.port)) if ui == "web" and not prompts else 0
     for spec in specs:  # a broken model directory stops here, before the run directory opens
         if spec.get("path"):
-            check_model_files(generate.model_source(spec), bool(spec["trust_remote_code"]))
+            check_model_files(resolve_model(spec, adapters=True), bool(spec["trust_remote_code"]))
     labels = [str(s["name"]) for s in specs]
     tags = [f"model:{label}" for label in labels]
     with open_run(cfg, "chat", name="chat-" + "-vs-".join(labels), tags=tags) as run:

@@ -1,13 +1,14 @@
 """`bioqwen evaluate model=<name> benchmark=<name>`: generate with a model, then score.
 
 `model=` names a config in conf/model/; a trained model is evaluated with `model.path=<dir>`
-(a model directory, an adapter directory, or a training run directory holding merged/ or
-adapter/). A bare directory given as `model=<dir>` is rewritten to `model.path=<dir>` before
-Hydra composes, so both spellings work. lineage.json names the model run when there is one,
-and a model from a training run is a BioQwen model: it gets the BIO-QWEN system prompt it
-was trained with unless its config sets a text. `benchmark.questions_from=<csv>` evaluates
-exactly that file's items. Each finished batch is appended to predictions.jsonl;
-`resume=true hydra.run.dir=<dir>` continues a killed evaluation without regenerating them.
+(a model directory, an adapter directory, or a training run directory: bioqwen.models.locate).
+A location given as `model=<dir>` is rewritten to `model.path=<dir>` before Hydra composes
+(bioqwen.models.model_overrides), so both spellings work. lineage.json names the model run
+when there is one, and a model from a training run is a BioQwen model: it gets the BIO-QWEN
+system prompt it was trained with unless its config sets a text.
+`benchmark.questions_from=<csv>` evaluates exactly that file's items. Each finished batch is
+appended to predictions.jsonl; `resume=true hydra.run.dir=<dir>` continues a killed evaluation
+without regenerating them.
 """
 
 from __future__ import annotations
@@ -19,9 +20,9 @@ from typing import Any
 
 from omegaconf import DictConfig
 
-from bioqwen.eval import generate, gold, prompts, quantized, questions, runner
+from bioqwen.eval import backends, gold, loading, prompts, quantized, questions, runner
 from bioqwen.jobs.common import job_main, log, open_run, plain
-from bioqwen.models import check_model_files
+from bioqwen.models import check_model_files, model_overrides, resolve_model
 from bioqwen.runs import atomic_write_text, file_hash
 
 
@@ -39,10 +40,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     # Gold and model location are checked before the run opens: a typo leaves nothing behind.
     items = questions.select(bench) if bench["questions_from"] else gold.load_benchmark(bench)
     runner.check_settings(bench, items)
-    source = generate.model_source(model_cfg)
-    generate.check_model_dir(source)
+    source = resolve_model(model_cfg, adapters=True)
     check_model_files(source, bool(model_cfg["trust_remote_code"]))
-    generate.check_backend(str(settings["backend"]), source)
+    backends.check(str(settings["backend"]), source)
     quantized.check(model_cfg, source, str(settings["backend"]))
     parents = prompts.model_runs(source)
     system_prompt = prompts.model_system_prompt(model_cfg["system_prompt"], parents)
@@ -50,7 +50,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         journal_path = run.dir / "predictions.jsonl"
         if not cfg.resume:
             journal_path.unlink(missing_ok=True)  # a fresh evaluation starts a fresh journal
-        model, tokenizer = generate.load_for_generation(
+        model, tokenizer = loading.load_for_generation(
             model_cfg, str(cfg.device), str(settings["backend"])
         )
         device = getattr(model, "device", "vllm")
@@ -90,26 +90,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 _hydra_main = job_main("evaluate", run)
 
 
-def _directory_models(argv: list[str]) -> list[str]:
-    """Rewrite `model=<existing directory>` to `model.path=<directory>`."""
-    out = []
-    for arg in argv:
-        key, sep, value = arg.partition("=")
-        if (
-            sep
-            and key == "model"
-            and ("/" in value or value.startswith("."))
-            and Path(value).is_dir()
-        ):
-            out.append(f"model.path={value}")
-        else:
-            out.append(arg)
-    return out
-
-
 def main() -> None:
     """Entry point of `bioqwen evaluate` (Hydra reads the overrides from sys.argv)."""
-    sys.argv = [sys.argv[0], *_directory_models(sys.argv[1:])]
+    sys.argv = [sys.argv[0], *model_overrides(sys.argv[1:])]
     _hydra_main()
 
 

@@ -24,7 +24,8 @@ from bioqwen.errors import BioqwenError
 from bioqwen.export import build, gguf, sizes
 from bioqwen.export.quantize import check_quant
 from bioqwen.jobs.common import hold_run_dir, job_main, log, open_run, plain, run_dir
-from bioqwen.runs import LINEAGE_FILE, file_hash, read_json, remove_inside
+from bioqwen.models import locate, model_overrides
+from bioqwen.runs import LINEAGE_FILE, MERGED_DIR, file_hash, read_json, remove_inside
 
 STAGING = ".export-"  # prefix of the scratch directory in the run directory
 
@@ -61,7 +62,8 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     if fmt not in build.FORMATS:
         raise BioqwenError(f"format={fmt!r}: expected one of {', '.join(build.FORMATS)}")
     quant = check_quant(str(cfg.quant))
-    model_dir, source_run = build.export_source(str(cfg.model.path))
+    location = locate(str(cfg.model.path))  # a merged model: an adapter is refused
+    model_dir, source_run = location.dir, location.run
     config = gguf.check_model_dir(model_dir)
     if fmt != "mlc":
         gguf.require("gguf")
@@ -88,13 +90,14 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             print("MLC-LLM for Android (run where mlc_llm is installed):")
             print("\n".join(commands), flush=True)
         tags = [f"format:{fmt}", f"model:{name}"] + ([f"quant:{quant}"] if fmt != "mlc" else [])
-        inputs = artifacts.parent_input(_lineage(source_run), "merged")  # its merged model
+        inputs = artifacts.parent_input(_lineage(source_run), MERGED_DIR)  # its merged model
         with open_run(cfg, "export", name=f"export-{name}-{fmt}-{quant}", tags=tags) as run:
             linked = artifacts.declare_inputs(run.tracker, inputs)
             for file in files:
                 os.replace(stage / file, run.dir / file)
             paths = {file: run.dir / file for file in files}
-            ref = artifacts.log_model(run.tracker, f"{name}-{fmt}-{quant}", "model", paths, metrics)
+            label = f"{name}-{fmt}-{quant}"
+            ref = artifacts.log_model(run.tracker, label, artifacts.MODEL_ARTIFACT, paths, metrics)
             run.lineage(
                 model=str(model_dir.resolve()),
                 model_hash=file_hash(model_dir / "config.json"),
@@ -113,10 +116,7 @@ _hydra_main = job_main("export", run)
 
 def main() -> None:
     """Entry point of `bioqwen export`: `model=<dir>` is read as `model.path=<dir>`."""
-    sys.argv = [
-        sys.argv[0],
-        *(f"model.path={a[6:]}" if a.startswith("model=") else a for a in sys.argv[1:]),
-    ]
+    sys.argv = [sys.argv[0], *model_overrides(sys.argv[1:], configs=False)]
     _hydra_main()
 
 

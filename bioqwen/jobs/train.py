@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from bioqwen import artifacts, tracking
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import Run, job_main, open_run, plain, run_dir
+from bioqwen.runs import ADAPTER_DIR, MERGED_DIR
 from bioqwen.sweeps import preemption
 
 log = logging.getLogger("bioqwen.train")
@@ -76,7 +77,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     loading.check_method(method)
     precision = loading.resolve_precision(str(stage["precision"]))
     resume_from, original_config = resume_point(directory, cfg)
-    hook = cbs.generation_hook(cfg.generation_eval.target, plain(cfg.generation_eval.options))
+    hook = cbs.generation_hook(plain(cfg.generation_eval.hook))
     deepspeed = str(cfg.deepspeed_config) if cfg.deepspeed_config else None
     if deepspeed and not Path(deepspeed).is_file():
         raise BioqwenError(f"deepspeed_config={deepspeed}: no such file")
@@ -139,7 +140,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         merging.free_memory()
         merged = full or bool(cfg.merge)
         if is_main and cfg.merge and not full:
-            adapter, merged_dir = directory / merging.ADAPTER, directory / merging.MERGED
+            adapter, merged_dir = directory / ADAPTER_DIR, directory / MERGED_DIR
             merging.merge_to_dir(plan.base_source, adapter, tokenizer, merged_dir, remote_code)
         if is_main:
             model_entry = {"name": model_cfg["name"], "revision": model_cfg["revision"]}

@@ -19,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from bioqwen.errors import BioqwenError
+from bioqwen.models import spec_source
 from bioqwen.quality.records import chunks, encode
-from bioqwen.quality.reward import model_identity, model_source, pick_dtype
+from bioqwen.quality.reward import model_identity, pick_dtype
 from bioqwen.runs import stable_hash
 
 
@@ -36,7 +37,7 @@ class Embedder:
     def __init__(self, spec: Mapping[str, Any], key: str, device: Any, cache_root: Path) -> None:
         from transformers import AutoModel, AutoTokenizer
 
-        source = model_source(spec, key)
+        source = spec_source(spec, key)
         self.key, self.device = key, device
         self.kind = str(spec["kind"])
         if self.kind not in ("encoder", "decoder"):

@@ -20,6 +20,7 @@ from typing import Any
 from bioqwen.data.clean import add_score
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
+from bioqwen.models import spec_source
 from bioqwen.quality.records import fill, lengths
 from bioqwen.runs import atomic_write_json, parse_json, read_json, stable_hash
 
@@ -42,20 +43,10 @@ class Scorer:
     max_length: int
 
 
-def model_source(spec: Mapping[str, Any], key: str) -> str:
-    """The directory (path, preferred) or hub id a model config names."""
-    source = spec.get("path") or spec.get("hub_id")
-    if not source:
-        raise BioqwenError(f"{key}: set {key}.path=<model dir> or {key}.hub_id=<hub id>")
-    if spec.get("path") and not (Path(source) / "config.json").is_file():
-        raise BioqwenError(f"{key}.path={source}: no config.json there (not a model directory)")
-    return str(source)
-
-
 def model_identity(spec: Mapping[str, Any], key: str) -> dict[str, Any]:
     """Name and revision of a model: hub id + revision, or a local directory + a fingerprint
     of its config and weight files (names, sizes), cheap even for a 7B checkpoint."""
-    source = model_source(spec, key)
+    source = spec_source(spec, key)
     path = Path(source)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file())
@@ -91,7 +82,7 @@ def load_scorer(spec: Mapping[str, Any], device: Any, key: str = "scorer") -> Sc
     """Load a reward model; refuse anything that is not a one-output sequence classifier."""
     from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTokenizer
 
-    source = model_source(spec, key)
+    source = spec_source(spec, key)
     common = {
         "revision": spec.get("revision"),
         "trust_remote_code": bool(spec["trust_remote_code"]),

@@ -20,10 +20,10 @@ from typing import Any
 import yaml
 
 from bioqwen.report import authors
-from bioqwen.runs import read_json
+from bioqwen.runs import RUN_MODEL_DIRS, read_json
 
 # Directories inside a run that hold artefacts, never runs of their own.
-_NOT_RUNS = {"wandb", "checkpoints", "merged", "adapter", "tables", "figures"}
+_NOT_RUNS = {"wandb", "checkpoints", *RUN_MODEL_DIRS, "tables", "figures"}
 # Config sections the report reads into: each must be a mapping when present.
 _SECTIONS = ("tracking", "model", "stage", "benchmark", "bootstrap")
 

@@ -6,7 +6,6 @@ the gain of padding-free batching is visible (Trainer's `num_input_tokens_seen` 
 
 from __future__ import annotations
 
-import importlib
 import logging
 import resource
 import sys
@@ -28,16 +27,24 @@ log = logging.getLogger("bioqwen.train")
 GenerationMetricFn = Callable[[Any, Any], Mapping[str, float]]
 
 
-def generation_hook(target: str | None, options: Mapping[str, Any]) -> GenerationMetricFn | None:
-    """Build the hook a `module:function` factory returns (generation_eval.target), if any."""
+def generation_hook(spec: Mapping[str, Any]) -> GenerationMetricFn | None:
+    """The hook that `generation_eval.hook` builds through Hydra's `_target_`, if it names one.
+
+    Training names its hook in the config and never imports it: the evaluation code's hook
+    (bioqwen.eval.training_hook) reaches the trainer through the job.
+    """
+    target = spec.get("_target_")
     if not target:
         return None
-    module_name, _, attr = target.partition(":")
+    from hydra.utils import get_method
+
     try:
-        factory = getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as err:
-        raise BioqwenError(f"generation_eval.target={target!r}: {err}") from err
-    hook: GenerationMetricFn = factory(**options)
+        factory = get_method(str(target))
+    except (ImportError, ValueError) as err:  # a path Hydra cannot import or call
+        raise BioqwenError(f"generation_eval.hook._target_={target!r}: {err}") from err
+    # Called here rather than by hydra.utils.instantiate, which would wrap a factory's own
+    # error (an unknown benchmark) in an InstantiationException.
+    hook: GenerationMetricFn = factory(**{k: v for k, v in spec.items() if k != "_target_"})
     return hook
 
 

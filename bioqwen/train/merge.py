@@ -21,12 +21,9 @@ from transformers import (
 )
 
 from bioqwen.models import chat_generation_config, quiet_loading
-from bioqwen.runs import atomic_directory
+from bioqwen.runs import ADAPTER_DIR, MERGED_DIR, atomic_directory
 
 log = logging.getLogger("bioqwen.train")
-
-ADAPTER = "adapter"
-MERGED = "merged"
 
 
 def stored_dtype(config: Any) -> torch.dtype:
@@ -108,15 +105,15 @@ def save_adapter(model: Any, tokenizer: PreTrainedTokenizerBase, target: str | P
 def save_trained(
     trainer: Any, tokenizer: PreTrainedTokenizerBase, run_dir: Path, full: bool, is_main: bool
 ) -> None:
-    """Rank 0 writes the trained adapter (or, full fine-tuning, the model into merged/)."""
+    """Rank 0 writes the trained adapter (or, full fine-tuning, the whole model, as merged)."""
     trainer.accelerator.wait_for_everyone()
     if not is_main:
         return
     model = trainer.accelerator.unwrap_model(trainer.model)
     if full:
-        save_model_dir(model, tokenizer, run_dir / MERGED)
+        save_model_dir(model, tokenizer, run_dir / MERGED_DIR)
     else:
-        save_adapter(model, tokenizer, run_dir / ADAPTER)
+        save_adapter(model, tokenizer, run_dir / ADAPTER_DIR)
 
 
 def free_memory() -> None:

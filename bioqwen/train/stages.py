@@ -16,8 +16,7 @@ from typing import Any
 
 from bioqwen.errors import BioqwenError
 from bioqwen.models import check_weight_files
-from bioqwen.runs import LINEAGE_FILE, read_json
-from bioqwen.train.merge import ADAPTER, MERGED
+from bioqwen.runs import ADAPTER_DIR, LINEAGE_FILE, MERGED_DIR, read_json
 
 INIT_MODEL = "init_model"  # where a parent adapter is merged into its base before stage 2
 
@@ -60,14 +59,14 @@ def read_parent(init_from: str | None, model_name: str, stage_name: str) -> Pare
             f"stage.init_from={directory} trained model {parent_model!r}, "
             f"but this run is model={model_name}"
         )
-    adapter = directory / ADAPTER
-    merged = directory / MERGED
+    adapter = directory / ADAPTER_DIR
+    merged = directory / MERGED_DIR
     has_adapter = (adapter / "adapter_config.json").exists()
     has_merged = (merged / "config.json").exists()
     if not (has_adapter or has_merged):
         raise BioqwenError(
-            f"stage.init_from={directory}: neither {ADAPTER}/adapter_config.json nor "
-            f"{MERGED}/config.json (did the run finish?)"
+            f"stage.init_from={directory}: neither {ADAPTER_DIR}/adapter_config.json nor "
+            f"{MERGED_DIR}/config.json (did the run finish?)"
         )
     for weights in (adapter, merged):
         if weights.is_dir():  # a torn or emptied stage-1 model stops here, not in the load
@@ -125,4 +124,6 @@ def stage_inputs(plan: InitPlan, model: Mapping[str, Any], source: str) -> list[
     if plan.parent is None:
         return [base_model_input(str(model["name"]), source, model.get("revision"))]
     uses_merged = plan.continue_adapter is None and plan.pending_merge is None
-    return parent_input(plan.parent.lineage, MERGED if uses_merged else ADAPTER, ADAPTER)
+    return parent_input(
+        plan.parent.lineage, MERGED_DIR if uses_merged else ADAPTER_DIR, ADAPTER_DIR
+    )

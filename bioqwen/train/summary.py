@@ -6,9 +6,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from bioqwen.runs import code_revision, library_versions
+from bioqwen.runs import ADAPTER_DIR, MERGED_DIR, code_revision, library_versions
 from bioqwen.train.callbacks import wandb_key
-from bioqwen.train.merge import ADAPTER, MERGED
 from bioqwen.train.model import count_4bit_layers, count_parameters
 from bioqwen.train.stages import InitPlan
 from bioqwen.train.trainer import CHECKPOINTS
@@ -118,8 +117,8 @@ def lineage_entries(
         "data": dict(data),
         "resumed_from": resumed_from,
         "artefacts": {
-            "adapter": None if method == "full" else ADAPTER,
-            "merged": MERGED if merged else None,
+            ADAPTER_DIR: None if method == "full" else ADAPTER_DIR,
+            MERGED_DIR: MERGED_DIR if merged else None,
             "checkpoints": CHECKPOINTS,
         },
     }
@@ -135,16 +134,17 @@ def log_artifacts(
 ) -> dict[str, str]:
     """Log the adapter and merged model the run wrote (lineage_entries' `artefacts`) as W&B
     artifacts by reference, with the stage, adapter base, inputs and summary as metadata;
-    returns {"adapter"|"merged": "<artifact>:run-<id>"} for lineage.json and the next stage."""
-    from bioqwen.artifacts import log_model
+    returns {ADAPTER_DIR|MERGED_DIR: "<artifact>:run-<id>"} for lineage.json and the next stage."""
+    from bioqwen.artifacts import ARTIFACT_TYPES, log_model
 
     about = {"stage": lineage["stage"], "adapter_base": lineage["adapter_base"], "inputs": inputs}
-    kinds = {ADAPTER: "adapter", MERGED: "model"}
     refs = {}
     for part, written in lineage["artefacts"].items():
-        if part in kinds and written and (directory / written).is_dir():
+        if part in ARTIFACT_TYPES and written and (directory / written).is_dir():
             paths = {part: directory / written}
-            ref = log_model(tracker, f"{label}-{part}", kinds[part], paths, {**about, **summary})
+            ref = log_model(
+                tracker, f"{label}-{part}", ARTIFACT_TYPES[part], paths, {**about, **summary}
+            )
             if ref:
                 refs[part] = ref
     return refs

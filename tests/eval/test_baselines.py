@@ -9,7 +9,8 @@ from __future__ import annotations
 import pytest
 from omegaconf import OmegaConf
 
-from bioqwen.eval import generate, gold, prompts
+from bioqwen.eval import gold, prompts
+from bioqwen.models import resolve_model
 from tests.conftest import system_prompts
 
 BASELINES = {
@@ -27,7 +28,7 @@ def test_baseline_config_resolves_to_its_hub_id(compose, name: str, hub_id: str)
     cfg = compose("evaluate", f"model={name}", "benchmark=webmedqa")
     model = OmegaConf.to_container(cfg.model, resolve=True)
     assert model["name"] == name and not model.get("tiny") and not model.get("path")
-    assert generate.model_source(model) == hub_id  # type: ignore[arg-type]
+    assert resolve_model(model, adapters=True) == hub_id
 
 
 @pytest.mark.parametrize("name", sorted(BASELINES))

@@ -14,7 +14,8 @@ from omegaconf import OmegaConf
 from bioqwen.checkout import plain
 from bioqwen.data.tokenizer import IM_END
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import generate
+from bioqwen.eval import backends, generate, loading
+from bioqwen.models import locate
 from tests.conftest import compose_config
 from tests.export.conftest import needs
 
@@ -32,7 +33,7 @@ def _settings(**overrides: Any) -> dict:
 
 @pytest.fixture(scope="module")
 def tiny(tiny_model_dir: Path) -> tuple[Any, Any]:
-    return generate.load_for_generation(_model("tiny", str(tiny_model_dir)), "cpu")
+    return loading.load_for_generation(_model("tiny", str(tiny_model_dir)), "cpu")
 
 
 PROMPTS = [
@@ -93,7 +94,7 @@ SAMPLING = {"do_sample": True, "temperature": 1.5, "top_p": 1.0, "seed": 7, "bat
 @pytest.fixture(scope="module")
 def tiny_gguf(tiny_model_dir: Path) -> tuple[Any, Any]:
     model = {**_model("tiny", str(tiny_model_dir)), "quantization": "gguf-f16"}
-    return generate.load_for_generation(model, "cpu")
+    return loading.load_for_generation(model, "cpu")
 
 
 def _seeded_backend(
@@ -115,16 +116,16 @@ def _seeded_backend(
         import sys
 
         monkeypatch.setitem(sys.modules, "vllm", _FakeVllm)
-        monkeypatch.setattr(generate.importlib.util, "find_spec", lambda name: object())
+        monkeypatch.setattr(backends.importlib.util, "find_spec", lambda name: object())
         model_dir = str(request.getfixturevalue("tiny_model_dir"))
-        model, tok = generate.load_for_generation(_model("tiny", model_dir), backend="vllm")
-        real_generate = model.generate
+        model, tok = loading.load_for_generation(_model("tiny", model_dir), backend="vllm")
+        real_generate = model.llm.generate
 
         def generate_recording(prompts: list[str], params: Any, use_tqdm: bool) -> list[Any]:
             seeds.append(int(params.kwargs["seed"]))
             return real_generate(prompts, params, use_tqdm)
 
-        monkeypatch.setattr(model, "generate", generate_recording)
+        monkeypatch.setattr(model.llm, "generate", generate_recording)
     return model, tok, seeds
 
 
@@ -135,6 +136,8 @@ def test_every_backend_seeds_a_batch_by_its_position(
     backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model, tok, seeds = _seeded_backend(backend, request, monkeypatch)
+    implementation = {"hf": "HfBackend", "gguf": "GgufBackend", "vllm": "VllmBackend"}[backend]
+    assert type(generate.as_backend(model, tok)).__name__ == implementation
     backend_setting = "vllm" if backend == "vllm" else "hf"  # GGUF is a model on hf's path
     settings = _settings(**SAMPLING, max_new_tokens=5, backend=backend_setting)
     first = generate.generate(model, tok, PROMPTS, settings, progress=False)
@@ -163,18 +166,19 @@ def test_timing_summary() -> None:
     assert metrics["generation_batch_size"] == 2.0
 
 
-def test_model_source_accepts_run_dirs(tmp_path: Path, tiny_model_dir: Path) -> None:
+def test_model_location_accepts_run_dirs(tmp_path: Path, tiny_model_dir: Path) -> None:
     run = tmp_path / "run"
     (run / "merged").mkdir(parents=True)
     (run / "merged" / "config.json").write_text("{}")
-    assert generate.model_source({"path": str(run)}) == str(run / "merged")
+    assert locate(run).dir == run / "merged"
     unmerged = tmp_path / "unmerged"  # a run trained with merge=false keeps only adapter/
     (unmerged / "adapter").mkdir(parents=True)
     (unmerged / "adapter" / "adapter_config.json").write_text("{}")
-    assert generate.model_source({"path": str(unmerged)}) == str(unmerged / "adapter")
-    assert generate.model_source({"path": str(tiny_model_dir)}) == str(tiny_model_dir)
-    with pytest.raises(BioqwenError, match=r"no config\.json"):
-        generate.model_source({"path": str(tmp_path / "empty")})
+    assert locate(unmerged, adapters=True).dir == unmerged / "adapter"
+    assert locate(tiny_model_dir).dir == tiny_model_dir
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BioqwenError, match=r"no config\.json or adapter_config\.json"):
+        locate(tmp_path / "empty", adapters=True)
 
 
 def test_adapter_directory_loads_on_its_base(tmp_path: Path, tiny_model_dir: Path) -> None:
@@ -189,7 +193,7 @@ def test_adapter_directory_loads_on_its_base(tmp_path: Path, tiny_model_dir: Pat
         (tmp_path / "adapter" / name).write_bytes((tiny_model_dir / name).read_bytes())
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        model, tok = generate.load_for_generation(_model("a", str(tmp_path / "adapter")), "cpu")
+        model, tok = loading.load_for_generation(_model("a", str(tmp_path / "adapter")), "cpu")
     assert not [w for w in caught if w.category is FutureWarning]  # PEFT's, silenced
     assert type(model).__name__.startswith("Peft")
     (out,) = generate.generate(model, tok, PROMPTS[:1], _settings(max_new_tokens=3), progress=False)
@@ -250,9 +254,9 @@ def test_vllm_backend_gets_the_same_prompts_stops_and_greedy_settings(
     import sys
 
     monkeypatch.setitem(sys.modules, "vllm", _FakeVllm)
-    monkeypatch.setattr(generate.importlib.util, "find_spec", lambda name: object())
-    llm, tok = generate.load_for_generation(_model("tiny", str(tiny_model_dir)), backend="vllm")
-    assert llm.kwargs["model"] == str(tiny_model_dir)
+    monkeypatch.setattr(backends.importlib.util, "find_spec", lambda name: object())
+    llm, tok = loading.load_for_generation(_model("tiny", str(tiny_model_dir)), backend="vllm")
+    assert llm.llm.kwargs["model"] == str(tiny_model_dir)
     _FakeVllm.calls.clear()
     settings = _settings(backend="vllm", max_new_tokens=7, batch_size=2, seed=3)
     outs = generate.generate(llm, tok, PROMPTS, settings, progress=False)
@@ -265,9 +269,9 @@ def test_vllm_backend_gets_the_same_prompts_stops_and_greedy_settings(
 
 def test_vllm_backend_missing_or_unknown_is_a_clear_error(tiny_model_dir: Path) -> None:
     with pytest.raises(BioqwenError, match="vllm package is not installed"):
-        generate.check_backend("vllm", str(tiny_model_dir))
+        backends.check("vllm", str(tiny_model_dir))
     with pytest.raises(BioqwenError, match=r"generation\.backend='tgi'"):
-        generate.check_backend("tgi", str(tiny_model_dir))
+        backends.check("tgi", str(tiny_model_dir))
 
 
 def test_pad_token_without_embedding_falls_back_to_eos(
@@ -287,7 +291,7 @@ def test_pad_token_without_embedding_falls_back_to_eos(
     tok.add_special_tokens({"additional_special_tokens": extra})
     tok.pad_token = extra[-1]
     tok.save_pretrained(model_dir)
-    model, tok = generate.load_for_generation(_model("b", str(model_dir)), "cpu")
+    model, tok = loading.load_for_generation(_model("b", str(model_dir)), "cpu")
     assert model.get_input_embeddings().weight.shape[0] == rows
     assert tok.pad_token == tok.eos_token
     outs = generate.generate(model, tok, PROMPTS, _settings(max_new_tokens=3), progress=False)

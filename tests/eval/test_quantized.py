@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bioqwen.errors import BioqwenError
-from bioqwen.eval import generate, quantized
+from bioqwen.eval import generate, loading, quantized
 from bioqwen.jobs import evaluate
 from bioqwen.jobs.common import execute, plain
 from tests.conftest import compose_config
@@ -46,7 +46,7 @@ def test_unquantized_row_reports_download_size_and_stored_precision(
 def test_nf4_row_generates_and_measures_its_4bit_checkpoint(
     tmp_path: Path, tiny_model_dir: Path
 ) -> None:
-    model, _ = generate.load_for_generation(_model_cfg(tiny_model_dir, "nf4"), "cpu")
+    model, _ = loading.load_for_generation(_model_cfg(tiny_model_dir, "nf4"), "cpu")
     assert sum(type(m).__name__ == "Linear4bit" for m in model.modules()) == 14  # 7 per layer
     metrics = _evaluate(tmp_path, tiny_model_dir, "nf4")
     assert metrics["model/precision"] == "int4" and metrics["n_documents"] == 2
@@ -72,7 +72,7 @@ def test_gguf_f16_generates_what_the_hf_model_generates(tiny_model_dir: Path) ->
     settings = {**plain(compose_config("evaluate").generation), "max_new_tokens": 8}
     outputs = {}
     for quantization in ("none", "gguf-f16"):
-        model, tok = generate.load_for_generation(_model_cfg(tiny_model_dir, quantization), "cpu")
+        model, tok = loading.load_for_generation(_model_cfg(tiny_model_dir, quantization), "cpu")
         outputs[quantization] = [g.text for g in generate.generate(model, tok, prompts, settings)]
     assert outputs["gguf-f16"] == outputs["none"]
 

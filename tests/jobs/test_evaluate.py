@@ -195,7 +195,7 @@ def test_auto_map_code_never_runs_without_trust_remote_code(
     # A known model type loads the library's own class: the directory's Python is not run.
     import shutil
 
-    from bioqwen.eval.generate import load_for_generation
+    from bioqwen.eval.loading import load_for_generation
     from bioqwen.models import check_model_files
     from tests.conftest import compose_config
 

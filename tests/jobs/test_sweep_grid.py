@@ -104,9 +104,9 @@ def test_submitit_local_runs_two_points_at_once(tmp_path: Path) -> None:
         "stage.learning_rate=1e-4,3e-3",
         "tracking=disabled",
         "hydra.callbacks.sweep.gpus=[0,1]",  # point i sees GPU i (no GPU here: none is used)
-        "generation_eval.target=tests.sweeps.paced:hook",  # records CUDA_VISIBLE_DEVICES
+        "generation_eval.hook._target_=tests.sweeps.paced.hook",  # records CUDA_VISIBLE_DEVICES
         "generation_eval.every_steps=1",
-        "+generation_eval.options.seconds=0",
+        "+generation_eval.hook.seconds=0",
     )
     assert result.returncode == 0, result.stderr[-3000:]
     first, second = (json.loads((tmp_path / n / "status.json").read_text()) for n in "01")

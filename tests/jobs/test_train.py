@@ -194,9 +194,9 @@ def test_generation_hook_runs_with_left_padding(tmp_path: Path, mix_dir: Path) -
     summary = run_train(
         tmp_path / "run",
         mix_dir,
-        "generation_eval.target=tests.train.hooks:make_probe",
+        "generation_eval.hook._target_=tests.train.hooks.make_probe",
         "generation_eval.every_steps=2",
-        "+generation_eval.options.prompt=hello",
+        "+generation_eval.hook.prompt=hello",
     )
     # Steps 2 and 4, and not again at the end (step 4 already ran).
     assert summary["gen/calls"] == 2
@@ -209,11 +209,11 @@ def test_benchmark_hook_scores_the_model_in_training_with_the_evaluation_code(
     summary = run_train(
         tmp_path / "run",
         mix_dir,
-        "generation_eval.target=bioqwen.eval.training_hook:benchmark_metrics",
+        "generation_eval.hook._target_=bioqwen.eval.training_hook.benchmark_metrics",
         "generation_eval.every_steps=2",
-        "+generation_eval.options.benchmark=ncbi",
-        "+generation_eval.options.limit=2",
-        "+generation_eval.options.max_new_tokens=4",
+        "+generation_eval.hook.benchmark=ncbi",
+        "+generation_eval.hook.limit=2",
+        "+generation_eval.hook.max_new_tokens=4",
     )
     assert summary["gen/n_documents"] == 2
     assert 0 <= summary["gen/macro_f1"] <= 1 and "gen/unparsable_rate" in summary
@@ -225,7 +225,7 @@ def test_a_hook_that_reseeds_leaves_training_unchanged(tmp_path: Path, mix_dir: 
         tmp_path / "hooked",
         mix_dir,
         "stage.eval_steps=0",
-        "generation_eval.target=tests.train.hooks:make_reseeder",
+        "generation_eval.hook._target_=tests.train.hooks.make_reseeder",
         "generation_eval.every_steps=1",
     )
     # Without forking the RNG around the hook, LoRA dropout after step 1 draws other masks.
@@ -420,7 +420,7 @@ def test_a_run_that_crashes_closes_its_wandb_run_as_failed(tmp_path: Path, mix_d
             run_dir,
             mix_dir,
             "tracking=offline",
-            "generation_eval.target=tests.train.hooks:make_failing",
+            "generation_eval.hook._target_=tests.train.hooks.make_failing",
             "generation_eval.every_steps=1",
         )
     run = offline_run(run_dir)

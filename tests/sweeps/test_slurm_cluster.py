@@ -34,9 +34,9 @@ TINY = (
     "stage.effective_batch_size=2",
     "max_train_samples=16",
     "max_eval_samples=4",
-    "generation_eval.target=tests.sweeps.paced:hook",
+    "generation_eval.hook._target_=tests.sweeps.paced.hook",
     "generation_eval.every_steps=1",
-    "+generation_eval.options.seconds=0.4",
+    "+generation_eval.hook.seconds=0.4",
 )
 
 

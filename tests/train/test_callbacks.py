@@ -1,10 +1,11 @@
-"""Throughput bookkeeping and W&B key mapping."""
+"""Throughput bookkeeping, W&B key mapping and the generation hook named by `_target_`."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
+from bioqwen.errors import BioqwenError
 from bioqwen.train.callbacks import (
     SAMPLES,
     TOKENS_ALL,
@@ -13,8 +14,10 @@ from bioqwen.train.callbacks import (
     ThroughputMeter,
     TrackerCallback,
     batch_counts,
+    generation_hook,
     wandb_key,
 )
+from tests.conftest import compose_config
 
 
 def test_padded_and_padding_free_batches_are_counted_alike():
@@ -100,3 +103,19 @@ def test_tracker_callback_logs_on_the_main_process_only():
     state.is_world_process_zero = False
     callback.on_log(args, state, TrainerControl(), logs={"loss": 1.0})
     assert len(recorder.rows) == 1
+
+
+def test_the_generation_hook_is_the_target_built_with_its_keyword_arguments() -> None:
+    cfg = compose_config(
+        "train",
+        "generation_eval.hook._target_=tests.sweeps.paced.hook",
+        "+generation_eval.hook.seconds=0",
+    )
+    hook = generation_hook(cfg.generation_eval.hook)
+    assert hook is not None and hook(None, None)["paced_s"] == 0
+    assert generation_hook(compose_config("train").generation_eval.hook) is None  # the default
+
+
+def test_a_generation_hook_target_that_cannot_be_imported_names_the_key() -> None:
+    with pytest.raises(BioqwenError, match=r"generation_eval\.hook\._target_='nowhere\.hook'"):
+        generation_hook({"_target_": "nowhere.hook"})
