@@ -78,6 +78,24 @@ class Language(StrEnum):
     en = "en"
 
 
+class Task(StrEnum):
+    """A training record's task."""
+
+    ner = "ner"
+    re = "re"
+    mt = "mt"
+    qa = "qa"
+    general = "general"
+    self_cognition = "self_cognition"
+
+
+class BenchmarkTask(StrEnum):
+    """What a benchmark scores: ner (entity F1) | qa (answer similarity)."""
+
+    ner = "ner"
+    qa = "qa"
+
+
 # Shared groups
 
 
@@ -170,10 +188,8 @@ class SourceConfig:
 
     reader: str = MISSING
     path: str = MISSING
-    # Fixed task (ner|re|mt|qa|general|self_cognition); None lets the reader derive it.
-    task: str | None = None
-    # Fixed language (zh|en); None detects it from the text (data.language).
-    lang: str | None = None
+    task: Task | None = None  # a fixed task; None lets the reader derive it
+    lang: Language | None = None  # a fixed language; None detects it from the text (data.language)
     constructed: bool = False
     # Keep at most `cap` cleaned records, after keeping a `ratio` fraction (seeded samples).
     cap: int | None = None
@@ -399,8 +415,8 @@ class BenchmarkConfig:
     """One evaluation benchmark: where its gold lies, how to read it, how to prompt and score."""
 
     name: str = MISSING
-    task: str = MISSING  # ner | qa
-    lang: str = MISSING  # en | zh: prompt language (system prompt, language fidelity)
+    task: BenchmarkTask = MISSING
+    lang: Language = MISSING  # prompt language (system prompt, language fidelity)
     reader: str = MISSING  # ncbi | bc5cdr | cmeee | cmedqa2 | webmedqa | icliniq | paper_csv
     data_dir: str = MISSING
     files: dict[str, str] = field(default_factory=dict)  # split -> original file name

@@ -64,6 +64,9 @@ def test_a_misspelled_key_in_a_yaml_fails_at_composition_naming_it(
         ("search", "launch=slurm", "local, none"),
         ("search", "search.direction=up", "minimize, maximize"),
         ("score_data", "embeddings.encoder.kind=pooler", "encoder, decoder"),
+        ("evaluate", "benchmark.task=re", "ner, qa"),
+        ("evaluate", "benchmark.lang=fr", "zh, en"),
+        ("prepare", "data.mix.sources.taiyi.task=summary", "ner, re, mt, qa, general, self_"),
     ],
 )
 def test_a_value_outside_its_enum_fails_at_composition_naming_key_and_values(
