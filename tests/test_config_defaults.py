@@ -1,5 +1,6 @@
 """Every default is stated once: no YAML in conf/ restates a default of the schema it composes
-over (issue 19), unless its line says `# restated: <why>`.
+over (issue 19), and no primary config restates what its defaults list gives (a chat setting
+equal to its generation preset's), unless the line says `# restated: <why>`.
 
 The files checked follow from the configs themselves, with no list kept here: every primary
 config whose defaults list names a `<job>_schema`, and every option of every config group its
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 import types
 import typing
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hydra import compose, initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 from omegaconf._utils import get_yaml_loader
@@ -28,19 +31,21 @@ from tests.conftest import CONF
 
 MARKER = "# restated:"
 HEADER = re.compile(r"#\s*@package\s+(\S+)")
+ABSENT = object()  # a key the defaults list does not give
 
 
 @dataclasses.dataclass(frozen=True)
 class Restatement:
-    """A YAML line whose value is its schema field's default."""
+    """A YAML line whose value is its schema field's default (or its defaults list's)."""
 
     file: Path
     line: int
     key: str
     value: Any
+    given_by: str = "the schema default"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.key}: {self.value!r} is the schema default"
+        return f"{self.file}:{self.line}: {self.key}: {self.value!r} is {self.given_by}"
 
 
 def _unwrap(hint: Any) -> Any:
@@ -182,6 +187,47 @@ def restatements(conf: Path = CONF) -> list[Restatement]:
     return [unique[k] for k in sorted(unique)]
 
 
+def _leaves(mapping: yaml.MappingNode, prefix: str = "") -> Iterator[tuple[yaml.Node, str, Any]]:
+    """(key node, dotted key, value) of every leaf a YAML body sets (defaults and hydra aside)."""
+    for key_node, value_node in mapping.value:
+        key = f"{prefix}{key_node.value}"
+        if not prefix and key in ("defaults", "hydra"):
+            continue
+        if isinstance(value_node, yaml.MappingNode) and value_node.value:
+            yield from _leaves(value_node, f"{key}.")
+        else:
+            yield key_node, key, _value(value_node)
+
+
+def preset_restatements(conf: Path, work: Path) -> list[Restatement]:
+    """Every unmarked value a primary config with a schema sets to what its defaults list
+    gives already (e.g. a chat setting equal to the generation preset's). `work`: scratch."""
+    bare_conf = work / "conf"
+    shutil.copytree(conf, bare_conf)
+    found: list[Restatement] = []
+    for path in sorted(p for p in checked_files(conf) if p.parent == conf):
+        document = _document(path)
+        if document is None:
+            continue
+        # The same defaults list without the body: what the body's values would otherwise be.
+        bare = f"{path.stem}__bare"
+        (bare_conf / f"{bare}.yaml").write_text(
+            yaml.safe_dump({"defaults": _defaults(document)}), encoding="utf-8"
+        )
+        with initialize_config_dir(config_dir=str(bare_conf), version_base="1.3"):
+            given = OmegaConf.to_container(compose(bare), resolve=False)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for key_node, key, value in _leaves(document):
+            before: Any = given
+            for part in key.split("."):
+                before = before.get(part, ABSENT) if isinstance(before, dict) else ABSENT
+            line = key_node.start_mark.line
+            if before == value != "???" and MARKER not in lines[line]:
+                where = (path.relative_to(conf), line + 1, key, value)
+                found.append(Restatement(*where, given_by="what its defaults list gives"))
+    return found
+
+
 def test_no_yaml_restates_a_schema_default() -> None:
     found = restatements()
     how = f"drop the line, or mark it {MARKER} <why>"
@@ -211,3 +257,21 @@ def test_the_guard_finds_a_restated_default_and_honours_the_marker(tmp_path: Pat
     found = [(str(r.file), r.line, r.key) for r in restatements(tmp_path)]
     assert found == [("prepare.yaml", 5, "seed"), ("tracking/quiet.yaml", 2, "entity"),
                      ("tracking/quiet.yaml", 3, "tags")]  # fmt: skip
+
+
+def test_no_primary_config_restates_what_its_defaults_give(tmp_path: Path) -> None:
+    found = preset_restatements(CONF, tmp_path)
+    assert not found, "\n".join(map(str, found))
+
+
+def test_the_preset_guard_finds_a_value_its_group_already_gives(tmp_path: Path) -> None:
+    conf = tmp_path / "conf"
+    shutil.copytree(CONF, conf)
+    (conf / "chat.yaml").write_text(
+        (CONF / "chat.yaml")
+        .read_text(encoding="utf-8")
+        .replace("  max_new_tokens: 256", "  max_new_tokens: 256\n  do_sample: false"),
+        encoding="utf-8",
+    )
+    found = [(str(r.file), r.key) for r in preset_restatements(conf, tmp_path / "work")]
+    assert found == [("chat.yaml", "generation.do_sample")]
