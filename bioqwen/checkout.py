@@ -35,7 +35,10 @@ def plain(node: Any, prefix: str = "", hint: str = "") -> Any:
     """
     if isinstance(node, DictConfig | ListConfig):
         try:
-            return OmegaConf.to_container(node, resolve=True, throw_on_missing=True)
+            # enum_to_str: an Enum-typed field (bioqwen.config) becomes the string typed.
+            return OmegaConf.to_container(
+                node, resolve=True, throw_on_missing=True, enum_to_str=True
+            )
         except MissingMandatoryValue as err:
             key = str(err.full_key)
             if prefix and not key.startswith(prefix + "."):

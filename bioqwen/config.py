@@ -1,18 +1,100 @@
 """Structured config schemas registered in Hydra's ConfigStore.
 
-A misspelled key in a YAML file or on the command line fails at composition naming the key.
-Defaults live in conf/ only: a field a conf/ YAML sets is MISSING here (a config composed
-without that YAML fails naming the key); a default here is one no YAML sets. A leaf module.
+A misspelled key in a YAML file or on the command line fails at composition naming the key,
+and so does a value outside an Enum-typed field's allowed values (naming them). Every default
+is stated once: a field a conf/ YAML sets is MISSING here (a config composed without that YAML
+fails naming the key); a default here is one no YAML restates (tests/test_config_defaults.py,
+unless the line says `# restated: <why>`). A leaf module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
+
+# Allowed values. A StrEnum member is the string a user typed (== "pad", prints as pad, saved
+# as pad in config.yaml), so library code compares it as a string; OmegaConf accepts a member
+# by name, hence every name equals its value.
+
+
+class Batching(StrEnum):
+    """stage.batching: pad (to the batch maximum) | padding_free | packed (bins of max_length)."""
+
+    pad = "pad"
+    padding_free = "padding_free"
+    packed = "packed"
+
+
+# stage.init_mode: merge (fold the stage-1 adapter into the base) | continue (keep training it).
+InitMode = StrEnum("InitMode", [("merge", "merge"), ("continue", "continue")])
+
+
+class Precision(StrEnum):
+    """stage.precision: auto = bf16 on a device that supports it, else fp32."""
+
+    auto = "auto"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    fp32 = "fp32"
+
+
+class MethodName(StrEnum):
+    """method.name: qlora (4-bit base + LoRA) | lora | full fine-tuning."""
+
+    qlora = "qlora"
+    lora = "lora"
+    full = "full"
+
+
+class Attention(StrEnum):
+    """model.attn_implementation; auto = flash_attention_2 when flash-attn is installed on CUDA,
+    else sdpa_segmented (SDPA run per packed sample, bioqwen.train.attention)."""
+
+    auto = "auto"
+    sdpa_segmented = "sdpa_segmented"
+    sdpa = "sdpa"
+    eager = "eager"
+    flash_attention_2 = "flash_attention_2"
+
+
+class ComputeDtype(StrEnum):
+    """method.quantization.compute_dtype: auto = bf16 where the device supports it, else fp32."""
+
+    auto = "auto"
+    float32 = "float32"
+    bfloat16 = "bfloat16"
+    float16 = "float16"
+
+
+class Language(StrEnum):
+    """A prompt language: zh | en."""
+
+    zh = "zh"
+    en = "en"
+
+
+class Task(StrEnum):
+    """A training record's task."""
+
+    ner = "ner"
+    re = "re"
+    mt = "mt"
+    qa = "qa"
+    general = "general"
+    self_cognition = "self_cognition"
+
+
+class BenchmarkTask(StrEnum):
+    """What a benchmark scores: ner (entity F1) | qa (answer similarity)."""
+
+    ner = "ner"
+    qa = "qa"
+
 
 # Shared groups
 
@@ -66,17 +148,19 @@ class ModelConfig:
     architecture: ArchitectureConfig | None = None
     # Vendored tokenizer of a randomly initialised model: qwen1_5 | qwen2_5 | small_bpe.
     tokenizer: str = "qwen1_5"
-    bpe_vocab_size: int = 1024
+    bpe_vocab_size: int = 1024  # small_bpe's vocabulary
     pad_token: str = "<|padoftext|>"
     chat_eos: str = "<|im_end|>"
-    # bioqwen: the BioQwen authors' prompt for the benchmark language; None: the model's own.
+    # bioqwen: the BioQwen authors' prompt (data.system_prompts) for the prompt's language;
+    # None: a baseline is prompted as itself (its chat template's own default).
     system_prompt: str | None = None
     # A Jinja chat template replacing the tokenizer's own (models without one, e.g. Taiyi).
     chat_template: str | None = None
-    trust_remote_code: bool = False
+    trust_remote_code: bool = False  # never on by default: opt in on the command line
     torch_dtype: str = "auto"
-    attn_implementation: str = "auto"  # auto | sdpa | eager | flash_attention_2
-    # none | nf4 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-q4_k_m (bioqwen/eval/quantized.py)
+    attn_implementation: Attention = Attention.auto
+    # The INT4/INT8 evaluation rows (bioqwen/eval/quantized.py):
+    # none | nf4 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-q4_k_m
     quantization: str = "none"
     # Facts used by reports (parameter counts, published sizes).
     params_b: float | None = None
@@ -104,10 +188,8 @@ class SourceConfig:
 
     reader: str = MISSING
     path: str = MISSING
-    # Fixed task (ner|re|mt|qa|general|self_cognition); None lets the reader derive it.
-    task: str | None = None
-    # Fixed language (zh|en); None detects it from the text (data.language).
-    lang: str | None = None
+    task: Task | None = None  # a fixed task; None lets the reader derive it
+    lang: Language | None = None  # a fixed language; None detects it from the text (data.language)
     constructed: bool = False
     # Keep at most `cap` cleaned records, after keeping a `ratio` fraction (seeded samples).
     cap: int | None = None
@@ -220,7 +302,7 @@ class PrepareJobConfig:
     """`bioqwen prepare`."""
 
     job: str = "prepare"
-    seed: int = 42
+    seed: int = 42  # shuffle, caps/ratios and the validation split all derive from it
     data: DataConfig = field(default_factory=DataConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
@@ -245,16 +327,16 @@ class QuantizationSettings:
 
     quant_type: str = MISSING
     double_quant: bool = MISSING
-    compute_dtype: str = MISSING  # auto = bf16 where the device supports it, else fp32
+    compute_dtype: ComputeDtype = MISSING
 
 
 @dataclass
 class MethodConfig:
     """How the base is adapted: qlora (4-bit base + LoRA), lora, or full fine-tuning."""
 
-    name: str = MISSING
-    quantization: QuantizationSettings | None = None
-    lora: LoraSettings | None = None
+    name: MethodName = MISSING
+    quantization: QuantizationSettings | None = None  # None: the base is not quantized
+    lora: LoraSettings | None = None  # None: no adapter (full fine-tuning)
     gradient_checkpointing: bool = MISSING
 
 
@@ -273,8 +355,8 @@ class StageConfig:
     weight_decay: float = MISSING
     max_grad_norm: float = MISSING
     optim: str = MISSING
-    precision: str = MISSING  # auto | bf16 | fp16 | fp32
-    batching: str = MISSING  # pad | padding_free | packed
+    precision: Precision = MISSING
+    batching: Batching = MISSING
     max_length: int = MISSING
     eval_steps: int = MISSING  # 0 = evaluate only at the end
     eval_batch_size: int = MISSING
@@ -283,7 +365,7 @@ class StageConfig:
     save_total_limit: int | None = MISSING
     requires_init: bool = MISSING
     init_from: str | None = MISSING
-    init_mode: str = MISSING  # merge | continue
+    init_mode: InitMode = MISSING
     dataloader_num_workers: int = MISSING
     early_stopping: int = MISSING  # stop after N evaluations without a better eval loss; 0 = off
     keep_best: bool = MISSING  # end on the best eval-loss checkpoint instead of the last step
@@ -304,19 +386,25 @@ class TrainJobConfig:
     """`bioqwen train`."""
 
     job: str = "train"
-    seed: int = 42
+    seed: int = 42  # authors' scripts; applied to python, numpy, torch and the data order
     model: ModelConfig = field(default_factory=ModelConfig)
     stage: StageConfig = field(default_factory=StageConfig)
     method: MethodConfig = field(default_factory=MethodConfig)
     data: DataConfig = field(default_factory=DataConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # An existing prepared DatasetDict dir (or prepare run dir); None = prepare data.mix now.
     data_dir: str | None = None
-    max_train_samples: int | None = None
-    max_eval_samples: int | None = None
-    resume: bool = False
-    merge: bool = False
+    max_train_samples: int | None = None  # cap the training split (quick experiments); None = all
+    max_eval_samples: int | None = None  # cap the validation split used for eval loss
+    resume: bool = False  # continue from the newest checkpoint in hydra.run.dir
+    merge: bool = False  # write the merged full model into <run dir>/merged at the end
+    # In-training generation metrics, e.g. the evaluation code on a benchmark:
+    # generation_eval.hook._target_=bioqwen.eval.training_hook.benchmark_metrics
+    # +generation_eval.hook.benchmark=ncbi generation_eval.every_steps=50
+    # (the hook's options: limit=8, max_new_tokens=64, batch_size=8); every_steps 0 = never.
     generation_eval: GenerationEvalConfig = field(default_factory=GenerationEvalConfig)
-    deepspeed_config: str | None = None  # a DeepSpeed JSON (conf/deepspeed/zero2.json)
+    # A DeepSpeed JSON for multi-GPU runs, e.g. conf/deepspeed/zero2.json (needs deepspeed).
+    deepspeed_config: str | None = None
 
 
 # Evaluation
@@ -327,21 +415,26 @@ class BenchmarkConfig:
     """One evaluation benchmark: where its gold lies, how to read it, how to prompt and score."""
 
     name: str = MISSING
-    task: str = MISSING  # ner | qa
-    lang: str = MISSING  # en | zh: prompt language (system prompt, language fidelity)
+    task: BenchmarkTask = MISSING
+    lang: Language = MISSING  # prompt language (system prompt, language fidelity)
     reader: str = MISSING  # ncbi | bc5cdr | cmeee | cmedqa2 | webmedqa | icliniq | paper_csv
     data_dir: str = MISSING
     files: dict[str, str] = field(default_factory=dict)  # split -> original file name
     splits: list[str] = field(default_factory=list)  # which splits to read, in this order
-    format: str = "auto"  # bc5cdr: auto (BioC XML if present) | bioc | pubtator
+    format: str = "auto"  # bc5cdr: auto (BioC XML if present, else PubTator) | bioc | pubtator
     limit: int | None = None  # evaluate only the first N documents / questions
     # NER: source label -> entity type scored, and response label -> type (e.g. 疾病 -> Disease).
     types: dict[str, str] = field(default_factory=dict)
     type_names: dict[str, str] = field(default_factory=dict)  # type -> name shown in the prompt
     type_aliases: dict[str, str] = field(default_factory=dict)
-    input: str = "abstract"  # NER input text: abstract (as the authors) | title_abstract
-    entity_separators: str = "response"  # NER: one separator per response | per line
-    prompt_template: str = "{text}"
+    # NER input text: abstract (the authors prompted with the abstract; gold covers title +
+    # abstract) | title_abstract
+    input: str = "abstract"
+    # NER entity lists: response = split every line on the strongest separator found anywhere
+    # in the response (';' > '、' > ', '), so '足底、足背贯通性溃疡' stays one entity in a ';'
+    # list | line: per line.
+    entity_separators: str = "response"
+    prompt_template: str = "{text}"  # the user turn: {text} (QA: the question as is), NER {types}
     system_prompt: str | None = None  # None: the model's (model.system_prompt)
     word_level: bool = False  # QA: also report word-level metrics under word/<metric>
     questions_from: str | None = None  # an authors' prediction CSV: evaluate exactly its items
@@ -369,14 +462,15 @@ class GenerationSettings:
 class BootstrapConfig:
     """Bootstrap intervals and paired tests over documents/questions (conf/bootstrap/)."""
 
-    resamples: int = 1000  # 0: no intervals
-    confidence: float = 0.95
-    seed: int = 0
+    resamples: int = 1000  # resamples of the items; 0 turns intervals and p-values off
+    confidence: float = 0.95  # interval coverage: 0.95 gives the 2.5th and 97.5th percentiles
+    seed: int = 0  # the resamples are seeded: the same file gives the same interval
 
 
 @dataclass
-class EvaluateDataConfig:
-    """The data settings evaluation reads: a `system_prompt: bioqwen` model's prompts."""
+class PromptsDataConfig:
+    """The data settings of a job that only prompts (evaluate, export, chat): the authors'
+    system prompts by language, for a `system_prompt: bioqwen` model."""
 
     system_prompts: dict[str, str] = MISSING  # conf/data/system_prompts/
 
@@ -390,12 +484,13 @@ class EvaluateJobConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     generation: GenerationSettings = field(default_factory=GenerationSettings)
-    data: EvaluateDataConfig = field(default_factory=EvaluateDataConfig)
+    data: PromptsDataConfig = field(default_factory=PromptsDataConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
-    device: str = "auto"  # auto | cpu | cuda
+    device: str = "auto"  # auto: cuda when available, else cpu | cpu | cuda
     table_rows: int = 50  # sample predictions logged as a W&B table
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
-    resume: bool = False  # continue the run directory's predictions.jsonl
+    # true: continue this run dir's predictions.jsonl (hydra.run.dir=<dir>), finished batches kept
+    resume: bool = False
 
 
 @dataclass
@@ -439,7 +534,7 @@ class FetchDataSet:
 class FetchSettings:
     """Which files, from where, and how hard to retry."""
 
-    only: list[str] = field(default_factory=list)
+    only: list[str] = field(default_factory=list)  # names under data.files to fetch; [] = all
     hf_endpoint: str = MISSING
     github_url: str = MISSING
     retries: int = MISSING
@@ -467,7 +562,9 @@ class PlanSettings:
     gpus: int = MISSING
     runs: list[str] = MISSING
     table: str = MISSING
-    out: str | None = None
+    out: str | None = None  # also write the plan as JSON to this file
+    # Set from the command line by bioqwen.jobs.plan (not by hand): the train overrides, the
+    # experiment (+experiment=...) and whether -m was given.
     overrides: list[str] = field(default_factory=list)
     experiment: str | None = None
     multirun: bool = False
@@ -480,6 +577,241 @@ class PlanJobConfig:
     job: str = "plan"
     plan: PlanSettings = field(default_factory=PlanSettings)
     paper: dict[str, Any] = MISSING  # how the paper's Table 1 and hours stand in (conf/plan.yaml)
+
+
+# Export, chat, reward scoring and search (bioqwen export | chat | score-data | search)
+
+
+class ExportFormat(StrEnum):
+    """export format: gguf file(s) | mlc (MLC-LLM config + commands) | all (both)."""
+
+    gguf = "gguf"
+    mlc = "mlc"
+    all = "all"
+
+
+class GgufQuant(StrEnum):
+    """A llama.cpp GGUF type (bioqwen.export.quantize)."""
+
+    f16 = "f16"
+    q8_0 = "q8_0"
+    q4_0 = "q4_0"
+    q4_k_m = "q4_k_m"
+
+
+@dataclass
+class ExportModelConfig:
+    """What is exported: a training run dir (its merged/) or a merged model dir."""
+
+    path: str = MISSING
+
+
+@dataclass
+class AgreementQuestion:
+    """One user turn of the GGUF-vs-HF agreement check, with its system prompt's language."""
+
+    lang: Language = MISSING
+    text: str = MISSING
+
+
+@dataclass
+class AgreementSettings:
+    """GGUF vs the HF model in fp32, greedy, on the same prompt token ids."""
+
+    max_new_tokens: int = MISSING
+    f16_tolerance: float = MISSING
+    questions: list[AgreementQuestion] = MISSING
+
+
+@dataclass
+class MlcSettings:
+    """MLC-LLM (paper 3.5: INT4 on Android phones): mlc-chat-config.json and the commands."""
+
+    quantization: str = MISSING  # an MLC quantization name (q4f16_1: the paper's INT4)
+    language: Language = MISSING
+    model_id: str | None = MISSING
+    dist_dir: str = MISSING
+    context_window_size: int = MISSING
+    prefill_chunk_size: int = MISSING
+    temperature: float = MISSING
+    top_p: float = MISSING
+    repetition_penalty: float = MISSING
+
+
+@dataclass
+class ExportJobConfig:
+    """`bioqwen export`."""
+
+    job: str = "export"
+    seed: int = 42
+    model: ExportModelConfig = field(default_factory=ExportModelConfig)
+    format: ExportFormat = MISSING
+    quant: GgufQuant = MISSING
+    keep_f16: bool = MISSING
+    threads: int = MISSING
+    agreement: AgreementSettings = field(default_factory=AgreementSettings)
+    mlc: MlcSettings = field(default_factory=MlcSettings)
+    data: PromptsDataConfig = field(default_factory=PromptsDataConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+class ChatUi(StrEnum):
+    """chat ui: web (a Gradio page on 127.0.0.1) | cli (the terminal)."""
+
+    web = "web"
+    cli = "cli"
+
+
+@dataclass
+class ChatExample:
+    """An example prompt, one click in the page."""
+
+    label: str = MISSING
+    prompt: str = MISSING
+
+
+@dataclass
+class ChatJobConfig:
+    """`bioqwen chat`."""
+
+    job: str = "chat"
+    models: list[str] = MISSING
+    ui: ChatUi = MISSING
+    port: int = MISSING
+    device: str = MISSING
+    parallel: bool = MISSING
+    gguf_context: int = MISSING
+    prompts: list[str] = MISSING
+    # The starting values of the page's settings panel: a conf/generation/ preset.
+    generation: GenerationSettings = field(default_factory=GenerationSettings)
+    examples: list[ChatExample] = MISSING
+    data: PromptsDataConfig = field(default_factory=PromptsDataConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+@dataclass
+class ScorerConfig:
+    """The reward model of `bioqwen score-data` (conf/scorer/): a sequence classifier."""
+
+    name: str = MISSING
+    hub_id: str | None = MISSING
+    path: str | None = None  # a local model directory; wins over hub_id
+    revision: str | None = None  # hub revision (branch, tag or commit); None = main
+    trust_remote_code: bool = False
+    tokenizer_kwargs: dict[str, Any] = field(default_factory=dict)
+    template: str = MISSING  # the scored text, from {query} and {response}
+    max_length: int = MISSING  # tokens per input, truncated beyond
+    dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on a CPU | float16 | float32
+
+
+class EmbedderKind(StrEnum):
+    """An embedder's kind: encoder (truncated at max_length) | decoder (full length)."""
+
+    encoder = "encoder"
+    decoder = "decoder"
+
+
+@dataclass
+class EmbedderConfig:
+    """A model whose mean-pooled hidden states place records on a PCA map (conf/embedder/)."""
+
+    name: str = MISSING
+    kind: EmbedderKind = MISSING
+    hub_id: str | None = MISSING
+    path: str | None = None  # a local model directory; wins over hub_id
+    revision: str | None = None  # hub revision (branch, tag or commit); None = main
+    trust_remote_code: bool = False
+    max_length: int | None = MISSING  # None: full length
+    batch_size: int = MISSING
+    dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on a CPU | float16 | float32
+
+
+@dataclass
+class ThresholdRange:
+    """The candidate thresholds of the table: start, start + step, ... up to stop."""
+
+    start: float = MISSING
+    stop: float = MISSING
+    step: float = MISSING
+
+
+@dataclass
+class BalanceSettings:
+    """Which candidate threshold is suggested: kept QA tokens closest to ratio x these tasks'."""
+
+    tasks: list[str] = MISSING
+    ratio: float = MISSING
+
+
+@dataclass
+class EmbeddingSettings:
+    """The Fig. 3c/d maps: which records, which text, which two models."""
+
+    enabled: bool = MISSING
+    max_records: int = MISSING
+    text: str = MISSING
+    encoder: EmbedderConfig = field(default_factory=EmbedderConfig)
+    decoder: EmbedderConfig = field(default_factory=EmbedderConfig)
+
+
+@dataclass
+class ScoreDataJobConfig:
+    """`bioqwen score-data`."""
+
+    job: str = "score_data"
+    seed: int = 42  # which records the embedding maps sample
+    device: str = MISSING
+    batch_size: int = MISSING
+    max_batch_tokens: int = MISSING
+    threshold: float = MISSING
+    thresholds: ThresholdRange = field(default_factory=ThresholdRange)
+    balance: BalanceSettings = field(default_factory=BalanceSettings)
+    histogram_bins: int = MISSING
+    embeddings: EmbeddingSettings = field(default_factory=EmbeddingSettings)
+    data: DataConfig = field(default_factory=DataConfig)
+    scorer: ScorerConfig = field(default_factory=ScorerConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+
+
+class Direction(StrEnum):
+    """Whether a search minimizes or maximizes its objective."""
+
+    minimize = "minimize"
+    maximize = "maximize"
+
+
+class Launch(StrEnum):
+    """search launch: local (start the workers here) | none (print the worker command)."""
+
+    local = "local"
+    none = "none"
+
+
+@dataclass
+class SearchStudyConfig:
+    """An Optuna study over train runs (conf/search/): space, objective, sampler, pruner."""
+
+    study: str = MISSING
+    objective: str = MISSING
+    direction: Direction = MISSING
+    params: list[str] = MISSING
+    enqueue: list[str] = MISSING
+    sampler: dict[str, Any] = MISSING  # `_target_` and its keyword arguments
+    pruner: dict[str, Any] | None = MISSING  # conf/search/pruner/
+
+
+@dataclass
+class SearchJobConfig:
+    """`bioqwen search`."""
+
+    job: str = "search"
+    workers: int = MISSING
+    trials: int = MISSING
+    gpus: list[int] = MISSING
+    launch: Launch = MISSING
+    train: list[str] = MISSING
+    search: SearchStudyConfig = field(default_factory=SearchStudyConfig)
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
 def register() -> None:
@@ -495,6 +827,10 @@ def register() -> None:
     cs.store(name="score_schema", node=ScoreJobConfig)
     cs.store(name="fetch_data_schema", node=FetchDataJobConfig)
     cs.store(name="plan_schema", node=PlanJobConfig)
+    cs.store(name="export_schema", node=ExportJobConfig)
+    cs.store(name="chat_schema", node=ChatJobConfig)
+    cs.store(name="score_data_schema", node=ScoreDataJobConfig)
+    cs.store(name="search_schema", node=SearchJobConfig)
     cs.store(group="benchmark", name="benchmark_schema", node=BenchmarkConfig)
     cs.store(group="generation", name="generation_schema", node=GenerationSettings)
 

@@ -4,7 +4,7 @@ One tokenization of the whole rendered conversation, with character offsets, dec
 tokens are trained: exactly the tokens of each assistant reply plus its closing `<|im_end|>`.
 Tokenizing the turns separately would let BPE merges differ at the turn boundaries.
 System prompts are not read here: each job passes its composed `data.system_prompts`
-(conf/data/default.yaml and its command-line overrides).
+(conf/data/system_prompts/, with its command-line overrides).
 """
 
 from __future__ import annotations

@@ -17,8 +17,6 @@ from bioqwen.errors import BioqwenError
 from bioqwen.export import agreement, gguf, mlc, sizes
 from bioqwen.export.quantize import quantize
 
-FORMATS = ("gguf", "mlc", "all")
-
 
 def stop_ids(model_dir: Path) -> tuple[list[int], int | None, Any]:
     """Ids of `<|im_end|>` and `<|endoftext|>`, the pad id, and the model's HF tokenizer."""

@@ -76,8 +76,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     """Load the models, chat (web page, terminal or scripted prompts), save the conversations."""
     specs = _specs(list(cfg.models))
     ui, prompts = str(cfg.ui), [str(p) for p in cfg.prompts]
-    if ui not in ("web", "cli"):
-        raise BioqwenError(f"ui={ui}: expected web or cli")
     port = _free_port(int(cfg.port)) if ui == "web" and not prompts else 0
     for spec in specs:  # a broken model directory stops here, before the run directory opens
         if spec.get("path"):
@@ -93,7 +91,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
             print(f"bioqwen chat: warning: {warning}", file=sys.stderr)
         conversation = Conversation(
             models,
-            {str(k): str(v) for k, v in plain(cfg.system_prompts).items()},
+            {str(k): str(v) for k, v in plain(cfg.data.system_prompts).items()},
             run.dir / "conversations.jsonl",
             parallel=bool(cfg.parallel),
         )

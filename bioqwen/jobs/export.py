@@ -22,7 +22,6 @@ from omegaconf import DictConfig
 from bioqwen import artifacts
 from bioqwen.errors import BioqwenError
 from bioqwen.export import build, gguf, sizes
-from bioqwen.export.quantize import check_quant
 from bioqwen.jobs.common import hold_run_dir, job_main, log, open_run, plain, run_dir
 from bioqwen.models import locate, model_overrides
 from bioqwen.runs import LINEAGE_FILE, MERGED_DIR, file_hash, read_json, remove_inside
@@ -58,10 +57,7 @@ def _lineage(source_run: Path | None) -> dict[str, Any]:
 
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Export cfg.model to GGUF and/or MLC-LLM files with metrics, lineage and an artifact."""
-    fmt = str(cfg.format)
-    if fmt not in build.FORMATS:
-        raise BioqwenError(f"format={fmt!r}: expected one of {', '.join(build.FORMATS)}")
-    quant = check_quant(str(cfg.quant))
+    fmt, quant = str(cfg.format), str(cfg.quant)  # allowed values: ExportJobConfig
     location = locate(str(cfg.model.path))  # a merged model: an adapter is refused
     model_dir, source_run = location.dir, location.run
     config = gguf.check_model_dir(model_dir)

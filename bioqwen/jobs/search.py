@@ -33,13 +33,9 @@ def spec_of(cfg: DictConfig) -> Any:
 
     s = cfg.search
     check_metric("train", "search.objective", str(s.objective))
-    if s.direction not in ("minimize", "maximize"):
-        raise BioqwenError(f"search.direction={s.direction!r}: minimize or maximize")
     for key in ("workers", "trials"):
         if int(cfg[key]) < 1:
             raise BioqwenError(f"{key}={cfg[key]}: must be at least 1")
-    if cfg.launch not in ("local", "none"):
-        raise BioqwenError(f"launch={cfg.launch!r}: local or none")
     for part in ("sampler", "pruner"):
         for key in sorted(OmegaConf.missing_keys(s[part] or {})):
             name = f"search.{part}.{key}"

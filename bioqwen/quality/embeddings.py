@@ -39,9 +39,7 @@ class Embedder:
 
         source = spec_source(spec, key)
         self.key, self.device = key, device
-        self.kind = str(spec["kind"])
-        if self.kind not in ("encoder", "decoder"):
-            raise BioqwenError(f"{key}.kind={self.kind!r}: expected encoder or decoder")
+        self.kind = str(spec["kind"])  # encoder | decoder (EmbedderKind, checked at composition)
         self.max_length = spec.get("max_length")
         self.batch_size = int(spec["batch_size"])
         common = {

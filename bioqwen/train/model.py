@@ -21,9 +21,8 @@ from bioqwen.train.attention import SEGMENTED_SDPA
 
 log = logging.getLogger("bioqwen.train")
 
-METHODS = ("qlora", "lora", "full")
-ATTENTION_BACKENDS = ("auto", SEGMENTED_SDPA, "sdpa", "eager", "flash_attention_2")
-PRECISIONS = ("auto", "bf16", "fp16", "fp32")
+# The allowed values of method.name, model.attn_implementation, stage.precision and
+# method.quantization.compute_dtype are checked at composition (the enums of bioqwen.config).
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -35,10 +34,6 @@ def bf16_supported() -> bool:
 def attention_backend(requested: str) -> str:
     """Resolve `auto` to flash_attention_2 when flash-attn is importable on CUDA, else to SDPA
     run per packed sample (a padding-free batch then skips cross-sample blocks everywhere)."""
-    if requested not in ATTENTION_BACKENDS:
-        raise BioqwenError(
-            f"model.attn_implementation={requested!r}: expected one of {ATTENTION_BACKENDS}"
-        )
     if requested != "auto":
         return requested
     has_flash = importlib.util.find_spec("flash_attn") is not None
@@ -47,8 +42,6 @@ def attention_backend(requested: str) -> str:
 
 def resolve_precision(requested: str) -> str:
     """Mixed-precision mode of the trainer: `auto` is bf16 where supported, else fp32."""
-    if requested not in PRECISIONS:
-        raise BioqwenError(f"stage.precision={requested!r}: expected one of {PRECISIONS}")
     if requested == "auto":
         return "bf16" if bf16_supported() else "fp32"
     if requested in ("bf16", "fp16") and not torch.cuda.is_available():
@@ -60,10 +53,6 @@ def compute_dtype(requested: str) -> torch.dtype:
     """The 4-bit compute dtype: `auto` is bf16 where supported, else fp32 (CPU)."""
     if requested == "auto":
         return torch.bfloat16 if bf16_supported() else torch.float32
-    if requested not in DTYPES:
-        raise BioqwenError(
-            f"method.quantization.compute_dtype={requested!r}: expected auto or {list(DTYPES)}"
-        )
     return DTYPES[requested]
 
 
@@ -85,8 +74,6 @@ def weight_dtype(model_cfg: Mapping[str, Any], method: str, precision: str) -> t
 
 def check_method(method_cfg: Mapping[str, Any]) -> None:
     """Reject a method the model loading or PEFT would only fail on later (or misread)."""
-    if method_cfg["name"] not in METHODS:
-        raise BioqwenError(f"method.name={method_cfg['name']!r}: expected one of {METHODS}")
     lora = method_cfg["lora"]
     if method_cfg["name"] != "full" and not lora:
         raise BioqwenError(f"method={method_cfg['name']}: needs method.lora settings")

@@ -109,7 +109,10 @@ def check_resume_config(directory: Path, cfg: DictConfig) -> str | None:
         raise BioqwenError(f"{path}: unreadable saved config ({detail}); cannot resume") from err
     if not isinstance(original, dict):
         raise BioqwenError(f"{path}: not a saved config (expected a mapping); cannot resume")
-    resumed: dict[str, Any] = OmegaConf.to_container(cfg, resolve=True)  # type: ignore[assignment]
+    # enum_to_str: an enum setting compares and shows as the string config.yaml holds.
+    resumed: dict[str, Any] = OmegaConf.to_container(  # type: ignore[assignment]
+        cfg, resolve=True, enum_to_str=True
+    )
     changes = config_changes(original, resumed)
     if changes:
         raise BioqwenError(

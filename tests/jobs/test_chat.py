@@ -31,8 +31,6 @@ def test_port_in_use_and_bad_entries_fail_before_the_run_opens(compose, tiny_mod
     ]:
         with pytest.raises(BioqwenError, match=message):
             execute(chat.run, compose("chat", f"models={models}"), tmp_path / "bad")
-    with pytest.raises(BioqwenError, match="ui=gui: expected web or cli"):
-        execute(chat.run, compose("chat", "ui=gui"), tmp_path / "bad")
     assert not (tmp_path / "busy").exists() and not (tmp_path / "bad").exists()
 
 
@@ -63,6 +61,17 @@ def test_terminal_mode_reads_stdin(compose, tiny_model_dir, tmp_path, monkeypatc
     assert metrics["turns"] == 1
     assert "tokens/s" in capsys.readouterr().out
     assert len((tmp_path / "run" / "conversations.jsonl").read_text().splitlines()) == 1
+
+
+def test_a_system_prompt_override_on_the_command_line_reaches_the_chat(
+    compose, tiny_model_dir, tmp_path
+):
+    overrides = ["prompts=['What is HIV?']", "generation.max_new_tokens=2"]
+    prompt = "data.system_prompts.en=You are a test."
+    cfg = compose("chat", f"models=[{tiny_model_dir}]", *overrides, prompt)
+    execute(chat.run, cfg, tmp_path / "run")
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "conversations.jsonl").open()]
+    assert record["system"] == "You are a test."
 
 
 def test_the_page_is_served_on_127_0_0_1_only(monkeypatch):

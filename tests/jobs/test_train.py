@@ -246,7 +246,6 @@ def _only_hydra_files(run_dir: Path) -> bool:
         (("stage=stage2",), "needs stage.init_from"),
         (("stage=stage2", "stage.init_from=/nonexistent/run"), "no such directory"),
         (("resume=true",), "no checkpoint"),
-        (("stage.batching=zigzag",), "stage.batching"),
         (("deepspeed_config=/nonexistent/zero2.json",), "no such file"),
         (("method.lora.r=-1",), r"method\.lora\.r=-1: must be >= 1"),
         (("method.lora.dropout=1.5",), r"method\.lora\.dropout=1\.5"),

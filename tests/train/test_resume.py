@@ -139,6 +139,19 @@ def test_a_resume_with_other_settings_stops_and_the_original_config_stays(
     assert "resume: true" in (run_dir / "config.resume-1.yaml").read_text()
 
 
+def test_a_changed_enum_setting_is_named_as_the_strings_config_yaml_holds(tmp_path: Path) -> None:
+    from omegaconf import OmegaConf
+
+    from bioqwen.train.resume import check_resume_config
+    from tests.conftest import compose_config
+
+    saved = compose_config("train", "model=tiny", "stage.batching=pad")
+    (tmp_path / "config.yaml").write_text(OmegaConf.to_yaml(saved, resolve=True))
+    resumed = compose_config("train", "model=tiny", "stage.batching=packed")
+    with pytest.raises(BioqwenError, match=r"stage\.batching: 'pad' -> 'packed'"):
+        check_resume_config(tmp_path, resumed)
+
+
 @pytest.mark.parametrize(
     ("text", "named"),
     [("model: [unclosed\n", "unreadable saved config"), ("- a list\n", "not a saved config")],

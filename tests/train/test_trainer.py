@@ -134,8 +134,6 @@ def test_an_effective_batch_the_processes_cannot_make_is_an_error(tmp_path):
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("batching", "zigzag", "stage.batching"),
-        ("init_mode", "fork", "stage.init_mode"),
         ("warmup_ratio", 1.5, "warmup_ratio"),
         ("per_device_batch_size", 0, "per_device_batch_size"),
         ("learning_rate", -1e-4, r"stage.learning_rate=-0.0001: must be > 0"),
