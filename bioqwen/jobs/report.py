@@ -19,6 +19,7 @@ from typing import Any
 from omegaconf import DictConfig
 
 from bioqwen.checkout import compose
+from bioqwen.config import SweepHeatmap
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs import score
 from bioqwen.jobs.common import execute, job_main, log, open_run, plain, run_dir
@@ -170,7 +171,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         figures = (
             plots.draw_all(run.dir / "figures", filled, records, labels) if rep.figures else []
         )
-        sweeps_md = inputs.render_sweeps(sweep_dirs, run.dir, plain(rep.sweep))
+        sweeps_md = inputs.render_sweeps(sweep_dirs, run.dir, SweepHeatmap(**plain(rep.sweep)))
         document.write_runs(run.dir, records, skipped)
         document.write_markdown(
             run.dir, filled, figures, records, skipped, str(rep.runs), sweeps_md, forgotten
