@@ -78,3 +78,10 @@ def test_sweeps_import_neither_the_cli_nor_jobs() -> None:
     for path in (ROOT / "bioqwen" / "sweeps").rglob("*.py"):
         imported = _imported(ast.parse(path.read_text(encoding="utf-8")))
         assert not {n for n in imported if n.startswith(("bioqwen.cli", "bioqwen.jobs"))}, path
+
+
+def test_the_report_reads_runs_not_the_training_or_evaluation_code() -> None:
+    for path in (ROOT / "bioqwen" / "report").rglob("*.py"):
+        imported = _imported(ast.parse(path.read_text(encoding="utf-8")))
+        inner = ("bioqwen.train", "bioqwen.eval", "bioqwen.jobs", "bioqwen.cli")
+        assert not {n for n in imported if n.startswith(inner)}, path
