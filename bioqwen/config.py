@@ -814,6 +814,142 @@ class SearchJobConfig:
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
 
 
+# Sweeps, the report and the pipeline
+
+
+@dataclass
+class SweepHeatmap:
+    """What a sweep's heatmap shows (sweep_heatmap.png in the sweep directory)."""
+
+    metric: str = "eval/loss"  # the heatmap's metric, a metrics.json key of every point
+    x: str = "stage.learning_rate"  # heatmap columns
+    y: str = "method.lora.r"  # heatmap rows
+
+
+@dataclass
+class SweepSettings(SweepHeatmap):
+    """A multirun's settings (hydra.callbacks.sweep.<key>): how its points run, what its
+    summary shows."""
+
+    # true: the first failing point stops the sweep; false: it is recorded, the others run
+    fail_fast: bool = False
+    # the metrics.json key each point returns to the sweeper (checked before the first point)
+    objective: str = "eval/loss"
+    # e.g. [1,2]: every point runs once per seed (adds the axis seed=1,2); cells get mean, sd,
+    # 95 % CI
+    seeds: list[int] = field(default_factory=list)
+    # with hydra/launcher=submitit_local: point i sees only GPU gpus[i % len]; [] = as launched
+    gpus: list[int] = field(default_factory=list)
+
+
+@dataclass
+class SweepCallbackConfig(SweepSettings):
+    """conf/hydra/callbacks/sweep.yaml: the sweep settings as Hydra instantiates the callback."""
+
+    _target_: str = "bioqwen.sweeps.callback.SweepCallback"
+
+
+@dataclass
+class ReportSettings:
+    """What `bioqwen report` reads and writes (conf/report.yaml)."""
+
+    source: str = "runs"  # runs: read run directories | wandb: read runs through the W&B API
+    runs: str = "runs/**"  # glob of run directories (source=runs); the report's own is excluded
+    # only runs of this experiment / W&B group (config experiment.name, tracking.group, or a
+    # path part)
+    group: str | None = None
+    tables: list[str] = MISSING  # which paper tables to write, in order (conf/paper/<name>.yaml)
+    figures: bool = True  # write figures/*.png (and log them to the report's W&B run)
+    history_rows: int = 2000  # source=wandb: at most this many history rows per train run
+    # sweep directories (multirun dirs) to summarise: table, heatmap, loss curves per sweep
+    sweeps: list[str] = field(default_factory=list)
+    sweep: SweepHeatmap = field(default_factory=SweepHeatmap)  # what the sweep heatmaps show
+    # none | wandb: also build and save a W&B Report + workspace (online; needs tracking.entity)
+    publish: str = "none"
+    # The forgetting table: a model evaluated on a stage-1 task (NER) at both stages is scored
+    # stage 2 against stage 1 with the score job's compare= (paired bootstrap p-values over the
+    # same documents; one score run each under <run dir>/forgetting/).
+    forgetting: bool = True
+    # benchmark -> gold data_dir for scoring authors' NER files, e.g. {bc5cdr: /data/cdr}
+    data_dirs: dict[str, str] = field(default_factory=dict)
+    # Reproduction verdicts (every cell beside a published value, bioqwen/report/verdicts.py):
+    # false = only report them | true = also fail (exit 2, naming the cells) when a cell that
+    # `expected` lists as reproduced is not reproduced now | update = (re)write `expected`.
+    check: Any = False
+    # The expected verdicts; null = conf/paper/verdicts/authors_results.yaml, those of the
+    # shipped authors' files (bioqwen report authors_results=samples/benchmarks/authors_results).
+    expected: str | None = None
+
+
+@dataclass
+class ReportLabels:
+    """Paper-style names: of our models, and of the authors' released files' parts."""
+
+    finetuned: dict[str, str] = MISSING  # a trained model's base -> its paper name
+    models: dict[str, str] = MISSING  # model config name -> paper name (others keep theirs)
+    authors_models: dict[str, str] = MISSING  # authors' file name model part -> paper name
+    authors_datasets: dict[str, str] = MISSING  # authors' file name dataset part -> benchmark
+
+
+@dataclass
+class ReportJobConfig:
+    """`bioqwen report`."""
+
+    job: str = "report"
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    # The authors' released prediction folder (layout ner/<dataset>/, qa/<dataset>/): every
+    # file is scored with the score job's code into <run dir>/authors/ and fills Tables 2 and
+    # 3. None = none.
+    authors_results: str | None = None
+    report: ReportSettings = field(default_factory=ReportSettings)
+    labels: ReportLabels = field(default_factory=ReportLabels)
+
+
+@dataclass
+class ExperimentBlock:
+    """An experiment's labels (conf/experiment/): its directory, W&B group and paper cell."""
+
+    name: str = MISSING  # the experiment directory's name and every step's W&B group
+    table: Any = None  # the paper table the experiment reproduces (2, 3, ...); read by report
+    row: str | None = None  # the paper's row label (BioQwen-1.8B stage 2, Qwen1.5-Chat 1.8B, ...)
+    tags: list[str] = field(default_factory=list)  # W&B tags of every step (table:3, ...)
+
+
+@dataclass
+class PipelineSettings:
+    """Where an experiment's steps run and what they are (conf/pipeline.yaml)."""
+
+    root: str = "runs/experiments"  # experiment directories live under it
+    # this experiment's directory (steps are subdirectories)
+    dir: str = "${pipeline.root}/${experiment.name}"
+    # downloads for the full-size mixes and benchmarks (experiments interpolate it)
+    data_root: str = "data"
+    # true: wait for another pipeline running this experiment to end, instead of stopping
+    wait: bool = False
+    # Overrides every step of a job gets before its own (experiments set the model here).
+    common: dict[str, list[str]] = MISSING
+    # Ordered steps: {name, job, overrides: [...], inputs: {<config key>: <step>}}. An input
+    # sets the key to that step's run directory: a step of this experiment, or
+    # `<experiment>:<step>` (the other experiment, e.g. paper/bioqwen_1_8b_stage1, is run
+    # first; its finished steps skip). Checked by bioqwen.experiments.parse_steps.
+    steps: list[Any] = field(default_factory=list)
+    # Extra overrides per job, applied last (command line; experiments leave it empty).
+    overrides: dict[str, list[str]] = MISSING
+
+
+@dataclass
+class PipelineJobConfig:
+    """`bioqwen pipeline`."""
+
+    job: str = "pipeline"
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    experiment: ExperimentBlock = field(default_factory=ExperimentBlock)
+    pipeline: PipelineSettings = field(default_factory=PipelineSettings)
+    # An experiment's own knobs, which its step overrides interpolate (smoke_paper:
+    # params.base=qwen1_5_1_8b); anything else in an experiment file is a typo.
+    params: dict[str, Any] = field(default_factory=dict)
+
+
 def register() -> None:
     """Register every schema with Hydra's ConfigStore (idempotent)."""
     cs = ConfigStore.instance()
@@ -833,6 +969,9 @@ def register() -> None:
     cs.store(name="search_schema", node=SearchJobConfig)
     cs.store(group="benchmark", name="benchmark_schema", node=BenchmarkConfig)
     cs.store(group="generation", name="generation_schema", node=GenerationSettings)
+    cs.store(group="hydra/callbacks", name="sweep_schema", node={"sweep": SweepCallbackConfig})
+    cs.store(name="report_schema", node=ReportJobConfig)
+    cs.store(name="pipeline_schema", node=PipelineJobConfig)
 
 
 register()

@@ -7,7 +7,9 @@ upstream steps whose run directories it takes. A step's input hash covers its re
 (without the keys that only label it: experiment, tracking, resume) and the outputs of its
 upstream steps (their metrics.json and lineage.json), so a change anywhere upstream reruns it.
 `plan` composes every step's config with Hydra's compose API before anything runs, so a
-misspelled key stops an experiment with nothing written. Imports only leaf modules.
+misspelled key stops an experiment with nothing written (in the experiment file itself, the
+pipeline's schema, bioqwen.config.PipelineJobConfig, names it at composition). Imports only
+leaf modules.
 """
 
 from __future__ import annotations
@@ -40,11 +42,6 @@ LABEL_KEYS = ("experiment", "tracking", "resume")
 STEP_KEYS = {"name", "job", "overrides", "inputs"}
 # Step and experiment names become directory names: plain ones only (never `.` or `..`).
 NAME = re.compile(r"[A-Za-z0-9_.-]+")
-# The keys an experiment may set: a typo in an experiment file must not pass silently.
-ALLOWED = {
-    "experiment": {"name", "table", "row", "tags"},
-    "pipeline": {"root", "dir", "data_root", "common", "steps", "overrides", "wait"},
-}
 
 
 @dataclass(frozen=True)
@@ -65,16 +62,6 @@ class Step:
             if sep:
                 out[key] = (experiment, step)
         return out
-
-
-def check_experiment(cfg: Mapping[str, Any], where: str) -> None:
-    """Reject keys an experiment file may not set (the pipeline config has no schema)."""
-    for section, allowed in ALLOWED.items():
-        unknown = sorted(set(cfg[section]) - allowed)
-        if unknown:
-            raise BioqwenError(
-                f"{where}: unknown key {section}.{unknown[0]} (known: {sorted(allowed)})"
-            )
 
 
 def check_name(name: str, what: str) -> None:
@@ -264,7 +251,6 @@ def plan(cfg: DictConfig, jobs: Iterable[str], stack: tuple[str, ...] = ()) -> P
     if name in stack:
         raise BioqwenError(f"experiment {name} takes inputs from itself: {' -> '.join(stack)}")
     check_name(name, "experiment.name")
-    check_experiment(cfg, f"experiment {name}")
     steps = parse_steps(cfg.pipeline.steps, jobs, f"experiment {name}")
     others = sorted({ref[0] for s in steps for ref in s.external().values()})
     subs = [plan(sub_experiment(cfg, other), jobs, (*stack, name)) for other in others]

@@ -182,12 +182,12 @@ def job_main(job: str, run: JobRun) -> Callable[[], None]:
     @hydra.main(config_path=CONF_DIR, config_name=job, version_base="1.3")
     def main(cfg: DictConfig) -> float | None:
         quiet_model_bars()
-        multirun = point.in_multirun()
-        call = (lambda: point.run_point(lambda: run(cfg))) if multirun else (lambda: run(cfg))
+        sweep = point.settings() if point.in_multirun() else None  # fail_fast, objective
+        call = (lambda: point.run_point(lambda: run(cfg), sweep)) if sweep else (lambda: run(cfg))
         metrics = report_user_errors(call)
         if metrics is not None:
             print(json.dumps(metrics, ensure_ascii=False, sort_keys=True, default=str), flush=True)
-        return point.objective(metrics) if multirun else None
+        return point.objective(metrics, sweep) if sweep else None
 
     def entry() -> None:
         # Before Hydra runs: it would save a secret override in .hydra/ straight away.

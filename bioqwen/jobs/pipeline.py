@@ -16,7 +16,6 @@ experiment directory.
 
 from __future__ import annotations
 
-import importlib
 import sys
 import time
 from pathlib import Path
@@ -42,7 +41,7 @@ RESUME = {
 
 def entry(job: str) -> JobRun:
     """A job's `run(cfg)` function (every job module defines one)."""
-    job_run: JobRun = importlib.import_module(JOBS[job]).run
+    job_run: JobRun = JOBS[job]().run
     return job_run
 
 

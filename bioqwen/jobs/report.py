@@ -19,17 +19,16 @@ from typing import Any
 from omegaconf import DictConfig
 
 from bioqwen.checkout import compose
+from bioqwen.config import SweepHeatmap
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs import score
 from bioqwen.jobs.common import execute, job_main, log, open_run, plain, run_dir
 from bioqwen.report import (
-    authors,
     document,
-    forgetting,
     inputs,
     plots,
     published,
-    runs,
+    scoring,
     tables,
     verdicts,
 )
@@ -41,77 +40,17 @@ CHECKS = (False, True, "update")
 EXPECTED = published.PAPER_DIR / "verdicts" / "authors_results.yaml"
 
 
-def score_authors(cfg: DictConfig, directory: Path) -> tuple[list[Any], list[runs.Skipped]]:
-    """Score every recognised authors' file into directory/authors/; list the rest as skipped."""
-    labels = plain(cfg.labels)
-    known, unknown = authors.list_files(str(cfg.authors_results), labels)
-    skipped = [
-        runs.Skipped(
-            str(p),
-            "unknown file name: expected <model>[-stage<N>]-<ner|qa>-<dataset>.csv "
-            "with the model and dataset listed in conf/report.yaml labels",
-        )
-        for p in unknown
-    ]
-    records: list[runs.RunRecord] = []
-    for item in known:
-        overrides = [f"benchmark={item.benchmark}", f"predictions={item.path}", "tracking=disabled"]
-        data_dir = cfg.report.data_dirs.get(item.benchmark)
-        overrides += [f"benchmark.data_dir={data_dir}"] if data_dir else []
-        target = directory / "authors" / item.task / item.benchmark / item.path.stem
-        try:
-            execute(score.run, compose("score", overrides, str(item.path)), target)
-        except BioqwenError as err:
-            skipped.append(runs.Skipped(str(item.path), str(err)))
-            continue
-        read = runs.read_run_dir(target)
-        if isinstance(read, runs.Skipped):
-            skipped.append(read)
-        else:
-            records.append(read)
-    return records, skipped
+def score_into(overrides: list[str], where: str, target: Path) -> dict[str, Any]:
+    """The score job with these overrides, run into `target` (report/ scores through it)."""
+    return execute(score.run, compose("score", overrides, where), target)
 
 
-def compare_stages(
-    cfg: DictConfig, records: list[runs.RunRecord], directory: Path
-) -> tuple[list[forgetting.Row], list[runs.Skipped]]:
-    """Score every model's stage-2 predictions on a stage-1 task against its stage-1 ones with
-    the score job's compare= (one run each under directory/forgetting/): the forgetting table."""
-    rows: list[forgetting.Row] = []
-    skipped: list[runs.Skipped] = []
-    for pair in forgetting.pairs(records, plain(cfg.labels)):
-        second, first = (forgetting.predictions_file(r) for r in (pair.stage2, pair.stage1))
-        overrides = [f"benchmark={pair.benchmark}", f"predictions={second}", f"compare={first}"]
-        data_dir = pair.data_dir() or cfg.report.data_dirs.get(pair.benchmark)
-        overrides += [
-            *([f"benchmark.data_dir={data_dir}"] if data_dir else []),
-            "tracking=disabled",
-        ]
-        target = directory / "forgetting" / pair.model.replace(" ", "_") / pair.benchmark
-        try:
-            metrics = execute(score.run, compose("score", overrides, str(second)), target)
-        except BioqwenError as err:
-            skipped.append(runs.Skipped(f"{first} vs {second}", f"forgetting: {err}"))
-            continue
-        rows += forgetting.rows(pair, metrics, str(target))
-    return rows, skipped
-
-
-def check_drift(
-    cfg: DictConfig, filled: list[tables.Table], expected: dict[Any, str] | None, path: Path
-) -> list[str]:
-    """Log each table's verdict line; report.check=update rewrites the expected verdicts,
-    report.check=true returns the cells expected reproduced that are not now."""
-    judged = [v for table in filled for v in verdicts.table_verdicts(table)]
-    for table in filled:
-        if table.spec.published:
-            log.info("%s", verdicts.summary_line(table.spec.title, verdicts.table_verdicts(table)))
-    if cfg.report.check == "update":
-        given = f" authors_results={cfg.authors_results}" if cfg.authors_results else ""
-        command = f"bioqwen report{given} report.runs='{cfg.report.runs}' report.check=update"
-        verdicts.write_expected(path, judged, command)
-        log.info("report.check=update: wrote %d verdicts to %s", len(judged), path)
-    return verdicts.drifted(expected, judged) if expected is not None else []
+def update_command(cfg: DictConfig) -> str | None:
+    """report.check=update: the command the rewritten expected verdicts record; else None."""
+    if cfg.report.check != "update":
+        return None
+    given = f" authors_results={cfg.authors_results}" if cfg.authors_results else ""
+    return f"bioqwen report{given} report.runs='{cfg.report.runs}' report.check=update"
 
 
 def publish(cfg: DictConfig, filled: list[tables.Table], sweeps_markdown: str) -> None:
@@ -148,10 +87,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     sweep_dirs = inputs.check_sweeps([str(d) for d in rep.sweeps])
     directory = run_dir()
     records, skipped = inputs.collect(plain(rep), plain(cfg.tracking), directory)
+    labels, data_dirs = plain(cfg.labels), plain(rep.data_dirs)
     if cfg.authors_results:
-        scored, missed = score_authors(cfg, directory)
+        scored, missed = scoring.score_authors(
+            str(cfg.authors_results), labels, data_dirs, directory, score_into
+        )
         records, skipped = records + scored, skipped + missed
-    forgotten, missed = compare_stages(cfg, records, directory) if rep.forgetting else ([], [])
+    forgotten, missed = (
+        scoring.compare_stages(records, labels, data_dirs, directory, score_into)
+        if rep.forgetting
+        else ([], [])
+    )
     skipped += missed
     if not records and not sweep_dirs:
         where = f"report.runs={rep.runs}" if rep.source == "runs" else "the W&B project"
@@ -164,18 +110,17 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         )
         raise BioqwenError(f"nothing to report: no usable run in {where}{group}{skips}{given}")
     with open_run(cfg, "report", name="report", group=rep.group, tags=["report"]) as run:
-        labels = plain(cfg.labels)
         filled = [tables.build_table(spec, records, labels) for spec in specs]
         document.write_tables(run.dir, filled, forgotten)
         figures = (
             plots.draw_all(run.dir / "figures", filled, records, labels) if rep.figures else []
         )
-        sweeps_md = inputs.render_sweeps(sweep_dirs, run.dir, plain(rep.sweep))
+        sweeps_md = inputs.render_sweeps(sweep_dirs, run.dir, SweepHeatmap(**plain(rep.sweep)))
         document.write_runs(run.dir, records, skipped)
         document.write_markdown(
             run.dir, filled, figures, records, skipped, str(rep.runs), sweeps_md, forgotten
         )
-        lost = check_drift(cfg, filled, expected, expected_path)
+        lost = verdicts.check_drift(filled, expected, expected_path, update_command(cfg))
         document.log_to_tracker(run.tracker, filled, figures)
         if rep.publish == "wandb":
             publish(cfg, filled, sweeps_md)

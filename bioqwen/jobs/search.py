@@ -5,13 +5,19 @@ fixed train overrides) is checked before the study exists; then the run director
 spec.yaml and optuna.journal, `workers` processes pull trials until `trials` are done, and the
 run directory holds the sweep summary (sweep_summary.md/.csv, heatmap, loss curves) like a
 grid's. No completed trial: one `bioqwen: error:` line, exit status 1 (summary written).
+
+`python -m bioqwen.jobs.search <sweep dir> [worker index]` is one worker (what launch=local
+starts, and one SLURM array task with launch=none): it runs the train job for each trial.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +27,7 @@ from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import job_main, log, plain, run_dir
 from bioqwen.runs import atomic_write_text, write_metrics
 
+WORKER = "bioqwen.jobs.search"  # `python -m` this module: one worker (work_main)
 WORKER_LOGS = "workers"
 POLL_S = 2.0
 
@@ -89,7 +96,7 @@ def start_workers(cfg: DictConfig, directory: Path) -> list[subprocess.Popen[byt
         if gpus:
             env["CUDA_VISIBLE_DEVICES"] = str(gpus[index % len(gpus)])
         with open(logs / f"worker-{index}.log", "wb") as out:
-            command = [sys.executable, "-m", "bioqwen.sweeps.search", str(directory), str(index)]
+            command = [sys.executable, "-m", WORKER, str(directory), str(index)]
             procs.append(subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env))
     return procs
 
@@ -129,7 +136,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     spec.write(directory)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = search.create_study(directory, spec)
-    command = f"{sys.executable} -m bioqwen.sweeps.search {directory}"
+    command = f"{sys.executable} -m {WORKER} {directory}"
     if cfg.launch == "none":
         print(f"study ready in {directory / search.JOURNAL_FILE}; start workers with:\n  {command}")
         return {"search/trials": 0}
@@ -163,3 +170,36 @@ def run(cfg: DictConfig) -> dict[str, Any]:
 
 
 main = job_main("search", run)
+
+
+def train_trial(cfg: DictConfig, directory: Path) -> dict[str, Any]:
+    """The train job run into a trial's directory."""
+    from bioqwen.jobs import train
+    from bioqwen.jobs.common import execute
+
+    return execute(train.run, cfg, directory)
+
+
+def work_main(argv: Sequence[str] | None = None) -> None:
+    """`python -m bioqwen.jobs.search <sweep dir> [worker index]`: one worker (a SLURM
+    array task takes its index from SLURM_ARRAY_TASK_ID)."""
+    from bioqwen.sweeps import search
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args:
+        print(f"usage: python -m {WORKER} <sweep dir> [worker index]", file=sys.stderr)
+        sys.exit(2)
+    logging.basicConfig(
+        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
+    )
+    index = int(args[1]) if len(args) > 1 else int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))
+    try:
+        ran = search.work(Path(args[0]), train_trial, index)
+    except BioqwenError as err:
+        print(f"bioqwen: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    search.log.info("worker %d ran %d trials", index, ran)
+
+
+if __name__ == "__main__":
+    work_main()

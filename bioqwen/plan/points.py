@@ -113,7 +113,6 @@ def _walk(
     name = str(cfg.experiment.name)
     if name in stack:
         raise BioqwenError(f"experiment {name} takes inputs from itself: {' -> '.join(stack)}")
-    experiments.check_experiment(cfg, f"experiment {name}")
     steps = experiments.parse_steps(cfg.pipeline.steps, jobs, f"experiment {name}")
     dirs = {s.name: Path(str(cfg.pipeline.dir)) / s.name for s in steps}
     found: list[TrainStep] = []

@@ -7,6 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bioqwen.config import SweepHeatmap
 from bioqwen.errors import BioqwenError
 from bioqwen.report import runs, wandb_runs
 
@@ -48,13 +49,13 @@ def check_sweeps(sweep_dirs: Sequence[str]) -> list[Path]:
     return paths
 
 
-def render_sweeps(sweep_dirs: Sequence[Path], directory: Path, sweep: Mapping[str, Any]) -> str:
+def render_sweeps(sweep_dirs: Sequence[Path], directory: Path, heatmap: SweepHeatmap) -> str:
     """Summarise each sweep (table, heatmap, loss curves) into directory/sweeps/<n>/; Markdown."""
     from bioqwen.sweeps.summary import render_sweep
 
     parts: list[str] = []
     for n, sweep_dir in enumerate(sweep_dirs):
-        files = render_sweep(sweep_dir, str(sweep["metric"]), str(sweep["x"]), str(sweep["y"]))
+        files = render_sweep(sweep_dir, heatmap)
         target = directory / "sweeps" / f"{n}-{sweep_dir.name}"
         target.mkdir(parents=True, exist_ok=True)
         for path in (files.markdown, files.csv, files.heatmap, files.curves):

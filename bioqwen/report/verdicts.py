@@ -15,6 +15,7 @@ written by `report.check=update`: a cell listed there as reproduced that is not 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ NOT_REPRODUCED = "not reproduced"
 NO_INTERVAL = "no interval"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, NO_INTERVAL)
 _EPSILON = 1e-9  # float noise when a published value sits on an interval end or the tolerance
+log = logging.getLogger("bioqwen")
 
 
 @dataclass(frozen=True)
@@ -169,3 +171,21 @@ def drifted(expected: Mapping[tuple[str, str, str], str], current: Sequence[Verd
         elif found.verdict != REPRODUCED:
             lost.append(f"{found.name()}: {found.text()}")
     return lost
+
+
+def check_drift(
+    filled: Sequence[Table],
+    expected: Mapping[tuple[str, str, str], str] | None,
+    path: Path,
+    update: str | None,
+) -> list[str]:
+    """Log each table's verdict line; with `update` (the command that asked for it) rewrite the
+    expected verdicts at `path`; with `expected`, the cells expected reproduced that are not now."""
+    judged = [v for table in filled for v in table_verdicts(table)]
+    for table in filled:
+        if table.spec.published:
+            log.info("%s", summary_line(table.spec.title, table_verdicts(table)))
+    if update is not None:
+        write_expected(path, judged, update)
+        log.info("report.check=update: wrote %d verdicts to %s", len(judged), path)
+    return drifted(expected, judged) if expected is not None else []

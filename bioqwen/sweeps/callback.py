@@ -29,8 +29,10 @@ from typing import Any
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
+from bioqwen.config import SweepSettings
 from bioqwen.sweeps import SweepError, resources
 from bioqwen.sweeps.objectives import check_metric
+from bioqwen.sweeps.point import CALLBACK_KEY, sweep_settings
 from bioqwen.sweeps.summary import NOT_ENDED, SEED_KEY, log_to_wandb, render_sweep
 
 log = logging.getLogger("bioqwen.sweeps")
@@ -80,10 +82,10 @@ def check_sweep(config: DictConfig) -> None:
     task = [str(o) for o in hydra.overrides.task]
     params = [f"{k}={v}" for k, v in (hydra.sweeper.get("params") or {}).items()]
     check_keys(config, [*task, *params])
-    node = hydra.callbacks.get("sweep") or {}
-    for key in ("objective", "metric"):
-        if node.get(key) is not None:
-            check_metric(str(config.get("job", "")), f"hydra.callbacks.sweep.{key}", node[key])
+    settings = sweep_settings(hydra.callbacks.get(CALLBACK_KEY))
+    job = str(config.get("job", ""))
+    check_metric(job, "hydra.callbacks.sweep.objective", settings.objective)
+    check_metric(job, "hydra.callbacks.sweep.metric", settings.metric)
 
 
 def seed_axis(seeds: Sequence[int], task: Sequence[str]) -> str | None:
@@ -119,26 +121,16 @@ def bind_gpu(launcher: DictConfig, job_num: int, gpus: Sequence[int]) -> None:
 class SweepCallback(Callback):
     """Checks a sweep before it starts, places its points, summarises it at the end."""
 
-    def __init__(
-        self,
-        metric: str = "eval/loss",
-        x: str = "stage.learning_rate",
-        y: str = "method.lora.r",
-        gpus: Sequence[int] = (),
-        fail_fast: bool = False,
-        objective: str = "eval/loss",
-        seeds: Sequence[int] = (),
-    ) -> None:
-        # fail_fast and objective are read by each point (bioqwen.sweeps.point.settings).
-        self.metric, self.x, self.y = metric, x, y
-        self.gpus = [int(g) for g in gpus]
-        self.seeds = [int(s) for s in seeds]
+    def __init__(self, **settings: Any) -> None:
+        # Hydra passes hydra.callbacks.sweep's keys (bioqwen.config.SweepSettings, defaults there).
+        self.settings = SweepSettings(**settings)
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         """Stop with one error line when the sweep's setup is wrong; add the seed axis."""
         try:
             check_sweep(config)
-            axis = seed_axis(self.seeds, [str(o) for o in config.hydra.overrides.task])
+            seeds = [int(s) for s in self.settings.seeds]
+            axis = seed_axis(seeds, [str(o) for o in config.hydra.overrides.task])
         except SweepError as err:
             print(f"bioqwen: error: {err}", file=sys.stderr)
             sys.exit(2)
@@ -150,13 +142,13 @@ class SweepCallback(Callback):
         """Under submitit_local, give this point its own GPU (each point is its own process)."""
         num = OmegaConf.select(config, "hydra.job.num", default=None)
         if num is not None:  # a single run (not -m) has no point number and nothing to place
-            bind_gpu(config.hydra.launcher, int(num), self.gpus)
+            bind_gpu(config.hydra.launcher, int(num), [int(g) for g in self.settings.gpus])
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         """Write the summary files and log them to W&B."""
         sweep_dir = Path(str(config.hydra.sweep.dir))
         group = OmegaConf.select(config, "tracking.group", default=None)
-        files = render_sweep(sweep_dir, self.metric, self.x, self.y, group)
+        files = render_sweep(sweep_dir, self.settings, group)
         statuses = [row[files.columns.index("status")] for row in files.rows]
         going_on = sum(s in NOT_ENDED for s in statuses)
         failed = len(statuses) - going_on - statuses.count("ok")

@@ -19,7 +19,7 @@ from bioqwen.errors import BioqwenError
 from bioqwen.runs import atomic_write_json, read_json
 from bioqwen.sweeps import cluster
 from bioqwen.sweeps.launcher import forgotten_state
-from bioqwen.sweeps.point import SLURM_FILE
+from bioqwen.sweeps.point import CALLBACK_KEY, SLURM_FILE, sweep_settings
 
 USAGE = "usage: bioqwen sweep status|summarize <sweep dir>"
 MULTIRUN_FILE = "multirun.yaml"  # Hydra's composed config of the sweep, in its directory
@@ -71,15 +71,9 @@ def summarize(sweep_dir: Path) -> list[str]:
 
     refresh(sweep_dir)
     config = _sweep_config(sweep_dir)
-    settings: dict[str, Any] = {"metric": "eval/loss", "x": "stage.learning_rate"}
-    settings["y"] = "method.lora.r"
-    node = OmegaConf.select(config, "hydra.callbacks.sweep", default=None)
-    if node is not None:
-        settings.update({k: str(node[k]) for k in settings if k in node})
+    settings = sweep_settings(OmegaConf.select(config, f"hydra.callbacks.{CALLBACK_KEY}"))
     try:
-        files = render_sweep(
-            sweep_dir, group=OmegaConf.select(config, "tracking.group"), **settings
-        )
+        files = render_sweep(sweep_dir, settings, OmegaConf.select(config, "tracking.group"))
     except FileNotFoundError as err:
         raise BioqwenError(str(err)) from err
     if "tracking" in config:

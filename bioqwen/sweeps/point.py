@@ -3,8 +3,9 @@
 A point that fails records `status.json` (`failed` + a one-line reason) in its run directory
 and returns, so the other points still run and the sweep summary can show it; with
 `hydra.callbacks.sweep.fail_fast=true` it ends the whole sweep with that one line (exit 2).
-The settings live in the sweep callback's config (conf/hydra/callbacks/sweep.yaml) because
-they describe the sweep, not the job.
+The settings live in the sweep callback's config (conf/hydra/callbacks/sweep.yaml, typed by
+bioqwen.config.SweepSettings) because they describe the sweep, not the job: the job's entry
+point reads them once per point (`settings`) and hands them to `run_point` and `objective`.
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ import math
 import os
 import re
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from bioqwen.config import SweepSettings
 from bioqwen.runs import atomic_write_json
 
 log = logging.getLogger("bioqwen.sweeps")
@@ -28,14 +30,6 @@ SLURM_FILE = "slurm.json"  # the scheduler's record of a point (bioqwen.sweeps.l
 CALLBACK_KEY = "sweep"  # hydra.callbacks.<key>: the sweep's settings
 TAG_LIMIT = 64  # W&B rejects longer tags
 GROUP_LIMIT = 128  # W&B's limit on a group name
-
-
-@dataclass(frozen=True)
-class PointSettings:
-    """How a multirun treats its points (hydra.callbacks.sweep.*)."""
-
-    fail_fast: bool = False
-    objective: str = "eval/loss"
 
 
 @dataclass(frozen=True)
@@ -55,15 +49,18 @@ def in_multirun() -> bool:
     return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
-def settings() -> PointSettings:
-    """This multirun's point settings (defaults when the sweep callback is not configured)."""
+def sweep_settings(node: Mapping[str, Any] | None) -> SweepSettings:
+    """The settings a hydra.callbacks.sweep node holds (the schema's defaults for the keys it
+    lacks, all of them without the node: a multirun of a job without the sweep callback)."""
+    known = {f.name for f in fields(SweepSettings)}
+    return SweepSettings(**{k: v for k, v in (node or {}).items() if k in known})
+
+
+def settings() -> SweepSettings:
+    """This multirun's sweep settings."""
     from hydra.core.hydra_config import HydraConfig
 
-    node = HydraConfig.get().callbacks.get(CALLBACK_KEY) or {}
-    return PointSettings(
-        fail_fast=bool(node.get("fail_fast", False)),
-        objective=str(node.get("objective", PointSettings.objective)),
-    )
+    return sweep_settings(HydraConfig.get().callbacks.get(CALLBACK_KEY))
 
 
 def sweep_group(sweep_dir: str | Path) -> str:
@@ -125,7 +122,7 @@ def write_status(directory: Path, status: str, started: float, reason: str = "")
     )
 
 
-def run_point(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
+def run_point(call: Callable[[], dict[str, Any]], sweep: SweepSettings) -> dict[str, Any] | None:
     """Run a point's job; record ok/failed; a failure returns None unless fail_fast."""
     from hydra.core.hydra_config import HydraConfig
 
@@ -137,7 +134,7 @@ def run_point(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
         metrics = call()
     except Exception as err:
         write_status(directory, "failed", started, one_line(err))
-        if settings().fail_fast:  # the job's entry point prints it and exits: no later point runs
+        if sweep.fail_fast:  # the job's entry point prints it and exits: no later point runs
             raise BioqwenError(f"sweep point {directory}: {one_line(err)}") from err
         log.error("sweep point %s failed: %s", directory, one_line(err), exc_info=err)
         return None
@@ -145,11 +142,11 @@ def run_point(call: Callable[[], dict[str, Any]]) -> dict[str, Any] | None:
     return metrics
 
 
-def objective(metrics: dict[str, Any] | None) -> float | None:
+def objective(metrics: dict[str, Any] | None, sweep: SweepSettings) -> float | None:
     """The value a sweeper optimises (the metric named by hydra.callbacks.sweep.objective)."""
     if metrics is None:
         return None
-    name = settings().objective
+    name = sweep.objective
     value = metrics.get(name)
     if not isinstance(value, int | float) or math.isnan(value):
         log.warning("objective %s missing from this point's metrics", name)

@@ -11,7 +11,8 @@ free GPU takes the next trial at once. Whichever worker ends last writes the swe
 
 `spec.yaml` in the sweep directory holds everything a worker needs, so workers started by
 `bioqwen search` (launch=local) and by a SLURM array (launch=none, then
-`python -m bioqwen.sweeps.search <sweep dir>` per task) behave the same.
+`python -m bioqwen.jobs.search <sweep dir>` per task) behave the same. The worker's entry
+point lives with the search job, which hands `work` the train job: sweeps/ imports no job.
 """
 
 from __future__ import annotations
@@ -19,10 +20,8 @@ from __future__ import annotations
 import fcntl
 import logging
 import math
-import os
-import sys
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,6 +36,8 @@ from bioqwen.sweeps import SweepError
 log = logging.getLogger("bioqwen.sweeps")
 
 SPEC_FILE, JOURNAL_FILE, LOCK_FILE = "spec.yaml", "optuna.journal", ".search.lock"
+# The train job run into a trial's directory: (config, directory) -> its metrics.
+TrainRun = Callable[[DictConfig, Path], dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -213,13 +214,11 @@ def write_point(directory: Path, overrides: list[str], cfg: DictConfig) -> None:
     atomic_write_text(hydra_dir / "config.yaml", OmegaConf.to_yaml(cfg))
 
 
-def run_trial(trial: Any, spec: Spec, sweep_dir: Path) -> str:
+def run_trial(trial: Any, spec: Spec, sweep_dir: Path, train: TrainRun) -> str:
     """Train one trial into <sweep dir>/<number>/ and tell the study; returns its state."""
     import optuna
 
     from bioqwen.checkout import compose
-    from bioqwen.jobs import train
-    from bioqwen.jobs.common import execute
     from bioqwen.sweeps.point import one_line, sweep_group, write_status
     from bioqwen.sweeps.search_pruning import pruning
 
@@ -231,7 +230,7 @@ def run_trial(trial: Any, spec: Spec, sweep_dir: Path) -> str:
         cfg = compose("train", [f"tracking.group={sweep_group(sweep_dir)}", *overrides])
         write_point(directory, overrides, cfg)
         with pruning(trial, spec.objective) as watch:
-            metrics = execute(train.run, cfg, directory)
+            metrics = train(cfg, directory)
     except Exception as err:
         directory.mkdir(parents=True, exist_ok=True)
         if not (directory / ".hydra").is_dir():
@@ -274,14 +273,14 @@ def load(sweep_dir: Path, spec: Spec, worker: int = 0) -> Any:
     )
 
 
-def work(sweep_dir: Path, worker: int = 0) -> int:
+def work(sweep_dir: Path, train: TrainRun, worker: int = 0) -> int:
     """Pull and run trials until the study has all of them; the last worker summarises.
     Returns how many trials this worker ran."""
     spec = Spec.read(sweep_dir)
     study = load(sweep_dir, spec, worker)
     ran = 0
     while (trial := next_trial(study, spec, sweep_dir)) is not None:
-        run_trial(trial, spec, sweep_dir)
+        run_trial(trial, spec, sweep_dir, train)
         ran += 1
     with locked(sweep_dir):
         if all(t.state.is_finished() for t in study.get_trials(deepcopy=False)):
@@ -312,34 +311,10 @@ def summarize(sweep_dir: Path, spec: Spec) -> Any:
     """Write search.md and the sweep summary (table, heatmap over the first two params)."""
     import optuna
 
+    from bioqwen.config import SweepHeatmap
     from bioqwen.sweeps.summary import SEARCH_NOTE, render_sweep
 
     study = optuna.load_study(study_name=spec.study, storage=storage(sweep_dir))
     atomic_write_text(sweep_dir / SEARCH_NOTE, note(study, spec, sweep_dir) + "\n")
-    keys = [*space(spec.params), "method.lora.r"]  # one searched key: its row is the LoRA rank
-    return render_sweep(sweep_dir, spec.objective, keys[0], keys[1])
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """`python -m bioqwen.sweeps.search <sweep dir> [worker index]`: one worker (a SLURM
-    array task takes its index from SLURM_ARRAY_TASK_ID)."""
-    from bioqwen.errors import BioqwenError
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        print("usage: python -m bioqwen.sweeps.search <sweep dir> [worker index]", file=sys.stderr)
-        sys.exit(2)
-    logging.basicConfig(
-        level=logging.INFO, format="[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"
-    )
-    index = int(args[1]) if len(args) > 1 else int(os.environ.get("SLURM_ARRAY_TASK_ID", "0"))
-    try:
-        ran = work(Path(args[0]), index)
-    except BioqwenError as err:
-        print(f"bioqwen: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    log.info("worker %d ran %d trials", index, ran)
-
-
-if __name__ == "__main__":
-    main()
+    keys = [*space(spec.params), SweepHeatmap.y]  # one searched key: rows as a grid's default
+    return render_sweep(sweep_dir, SweepHeatmap(spec.objective, keys[0], keys[1]))

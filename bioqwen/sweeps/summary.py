@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from bioqwen import tracking
+from bioqwen.config import SweepHeatmap
 from bioqwen.runs import METRICS_FILE, atomic_write_text, read_json
 from bioqwen.sweeps import plots
 from bioqwen.sweeps.cells import CellStats, verdicts
@@ -263,15 +264,13 @@ class SweepFiles:
 
 
 def render_sweep(
-    sweep_dir: str | Path,
-    metric: str = "eval/loss",
-    x: str = "stage.learning_rate",
-    y: str = "method.lora.r",
-    group: str | None = None,
+    sweep_dir: str | Path, heatmap: SweepHeatmap | None = None, group: str | None = None
 ) -> SweepFiles:
-    """Write sweep_summary.md/.csv, the heatmap of `metric` over x by y and the loss curves
-    (`group`: the sweep's W&B group when tracking.group named one)."""
+    """Write sweep_summary.md/.csv, the heatmap (default: the sweep settings' defaults) and the
+    loss curves (`group`: the sweep's W&B group when tracking.group named one)."""
     sweep_dir = Path(sweep_dir)
+    heatmap = heatmap or SweepHeatmap()
+    metric, x, y = heatmap.metric, heatmap.x, heatmap.y
     points = read_sweep(sweep_dir)
     if not points:
         raise FileNotFoundError(f"{sweep_dir}: no sweep points (no */.hydra/overrides.yaml)")

@@ -37,8 +37,9 @@ class SweepFile:
 
 def load_sweep_file(path: str | Path) -> SweepFile:
     """Read a sweep file; its command must be `bioqwen <job> <overrides> ${args_no_hyphens}`."""
-    from bioqwen.cli import JOBS
+    from bioqwen.checkout import CONF_DIR
 
+    jobs = sorted(p.stem for p in CONF_DIR.glob("*.yaml"))  # a job's primary config is composed
     path = Path(path)
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     command = [str(c) for c in data.get("command") or []]
@@ -46,9 +47,9 @@ def load_sweep_file(path: str | Path) -> SweepFile:
     runs = [program if c == "${program}" else c for c in command[:1]]
     if runs != [PROGRAM] or len(command) < 2:
         raise SweepError(f"{path}: command must start with {PROGRAM} <job>, not {command[:2]}")
-    if command[1] not in JOBS:
+    if command[1] not in jobs:
         raise SweepError(
-            f"{path}: command runs {command[1]!r}, not a bioqwen job ({', '.join(JOBS)})"
+            f"{path}: command runs {command[1]!r}, not a bioqwen job ({', '.join(jobs)})"
         )
     if ARGS not in command:
         raise SweepError(f"{path}: command lacks {ARGS}, which hands the swept values to Hydra")

@@ -3,6 +3,7 @@ experiment.json decides run / skip / resume / rerun from input hashes."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ import pytest
 from omegaconf import OmegaConf
 
 from bioqwen import experiments
-from bioqwen.checkout import hydra_context
+from bioqwen.checkout import compose, hydra_context
 from bioqwen.cli import JOBS
 from bioqwen.errors import BioqwenError
 from tests.conftest import compose_config
@@ -114,10 +115,40 @@ def test_bad_step_lists_fail_naming_the_step(steps: list[dict], message: str) ->
     assert message in str(err.value)
 
 
-def test_a_misspelled_experiment_key_fails() -> None:
-    cfg = compose_config("pipeline", "+experiment=demo", "+pipeline.stepz=[]")
-    with pytest.raises(BioqwenError, match=r"unknown key pipeline\.stepz"):
-        experiments.plan(cfg, JOBS)
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("experiment: {name: bad}\npipeline: {stepz: []}", "'stepz' not in 'PipelineSettings'"),
+        ("experiment: {name: bad, tag: [x]}", "'tag' not in 'ExperimentBlock'"),
+        ("experiment: {name: bad}\npipline: {steps: []}", "'pipline' not in 'PipelineJobConfig'"),
+    ],
+)
+def test_a_misspelled_experiment_key_fails_naming_the_file(
+    tmp_path: Path, body: str, key: str
+) -> None:
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "bad.yaml").write_text(f"# @package _global_\n{body}\n")
+    overrides = ["+experiment=bad", f"hydra.searchpath=[file://{tmp_path}]"]
+    with pytest.raises(BioqwenError, match=r"In 'experiment/bad'") as err:
+        compose("pipeline", overrides)
+    assert key in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("job", "override", "key"),
+    [
+        ("pipeline", "pipeline.wiat=true", "pipeline.wiat"),
+        ("pipeline", "experiment.rows=x", "experiment.rows"),
+        ("report", "report.sourse=wandb", "report.sourse"),
+        ("report", "report.sweep.metirc=eval/loss", "report.sweep.metirc"),
+        ("report", "labels.model={}", "labels.model"),
+    ],
+)
+def test_an_unknown_pipeline_or_report_key_fails_at_composition(
+    job: str, override: str, key: str
+) -> None:
+    with pytest.raises(BioqwenError, match=re.escape(f"Could not override '{key}'")):
+        compose(job, ["+experiment=demo", override] if job == "pipeline" else [override])
 
 
 def test_a_misspelled_step_override_fails_naming_the_step() -> None:

@@ -124,8 +124,8 @@ def test_paper_pipeline_at_the_real_shapes(base: str, tmp_path: Path, record_pro
         [
             "pipeline",
             "+experiment=smoke_paper",
-            f"smoke_paper.base={base}",
-            f"smoke_paper.layers={LAYERS}",
+            f"params.base={base}",
+            f"params.layers={LAYERS}",
             f"pipeline.root={tmp_path}",
             "+hydra.job_logging.loggers.bitsandbytes.level=ERROR",
         ],

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 
 import pytest
 from hydra import compose, initialize_config_dir
+from hydra.errors import ConfigCompositionException
+from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from bioqwen.config import SweepCallbackConfig, SweepSettings
 from bioqwen.sweeps import SweepError
 from bioqwen.sweeps.callback import (
     bind_gpu,
@@ -17,6 +21,7 @@ from bioqwen.sweeps.callback import (
     point_gpu,
     seed_axis,
 )
+from bioqwen.sweeps.point import sweep_settings
 from tests.conftest import CONF
 
 
@@ -68,6 +73,20 @@ def test_a_misspelled_objective_is_named_with_the_known_metrics(key: str, name: 
     assert message.startswith(f"hydra.callbacks.sweep.{key}='{name}' is not a metric of the train")
     assert "known: eval/loss, train/loss," in message and "eval/<task>_loss" in message
     assert "\n" not in message
+
+
+def test_the_sweep_settings_are_the_schema_s_and_typed() -> None:
+    node = compose_with_hydra("model=tiny").hydra.callbacks.sweep
+    assert set(node) == {f.name for f in fields(SweepCallbackConfig)}
+    assert sweep_settings(node) == SweepSettings()  # the defaults, from the schema only
+    given = compose_with_hydra("model=tiny", "hydra.callbacks.sweep.seeds=[1,2]").hydra
+    assert sweep_settings(given.callbacks.sweep).seeds == [1, 2]
+    callback = instantiate(given.callbacks.sweep)  # as Hydra builds it
+    assert callback.settings == SweepSettings(seeds=[1, 2])
+    with pytest.raises(ConfigCompositionException, match=r"hydra\.callbacks\.sweep\.fail_fst"):
+        compose_with_hydra("model=tiny", "hydra.callbacks.sweep.fail_fst=true")
+    with pytest.raises(ConfigCompositionException, match="seeds"):
+        compose_with_hydra("model=tiny", "hydra.callbacks.sweep.seeds=[a]")
 
 
 def test_seeds_become_one_axis() -> None:

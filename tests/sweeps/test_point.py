@@ -60,14 +60,14 @@ def test_a_failure_is_recorded_and_returns(tmp_path: Path) -> None:
     def fails() -> dict:
         raise ValueError("`r` should be a positive integer value but the value passed is -1\nmore")
 
-    assert point.run_point(fails) is None
+    assert point.run_point(fails, point.settings()) is None
     status = json.loads((tmp_path / "3" / "status.json").read_text())
     assert status["status"] == "failed" and status["pid"] == os.getpid()
     assert (
         status["reason"]
         == "ValueError: `r` should be a positive integer value but the value passed is -1"
     )
-    assert point.objective(None) is None
+    assert point.objective(None, point.settings()) is None
 
 
 def test_fail_fast_raises_one_user_error(tmp_path: Path) -> None:
@@ -77,16 +77,17 @@ def test_fail_fast_raises_one_user_error(tmp_path: Path) -> None:
         raise BioqwenError("method.lora.r=-1: must be a positive integer")
 
     with pytest.raises(BioqwenError, match=r"sweep point .*3: method\.lora\.r=-1: must be"):
-        point.run_point(fails)
+        point.run_point(fails, point.settings())
     assert json.loads((tmp_path / "3" / "status.json").read_text())["status"] == "failed"
 
 
 def test_the_objective_is_the_named_metric(tmp_path: Path) -> None:
     as_point(tmp_path, "hydra.callbacks.sweep.objective=ncbi/f1")
-    metrics = point.run_point(lambda: {"eval/loss": 2.0, "ncbi/f1": 0.5})
+    settings = point.settings()  # as the job's entry point reads them, once per point
+    metrics = point.run_point(lambda: {"eval/loss": 2.0, "ncbi/f1": 0.5}, settings)
     assert json.loads((tmp_path / "3" / "status.json").read_text())["status"] == "ok"
-    assert point.objective(metrics) == 0.5
-    assert point.objective({"eval/loss": 2.0}) is None  # missing: the trial fails
+    assert point.objective(metrics, settings) == 0.5
+    assert point.objective({"eval/loss": 2.0}, settings) is None  # missing: the trial fails
 
 
 def test_submitit_points_get_their_own_gpu(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
