@@ -223,6 +223,7 @@ class PrepareJobConfig:
     seed: int = 42
     data: DataConfig = field(default_factory=DataConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    wait: bool = MISSING  # conf/base/run_dirs.yaml: wait for the run directory's lock
 
 
 # Training
@@ -317,6 +318,7 @@ class TrainJobConfig:
     merge: bool = False
     generation_eval: GenerationEvalConfig = field(default_factory=GenerationEvalConfig)
     deepspeed_config: str | None = None  # a DeepSpeed JSON (conf/deepspeed/zero2.json)
+    wait: bool = MISSING  # conf/base/run_dirs.yaml: wait for the run directory's lock
 
 
 # Evaluation
@@ -396,6 +398,7 @@ class EvaluateJobConfig:
     table_rows: int = 50  # sample predictions logged as a W&B table
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
     resume: bool = False  # continue the run directory's predictions.jsonl
+    wait: bool = MISSING  # conf/base/run_dirs.yaml: wait for the run directory's lock
 
 
 @dataclass
@@ -408,6 +411,7 @@ class ScoreJobConfig:
     benchmark: BenchmarkConfig = field(default_factory=BenchmarkConfig)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
     bootstrap: BootstrapConfig = field(default_factory=BootstrapConfig)
+    wait: bool = MISSING  # conf/base/run_dirs.yaml: wait for the run directory's lock
 
 
 # Fetching the paper's data (bioqwen fetch-data)
@@ -454,6 +458,7 @@ class FetchDataJobConfig:
     data: FetchDataSet = field(default_factory=FetchDataSet)
     fetch: FetchSettings = field(default_factory=FetchSettings)
     tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    wait: bool = MISSING  # conf/base/run_dirs.yaml: wait for the run directory's lock
 
 
 # Planning (bioqwen plan)
