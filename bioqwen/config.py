@@ -100,6 +100,14 @@ class BenchmarkTask(StrEnum):
 
 
 @dataclass
+class RunDirJobConfig:
+    """What every job composing conf/base/run_dirs.yaml (one run directory per run) takes."""
+
+    # conf/base/run_dirs.yaml: true = wait for another process's lock on the run directory
+    wait: bool = MISSING
+
+
+@dataclass
 class TrackingConfig:
     """Weights & Biases settings; the API key comes from the environment, never from here."""
 
@@ -298,7 +306,7 @@ class DataConfig:
 
 
 @dataclass
-class PrepareJobConfig:
+class PrepareJobConfig(RunDirJobConfig):
     """`bioqwen prepare`."""
 
     job: str = "prepare"
@@ -382,7 +390,7 @@ class GenerationEvalConfig:
 
 
 @dataclass
-class TrainJobConfig:
+class TrainJobConfig(RunDirJobConfig):
     """`bioqwen train`."""
 
     job: str = "train"
@@ -401,7 +409,8 @@ class TrainJobConfig:
     # In-training generation metrics, e.g. the evaluation code on a benchmark:
     # generation_eval.hook._target_=bioqwen.eval.training_hook.benchmark_metrics
     # +generation_eval.hook.benchmark=ncbi generation_eval.every_steps=50
-    # (the hook's options: limit=8, max_new_tokens=64, batch_size=8); every_steps 0 = never.
+    # (the hook's options: limit=8, max_new_tokens=64, batch_size=8; it prompts with this run's
+    # data.system_prompts); every_steps 0 = never.
     generation_eval: GenerationEvalConfig = field(default_factory=GenerationEvalConfig)
     # A DeepSpeed JSON for multi-GPU runs, e.g. conf/deepspeed/zero2.json (needs deepspeed).
     deepspeed_config: str | None = None
@@ -476,7 +485,7 @@ class PromptsDataConfig:
 
 
 @dataclass
-class EvaluateJobConfig:
+class EvaluateJobConfig(RunDirJobConfig):
     """`bioqwen evaluate`."""
 
     job: str = "evaluate"
@@ -494,7 +503,7 @@ class EvaluateJobConfig:
 
 
 @dataclass
-class ScoreJobConfig:
+class ScoreJobConfig(RunDirJobConfig):
     """`bioqwen score`."""
 
     job: str = "score"
@@ -542,7 +551,7 @@ class FetchSettings:
 
 
 @dataclass
-class FetchDataJobConfig:
+class FetchDataJobConfig(RunDirJobConfig):
     """`bioqwen fetch-data`."""
 
     job: str = "fetch_data"
@@ -639,7 +648,7 @@ class MlcSettings:
 
 
 @dataclass
-class ExportJobConfig:
+class ExportJobConfig(RunDirJobConfig):
     """`bioqwen export`."""
 
     job: str = "export"
@@ -671,7 +680,7 @@ class ChatExample:
 
 
 @dataclass
-class ChatJobConfig:
+class ChatJobConfig(RunDirJobConfig):
     """`bioqwen chat`."""
 
     job: str = "chat"
@@ -755,7 +764,7 @@ class EmbeddingSettings:
 
 
 @dataclass
-class ScoreDataJobConfig:
+class ScoreDataJobConfig(RunDirJobConfig):
     """`bioqwen score-data`."""
 
     job: str = "score_data"
@@ -801,7 +810,7 @@ class SearchStudyConfig:
 
 
 @dataclass
-class SearchJobConfig:
+class SearchJobConfig(RunDirJobConfig):
     """`bioqwen search`."""
 
     job: str = "search"
@@ -892,7 +901,7 @@ class ReportLabels:
 
 
 @dataclass
-class ReportJobConfig:
+class ReportJobConfig(RunDirJobConfig):
     """`bioqwen report`."""
 
     job: str = "report"

@@ -4,7 +4,7 @@ experiment.json ledger that decides whether a step runs, resumes or is skipped.
 An experiment (conf/experiment/, `# @package _global_`) carries an `experiment:` block (name,
 table, row, tags) and `pipeline.steps`, each a job name with overrides and `inputs` naming the
 upstream steps whose run directories it takes. A step's input hash covers its resolved config
-(without the keys that only label it: experiment, tracking, resume) and the outputs of its
+(without the keys that only label it: experiment, tracking, resume, wait) and the outputs of its
 upstream steps (their metrics.json and lineage.json), so a change anywhere upstream reruns it.
 `plan` composes every step's config with Hydra's compose API before anything runs, so a
 misspelled key stops an experiment with nothing written (in the experiment file itself, the
@@ -37,8 +37,8 @@ SAY = {
     "rerun": "rerunning (config or upstream changed, or the last attempt failed)",
     "run": "running",
 }
-# Keys that name or track a step without changing what it computes.
-LABEL_KEYS = ("experiment", "tracking", "resume")
+# Keys that name or track a step, or make it wait for its lock, without changing what it computes.
+LABEL_KEYS = ("experiment", "tracking", "resume", "wait")
 STEP_KEYS = {"name", "job", "overrides", "inputs"}
 # Step and experiment names become directory names: plain ones only (never `.` or `..`).
 NAME = re.compile(r"[A-Za-z0-9_.-]+")

@@ -70,18 +70,42 @@ def atomic_write_json(path: str | Path, obj: Any) -> Path:
 
 @contextlib.contextmanager
 def atomic_directory(final: str | Path) -> Iterator[Path]:
-    """Yield a temporary directory that replaces `final` only if the block completes."""
+    """Yield a temporary directory that replaces `final` only if the block completes.
+
+    Writers of one `final` take turns on a lock beside it, so the holder is its only writer:
+    a temporary sibling it finds was left by a killed one (a SIGKILL mid-save) and is removed
+    first, never one of a live writer, and only inside final's parent.
+    """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-    try:
-        yield tmp
-        if final.exists():
-            remove_inside(final, final.parent)
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            remove_inside(tmp, final.parent)
+    with exclusive(_writers_lock(final), f"directory {final}", wait=True):
+        for stale in final.parent.iterdir():
+            if _is_temporary_of(stale, final):
+                remove_inside(stale, final.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
+        try:
+            yield tmp
+            if final.exists():
+                remove_inside(final, final.parent)
+            os.replace(tmp, final)
+        finally:
+            if tmp.exists():
+                remove_inside(tmp, final.parent)
+
+
+def _writers_lock(final: Path) -> Path:
+    """The lock beside `final` that its writers take turns on."""
+    return final.parent / f".{final.name}.lock"
+
+
+def _is_temporary_of(path: Path, final: Path) -> bool:
+    """Whether `path` is a temporary directory atomic_directory(final) made (`.<name>.<random>`).
+
+    mkdtemp's random part has no dot: `.a.b.<random>`, made for a sibling `a.b`, is not `a`'s.
+    """
+    prefix = f".{final.name}."
+    rest = path.name[len(prefix) :]
+    return path.name.startswith(prefix) and bool(rest) and "." not in rest and path.is_dir()
 
 
 def remove_inside(path: str | Path, root: str | Path) -> None:
@@ -272,29 +296,21 @@ def cache_root() -> Path:
 def cached_directory(final: str | Path) -> Iterator[Path | None]:
     """Build a cache entry once: yield None if `final` exists, else a temp dir renamed into place.
 
-    Builders of one entry take turns on a lock beside it (pytest-xdist workers, two jobs), so
-    readers never see a partial entry and the work is done once. The lock holder is the only
-    builder, so any temporary sibling it finds was left by a killed one and is removed.
+    Builders of one entry take turns on atomic_directory's lock beside it (pytest-xdist
+    workers, two jobs), so readers never see a partial entry, the work is done once, and a
+    killed builder's temporary directory is removed by the next.
     """
     final = Path(final)
     if final.exists():
         yield None
         return
     final.parent.mkdir(parents=True, exist_ok=True)
-    with exclusive(final.parent / f".{final.name}.lock", f"cache entry {final}", wait=True):
+    with exclusive(_writers_lock(final), f"cache entry {final}", wait=True):
         if final.exists():  # built by the holder we waited for
             yield None
             return
-        for stale in final.parent.iterdir():
-            if stale.name.startswith(f".{final.name}.") and stale.is_dir():
-                remove_inside(stale, final.parent)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", dir=final.parent))
-        try:
+        with atomic_directory(final) as tmp:  # the same lock, re-entered
             yield tmp
-            os.replace(tmp, final)
-        finally:
-            if tmp.exists():
-                remove_inside(tmp, final.parent)
 
 
 def code_revision(checkout: str | Path | None = None) -> dict[str, Any] | None:

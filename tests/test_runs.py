@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -133,6 +134,46 @@ def test_a_killed_builders_temporary_cache_directory_is_removed_by_the_next(tmp_
     with pytest.raises(RuntimeError), cached_directory(failed) as tmp:
         raise RuntimeError("boom")
     assert list(failed.parent.iterdir()) == []
+
+
+WRITE = """
+import sys
+from pathlib import Path
+from bioqwen.runs import atomic_directory
+with atomic_directory(sys.argv[1]) as tmp:
+    (tmp / "by").write_text("first")
+    print(tmp.name, flush=True)
+    sys.stdin.readline()  # writing until the test lets go
+"""
+
+
+def test_a_live_writers_temporary_directory_is_left_alone_and_waited_for(tmp_path):
+    target = tmp_path / "run" / "merged"
+    sibling = tmp_path / "run" / ".merged.x.k1ll3d"  # a temporary of `merged.x`, not of `merged`
+    sibling.mkdir(parents=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", WRITE, str(target)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert first.stdin is not None and first.stdout is not None
+    live = target.parent / first.stdout.readline().strip()
+
+    def second():
+        with atomic_directory(target) as tmp:
+            (tmp / "by").write_text("second")
+
+    writer = threading.Thread(target=second)
+    writer.start()
+    time.sleep(1.0)
+    assert writer.is_alive() and live.is_dir()  # waiting, the live writer's directory intact
+    first.stdin.close()
+    assert first.wait(timeout=60) == 0  # its rename found its directory
+    writer.join(timeout=60)
+    assert (target / "by").read_text() == "second" and sibling.is_dir()
+    assert sorted(p.name for p in target.parent.iterdir()) == [".merged.x.k1ll3d", "merged"]
 
 
 def test_disk_full_knows_enospc_and_a_library_saying_so(tmp_path):

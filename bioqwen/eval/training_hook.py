@@ -3,21 +3,28 @@
 Name it in the train config (training never imports evaluation; Hydra builds it for the job):
     generation_eval.hook._target_=bioqwen.eval.training_hook.benchmark_metrics
     +generation_eval.hook.benchmark=ncbi generation_eval.every_steps=6
+The train job hands it the run's data.system_prompts (bioqwen.train.callbacks.generation_hook):
+an override such as `data.system_prompts.en=...` is the system turn it prompts with too.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from bioqwen.checkout import compose, plain
 
 
 def benchmark_metrics(
-    benchmark: str, limit: int = 8, max_new_tokens: int = 64, batch_size: int = 8
+    benchmark: str,
+    system_prompts: Mapping[str, str],
+    limit: int = 8,
+    max_new_tokens: int = 64,
+    batch_size: int = 8,
 ) -> Callable[[Any, Any], dict[str, float]]:
     """A hook scoring the model on a benchmark's first `limit` items as `bioqwen evaluate`
-    would (greedy decoding, no batch-1 timing pass)."""
+    would (greedy decoding, no batch-1 timing pass), prompted with the train run's
+    `system_prompts`."""
     from bioqwen.eval.gold import load_benchmark
     from bioqwen.eval.runner import evaluate_model
 
@@ -30,7 +37,6 @@ def benchmark_metrics(
     ]
     cfg = compose("evaluate", overrides, "generation_eval.hook")
     bench_cfg, settings = plain(cfg.benchmark), plain(cfg.generation)
-    system_prompts = plain(cfg.data.system_prompts)
     bench = load_benchmark(bench_cfg)  # read once, scored at every call
 
     def hook(model: Any, tokenizer: Any) -> dict[str, float]:

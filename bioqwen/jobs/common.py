@@ -6,7 +6,8 @@ A job module defines `run(cfg) -> metrics` and exposes `main = job_main("<job>",
   `open_run(cfg, ...)`, so a bad input leaves nothing behind; inside the block it writes its
   artefacts, `run.lineage(...)` and `run.finish(metrics)`, and returns the metrics. The block
   holds the run directory's lock (`hold_run_dir`): a second job on the same directory fails
-  at once, naming the first one's pid and host, instead of writing into its files.
+  at once, naming the first one's pid and host, instead of writing into its files (or waits
+  for it to end, with `wait=true`: conf/base/run_dirs.yaml).
 - `job_main` makes it a Hydra app reading `conf/<job>.yaml`, turns a `BioqwenError` into one
   `bioqwen: error: ...` line and exit status 2, and prints the metrics as the last stdout line.
 - `execute(run, cfg, directory)` runs the same function outside Hydra's runtime (the pipeline
@@ -79,9 +80,10 @@ def run_dir() -> Path:
 
 
 @contextmanager
-def hold_run_dir(directory: Path) -> Iterator[None]:
-    """Hold the run directory's lock for the block (re-entrant within a process)."""
-    with exclusive(Path(directory) / LOCK_FILE, f"run directory {directory}"):
+def hold_run_dir(directory: Path, wait: bool = False) -> Iterator[None]:
+    """Hold the run directory's lock for the block (re-entrant within a process); another
+    holder makes it fail at once, or, with `wait`, wait for that holder to end."""
+    with exclusive(Path(directory) / LOCK_FILE, f"run directory {directory}", wait=wait):
         yield
 
 
@@ -101,7 +103,7 @@ def open_run(
     from bioqwen.sweeps import point
 
     directory = directory or run_dir()
-    with hold_run_dir(directory):
+    with hold_run_dir(directory, wait=bool(cfg.wait)):
         atomic_write_text(directory / "config.yaml", OmegaConf.to_yaml(cfg, resolve=True))
         config = plain(cfg)
         sweep = point.labels()

@@ -30,11 +30,11 @@ STAGING = ".export-"  # prefix of the scratch directory in the run directory
 
 
 @contextmanager
-def _staging(directory: Path) -> Iterator[Path]:
+def _staging(directory: Path, wait: bool) -> Iterator[Path]:
     """A hidden scratch directory inside the run directory, removed whatever happens; the run
     directory's lock is held meanwhile, so any other scratch directory there is one a killed
     export left, and is removed first."""
-    with hold_run_dir(directory):
+    with hold_run_dir(directory, wait):
         for stale in directory.glob(f"{STAGING}*"):
             remove_inside(stale, directory)
         stage = Path(tempfile.mkdtemp(prefix=STAGING, dir=directory))
@@ -73,7 +73,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     }
     directory = run_dir()
     files: list[str] = []
-    with _staging(directory) as stage:
+    with _staging(directory, bool(cfg.wait)) as stage:
         if fmt != "mlc":
             made, gguf_metrics = build.build_gguf(model_dir, stage, plain(cfg), system_prompts)
             files += made

@@ -77,7 +77,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     loading.check_method(method)
     precision = loading.resolve_precision(str(stage["precision"]))
     resume_from, original_config = resume_point(directory, cfg)
-    hook = cbs.generation_hook(plain(cfg.generation_eval.hook))
+    hook = cbs.generation_hook(plain(cfg.generation_eval.hook), plain(cfg.data.system_prompts))
     deepspeed = str(cfg.deepspeed_config) if cfg.deepspeed_config else None
     if deepspeed and not Path(deepspeed).is_file():
         raise BioqwenError(f"deepspeed_config={deepspeed}: no such file")

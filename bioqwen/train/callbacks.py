@@ -6,6 +6,7 @@ the gain of padding-free batching is visible (Trainer's `num_input_tokens_seen` 
 
 from __future__ import annotations
 
+import inspect
 import logging
 import resource
 import sys
@@ -27,11 +28,15 @@ log = logging.getLogger("bioqwen.train")
 GenerationMetricFn = Callable[[Any, Any], Mapping[str, float]]
 
 
-def generation_hook(spec: Mapping[str, Any]) -> GenerationMetricFn | None:
+def generation_hook(
+    spec: Mapping[str, Any], system_prompts: Mapping[str, str]
+) -> GenerationMetricFn | None:
     """The hook that `generation_eval.hook` builds through Hydra's `_target_`, if it names one.
 
     Training names its hook in the config and never imports it: the evaluation code's hook
-    (bioqwen.eval.training_hook) reaches the trainer through the job.
+    (bioqwen.eval.training_hook) reaches the trainer through the job. A factory that takes a
+    `system_prompts` argument gets the run's own data.system_prompts (unless the hook spec sets
+    them), so what it renders is what this run trains on.
     """
     target = spec.get("_target_")
     if not target:
@@ -42,9 +47,12 @@ def generation_hook(spec: Mapping[str, Any]) -> GenerationMetricFn | None:
         factory = get_method(str(target))
     except (ImportError, ValueError) as err:  # a path Hydra cannot import or call
         raise BioqwenError(f"generation_eval.hook._target_={target!r}: {err}") from err
+    options = {k: v for k, v in spec.items() if k != "_target_"}
+    if "system_prompts" in inspect.signature(factory).parameters:
+        options.setdefault("system_prompts", dict(system_prompts))
     # Called here rather than by hydra.utils.instantiate, which would wrap a factory's own
     # error (an unknown benchmark) in an InstantiationException.
-    hook: GenerationMetricFn = factory(**{k: v for k, v in spec.items() if k != "_target_"})
+    hook: GenerationMetricFn = factory(**options)
     return hook
 
 

@@ -2,8 +2,8 @@
 
 A resume continues the optimizer state, schedule and data order of the checkpoint, so every
 setting that shapes them must be the original's. Only resume-neutral keys may differ: where
-logs and caches go and whether W&B is on. The original config.yaml is kept as it was; the
-resumed invocation's config is saved beside it.
+logs and caches go, whether W&B is on, whether to wait for the run directory's lock. The
+original config.yaml is kept as it was; the resumed invocation's config is saved beside it.
 
 The Trainer writes checkpoint-N in place, file by file, so a kill or a full disk mid-save
 leaves a directory that looks like a checkpoint. BioqwenTrainer marks each checkpoint complete
@@ -33,7 +33,7 @@ CHECKPOINTS = "checkpoints"
 COMPLETE = "checkpoint-complete.json"
 _CHECKPOINT = re.compile(r"checkpoint-(\d+)")
 # Keys (dotted, or a dotted prefix ending in ".") a resumed run may change.
-NEUTRAL = ("resume", "tracking.", "data.cache_dir", "data.num_proc")
+NEUTRAL = ("resume", "wait", "tracking.", "data.cache_dir", "data.num_proc")
 
 
 def flatten(node: Any, prefix: str = "") -> dict[str, Any]:

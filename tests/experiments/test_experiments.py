@@ -159,6 +159,7 @@ def test_a_misspelled_step_override_fails_naming_the_step() -> None:
 def test_config_hash_ignores_labels_only() -> None:
     cfg = {"stage": {"learning_rate": 1e-4}, "experiment": {"name": "a"}, "tracking": {}}
     same = {**cfg, "experiment": {"name": "b"}, "tracking": {"group": "b"}, "resume": True}
+    same["wait"] = True  # waiting for a run directory's lock changes nothing it computes
     other = {**cfg, "stage": {"learning_rate": 2e-4}}
     assert experiments.config_hash(cfg) == experiments.config_hash(same)
     assert experiments.config_hash(cfg) != experiments.config_hash(other)

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,52 @@ def test_a_second_job_on_a_run_directory_fails_at_once_naming_the_holder(tmp_pat
     # The holder is gone (killed, so it could not clean up): the same job now runs.
     again = score()
     assert again.returncode == 0, again.stderr[-2000:]
+    assert (run_dir / "metrics.json").exists() and not (run_dir / LOCK_FILE).exists()
+
+
+HOLD_UNTIL_TOLD = """
+import sys
+import time
+from pathlib import Path
+from bioqwen.jobs.common import hold_run_dir
+with hold_run_dir(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.readline()  # held until the test lets go
+"""
+
+
+def test_with_wait_a_second_job_waits_for_the_holder_and_then_runs(tmp_path: Path) -> None:
+    run_dir, output = tmp_path / "run", tmp_path / "second.log"
+    first = subprocess.Popen(
+        [sys.executable, "-c", HOLD_UNTIL_TOLD, str(run_dir)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert first.stdin is not None and first.stdout is not None
+    assert first.stdout.readline().strip() == "held"
+    score = [sys.executable, "-m", "bioqwen.cli", "score", "benchmark=webmedqa", "wait=true"]
+    score += [f"predictions={WEBMEDQA}", "tracking=disabled", f"hydra.run.dir={run_dir}"]
+    with open(output, "w") as log:
+        second = subprocess.Popen(score, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        holder = f"run directory {run_dir} is in use by pid {first.pid}"
+        deadline = time.monotonic() + 240
+        while f"{holder} on host {socket.gethostname()}: waiting" not in output.read_text():
+            assert second.poll() is None, output.read_text()[-2000:]
+            assert time.monotonic() < deadline, output.read_text()[-2000:]
+            time.sleep(0.2)
+        time.sleep(1.0)
+        assert second.poll() is None and not (run_dir / "config.yaml").exists()  # still waiting
+        first.stdin.close()  # the holder ends: the second job takes the lock and runs
+        assert first.wait(timeout=60) == 0
+        assert second.wait(timeout=240) == 0, output.read_text()[-2000:]
+    finally:
+        for proc in (first, second):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
     assert (run_dir / "metrics.json").exists() and not (run_dir / LOCK_FILE).exists()
 
 

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -204,8 +205,18 @@ def test_generation_hook_runs_with_left_padding(tmp_path: Path, mix_dir: Path) -
 
 
 def test_benchmark_hook_scores_the_model_in_training_with_the_evaluation_code(
-    tmp_path: Path, mix_dir: Path
+    tmp_path: Path, mix_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from bioqwen.eval import generate
+
+    rendered: list[str] = []
+    real = generate.generate
+
+    def recording(model: Any, tokenizer: Any, chats: list[str], *args: Any, **kw: Any) -> Any:
+        rendered.extend(chats)
+        return real(model, tokenizer, chats, *args, **kw)
+
+    monkeypatch.setattr(generate, "generate", recording)
     summary = run_train(
         tmp_path / "run",
         mix_dir,
@@ -214,9 +225,12 @@ def test_benchmark_hook_scores_the_model_in_training_with_the_evaluation_code(
         "+generation_eval.hook.benchmark=ncbi",
         "+generation_eval.hook.limit=2",
         "+generation_eval.hook.max_new_tokens=4",
+        "data.system_prompts.en=You answer like a botanist.",
     )
     assert summary["gen/n_documents"] == 2
     assert 0 <= summary["gen/macro_f1"] <= 1 and "gen/unparsable_rate" in summary
+    # The run's own system prompt (a train override) is what the in-training evaluation renders.
+    assert len(rendered) == 4 and all("You answer like a botanist." in chat for chat in rendered)
 
 
 def test_a_hook_that_reseeds_leaves_training_unchanged(tmp_path: Path, mix_dir: Path) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 
@@ -111,11 +113,31 @@ def test_the_generation_hook_is_the_target_built_with_its_keyword_arguments() ->
         "generation_eval.hook._target_=tests.sweeps.paced.hook",
         "+generation_eval.hook.seconds=0",
     )
-    hook = generation_hook(cfg.generation_eval.hook)
+    hook = generation_hook(cfg.generation_eval.hook, {"en": "unused"})
     assert hook is not None and hook(None, None)["paced_s"] == 0
-    assert generation_hook(compose_config("train").generation_eval.hook) is None  # the default
+    default = compose_config("train").generation_eval.hook
+    assert generation_hook(default, {"en": "unused"}) is None
 
 
 def test_a_generation_hook_target_that_cannot_be_imported_names_the_key() -> None:
     with pytest.raises(BioqwenError, match=r"generation_eval\.hook\._target_='nowhere\.hook'"):
-        generation_hook({"_target_": "nowhere.hook"})
+        generation_hook({"_target_": "nowhere.hook"}, {})
+
+
+def prompt_lengths(system_prompts: dict[str, str]) -> Any:
+    """A hook factory taking the run's system prompts: its metrics are their lengths."""
+    return lambda model, tokenizer: {k: float(len(text)) for k, text in system_prompts.items()}
+
+
+def test_a_hook_factory_taking_system_prompts_gets_the_runs_own() -> None:
+    cfg = compose_config(
+        "train",
+        f"generation_eval.hook._target_={__name__}.prompt_lengths",
+        "data.system_prompts.en=four",
+    )
+    hook = generation_hook(cfg.generation_eval.hook, cfg.data.system_prompts)
+    assert hook is not None and hook(None, None)["en"] == 4.0
+    # A spec that sets its own keeps them.
+    spec = {"_target_": f"{__name__}.prompt_lengths", "system_prompts": {"en": "xy"}}
+    hook = generation_hook(spec, cfg.data.system_prompts)
+    assert hook is not None and hook(None, None) == {"en": 2.0}

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+from pathlib import Path
 
 import torch
 from peft import LoraConfig, PeftModel, get_peft_model
@@ -11,7 +15,7 @@ from transformers import AutoModelForCausalLM
 from bioqwen.models import tokenizer_for
 from bioqwen.train.merge import merge_to_dir, save_adapter
 from bioqwen.train.model import load_base
-from tests.conftest import compose_config
+from tests.conftest import ROOT, compose_config
 from tests.train.conftest import compose_train
 
 TINY = compose_config("train", "model=tiny").model
@@ -88,3 +92,26 @@ def test_a_bf16_base_is_merged_and_saved_in_bf16(tmp_path, monkeypatch):
             without = peft_model(ids).logits
     # bf16 rounding of the merged weights only: far below what the adapter changes.
     assert (got - expected).abs().max() < 0.05 * (expected - without).abs().max()
+
+
+def test_a_killed_merges_temporary_directory_is_removed_by_the_next(tiny_model_dir, tmp_path):
+    run = tmp_path / "run"
+    tokenizer = tokenizer_for(TINY, str(tiny_model_dir))
+    peft_model = _random_adapter(AutoModelForCausalLM.from_pretrained(tiny_model_dir))
+    adapter = save_adapter(peft_model, tokenizer, run / "adapter")
+    script = Path(__file__).with_name("kill_mid_merge.py")
+    killed = subprocess.run(
+        [sys.executable, str(script), str(tiny_model_dir), str(adapter), str(run / "merged")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    (left,) = (p for p in run.iterdir() if p.is_dir() and p.name.startswith(".merged."))
+    assert (left / "model.safetensors").exists() and not (run / "merged").exists()
+
+    merge_to_dir(str(tiny_model_dir), adapter, tokenizer, run / "merged")
+    assert sorted(p.name for p in run.iterdir()) == ["adapter", "merged"]  # no temporary, no lock
+    assert (run / "merged" / "tokenizer_config.json").exists()

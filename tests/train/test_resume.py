@@ -15,7 +15,7 @@ import pytest
 
 from bioqwen.errors import BioqwenError
 from bioqwen.tracking import read_offline_run
-from bioqwen.train.resume import COMPLETE, mark_complete, newest_checkpoint
+from bioqwen.train.resume import COMPLETE, config_changes, mark_complete, newest_checkpoint
 from tests.conftest import cli
 from tests.train.conftest import FAST, ROOT, run_train
 
@@ -184,3 +184,9 @@ def test_resume_takes_the_newest_complete_checkpoint_and_names_those_it_skips(
     (folder / "checkpoint-10" / COMPLETE).unlink()
     with pytest.raises(BioqwenError, match=r"no checkpoint-\* under .* is complete \(3 incomplete"):
         newest_checkpoint(tmp_path)
+
+
+def test_waiting_for_the_run_directory_is_resume_neutral() -> None:
+    saved = {"seed": 42, "stage": {"learning_rate": 2e-4}}  # a run saved before `wait` existed
+    assert config_changes(saved, {**saved, "wait": True}) == []
+    assert config_changes(saved, {**saved, "seed": 1}) == ["seed: 42 -> 1"]
