@@ -87,6 +87,22 @@ def run_cli() -> Callable[..., subprocess.CompletedProcess[str]]:
     return cli
 
 
+@pytest.fixture
+def rendered_prompts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every chat prompt bioqwen.eval.generate.generate renders while the test runs."""
+    from bioqwen.eval import generate
+
+    rendered: list[str] = []
+    real = generate.generate
+
+    def recording(model: Any, tokenizer: Any, chats: list[str], *args: Any, **kw: Any) -> Any:
+        rendered.extend(chats)
+        return real(model, tokenizer, chats, *args, **kw)
+
+    monkeypatch.setattr(generate, "generate", recording)
+    return rendered
+
+
 @pytest.fixture(scope="session")
 def tiny_model_dir() -> Path:
     """The tiny model with the small BPE tokenizer (built once, cached)."""

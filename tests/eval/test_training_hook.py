@@ -3,28 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pytest
 from transformers import AutoModelForCausalLM
 
-from bioqwen.eval import generate
 from bioqwen.eval.training_hook import benchmark_metrics
 from bioqwen.models import tokenizer_for
 from tests.conftest import compose_config
 
 
 def test_the_hook_renders_the_system_prompts_it_is_given(
-    tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tiny_model_dir: Path, rendered_prompts: list[str]
 ) -> None:
-    rendered: list[str] = []
-    real = generate.generate
-
-    def recording(model: Any, tokenizer: Any, chats: list[str], *args: Any, **kw: Any) -> Any:
-        rendered.extend(chats)
-        return real(model, tokenizer, chats, *args, **kw)
-
-    monkeypatch.setattr(generate, "generate", recording)
+    rendered = rendered_prompts
     prompts = {"en": "You answer like a botanist.", "zh": "你是植物学家。"}
     hook = benchmark_metrics("ncbi", prompts, limit=2, max_new_tokens=2)
     tokenizer = tokenizer_for(compose_config("train", "model=tiny").model, str(tiny_model_dir))

@@ -6,7 +6,6 @@ import json
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 import torch
@@ -205,18 +204,9 @@ def test_generation_hook_runs_with_left_padding(tmp_path: Path, mix_dir: Path) -
 
 
 def test_benchmark_hook_scores_the_model_in_training_with_the_evaluation_code(
-    tmp_path: Path, mix_dir: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, mix_dir: Path, rendered_prompts: list[str]
 ) -> None:
-    from bioqwen.eval import generate
-
-    rendered: list[str] = []
-    real = generate.generate
-
-    def recording(model: Any, tokenizer: Any, chats: list[str], *args: Any, **kw: Any) -> Any:
-        rendered.extend(chats)
-        return real(model, tokenizer, chats, *args, **kw)
-
-    monkeypatch.setattr(generate, "generate", recording)
+    rendered = rendered_prompts
     summary = run_train(
         tmp_path / "run",
         mix_dir,
