@@ -22,6 +22,26 @@ from omegaconf import MISSING, OmegaConf
 # by name, hence every name equals its value.
 
 
+class TrackingMode(StrEnum):
+    """tracking.mode: offline (W&B files in the run directory) | online | disabled (no W&B)."""
+
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+class GenerationBackend(StrEnum):
+    """generation.backend: hf (transformers generate) | vllm (GPU, when vllm is installed)."""
+
+    hf = "hf"
+    vllm = "vllm"
+
+
+# data.on_error: raise (stop at a malformed line) | skip (count it and go on). Functional,
+# as `raise` is a keyword.
+OnError = StrEnum("OnError", [("raise", "raise"), ("skip", "skip")])
+
+
 class Batching(StrEnum):
     """stage.batching: pad (to the batch maximum) | padding_free | packed (bins of max_length)."""
 
@@ -111,7 +131,7 @@ class RunDirJobConfig:
 class TrackingConfig:
     """Weights & Biases settings; the API key comes from the environment, never from here."""
 
-    mode: str = MISSING  # offline | online | disabled
+    mode: TrackingMode = MISSING
     project: str = MISSING
     entity: str | None = None
     group: str | None = None
@@ -302,7 +322,7 @@ class DataConfig:
     cache_dir: str = MISSING
     num_proc: int = MISSING
     chunk_size: int = MISSING
-    on_error: str = MISSING  # raise | skip
+    on_error: OnError = MISSING
 
 
 @dataclass
@@ -464,7 +484,7 @@ class GenerationSettings:
     seed: int = MISSING
     # Prompts timed one at a time for the paper's iteration time (0: skip; all when batch 1).
     iteration_time_samples: int = MISSING
-    backend: str = MISSING  # hf (transformers generate) | vllm (GPU, when vllm is installed)
+    backend: GenerationBackend = MISSING
 
 
 @dataclass

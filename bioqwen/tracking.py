@@ -16,9 +16,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from bioqwen.config import TrackingMode
 from bioqwen.errors import BioqwenError
 
-MODES = ("offline", "online", "disabled")
+MODES = tuple(mode.value for mode in TrackingMode)
 # How long finish() waits for wandb-core to complete the run's record file.
 FLUSH_TIMEOUT_S = 30.0
 
@@ -111,7 +112,7 @@ def start(
     directory with the same id, which `wandb sync` uploads into one run.
     """
     check(tracking)
-    mode = tracking.get("mode", "offline")
+    mode = str(tracking.get("mode", "offline"))  # wandb takes the plain string
     if mode == "disabled":
         return Tracker(None)
     import wandb

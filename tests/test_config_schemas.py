@@ -52,6 +52,9 @@ def test_a_misspelled_key_in_a_yaml_fails_at_composition_naming_it(
     ("job", "override", "allowed"),
     [
         ("train", "stage.batching=zigzag", "pad, padding_free, packed"),
+        ("train", "tracking.mode=ofline", "offline, online, disabled"),
+        ("evaluate", "generation.backend=tgi", "hf, vllm"),
+        ("prepare", "data.on_error=maybe", "raise, skip"),
         ("train", "stage.init_mode=restart", "merge, continue"),
         ("train", "stage.precision=fp8", "auto, bf16, fp16, fp32"),
         ("train", "method.name=dora", "qlora, lora, full"),

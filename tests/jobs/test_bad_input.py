@@ -430,7 +430,7 @@ CASES += [
 # Config mistakes: (id, command line, the key or phrase the message names).
 # Data settings a prepare run rejects, on an otherwise good source: (id, override, named).
 DATA_CASES = [
-    ("bad-on-error", "data.on_error=maybe", "data.on_error='maybe'"),
+    ("bad-on-error", "data.on_error=maybe", "data.on_error=maybe: invalid value 'maybe'"),
     ("tiny-max-tokens", "data.max_tokens=4", "data.max_tokens=4"),
     ("unknown-tokenizer", "data.tokenizer=qwen9", "data.tokenizer='qwen9'"),
     ("bad-language-text", "data.language.text=answer", "data.language.text"),
