@@ -112,14 +112,14 @@ def start(
     directory with the same id, which `wandb sync` uploads into one run.
     """
     check(tracking)
-    mode = str(tracking.get("mode", "offline"))  # wandb takes the plain string
+    mode = str(tracking.get("mode", "offline"))  # for wandb: not a TrackingMode
     if mode == "disabled":
         return Tracker(None)
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]  # one of MODES: check() above
         project=tracking.get("project") or "bioqwen",
         entity=tracking.get("entity"),
         dir=str(run_dir),
