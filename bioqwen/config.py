@@ -42,6 +42,29 @@ class GenerationBackend(StrEnum):
 OnError = StrEnum("OnError", [("raise", "raise"), ("skip", "skip")])
 
 
+class TextPart(StrEnum):
+    """data.language.text, data.filters.medical.match: which text of a record is read:
+    prompt (the user turns) | conversation (every turn)."""
+
+    prompt = "prompt"
+    conversation = "conversation"
+
+
+class UnscoredRecords(StrEnum):
+    """data.filters.quality.missing: a record without a score is dropped, kept, or an error."""
+
+    drop = "drop"
+    keep = "keep"
+    error = "error"
+
+
+class QwenTokenizer(StrEnum):
+    """data.tokenizer: the vendored Qwen tokenizer variant (bioqwen/assets/tokenizer)."""
+
+    qwen1_5 = "qwen1_5"
+    qwen2_5 = "qwen2_5"
+
+
 class Batching(StrEnum):
     """stage.batching: pad (to the batch maximum) | padding_free | packed (bins of max_length)."""
 
@@ -267,7 +290,7 @@ class MedicalFilterConfig:
     tasks: list[str] = MISSING
     domains: list[str] = MISSING
     keywords: list[str] = MISSING
-    match: str = MISSING  # prompt | conversation
+    match: TextPart = MISSING
 
 
 @dataclass
@@ -284,7 +307,7 @@ class QualityFilterConfig:
 
     enabled: bool = MISSING
     threshold: float = MISSING
-    missing: str = MISSING  # drop | keep | error
+    missing: UnscoredRecords = MISSING
 
 
 @dataclass
@@ -302,7 +325,7 @@ class FiltersConfig:
 class LanguageConfig:
     """Language detection: zh when CJK characters outnumber Latin letters in `text`."""
 
-    text: str = MISSING  # prompt | conversation
+    text: TextPart = MISSING
 
 
 @dataclass
@@ -312,7 +335,7 @@ class DataConfig:
     root: str = MISSING
     samples_dir: str = MISSING
     mix: MixConfig = field(default_factory=MixConfig)
-    tokenizer: str = MISSING
+    tokenizer: QwenTokenizer = MISSING
     # No schema default: a job that forgets `- data: default` fails naming this key.
     max_tokens: int = MISSING
     truncate: bool = MISSING

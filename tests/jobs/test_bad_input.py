@@ -432,8 +432,8 @@ CASES += [
 DATA_CASES = [
     ("bad-on-error", "data.on_error=maybe", "data.on_error=maybe: invalid value 'maybe'"),
     ("tiny-max-tokens", "data.max_tokens=4", "data.max_tokens=4"),
-    ("unknown-tokenizer", "data.tokenizer=qwen9", "data.tokenizer='qwen9'"),
-    ("bad-language-text", "data.language.text=answer", "data.language.text"),
+    ("unknown-tokenizer", "data.tokenizer=qwen9", "data.tokenizer=qwen9: invalid value 'qwen9'"),
+    ("bad-language-text", "data.language.text=answer", "data.language.text=answer: invalid"),
 ]
 KEY_CASES = [
     ("unknown-split", "evaluate benchmark=ncbi benchmark.splits=[valid]", "split 'valid'"),
