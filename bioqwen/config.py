@@ -65,6 +65,37 @@ class QwenTokenizer(StrEnum):
     qwen2_5 = "qwen2_5"
 
 
+class ModelInit(StrEnum):
+    """model.init: pretrained (hub_id or path) | random (`architecture`, random weights)."""
+
+    pretrained = "pretrained"
+    random = "random"
+
+
+class GgufQuant(StrEnum):
+    """A llama.cpp GGUF type (bioqwen.export.quantize)."""
+
+    f16 = "f16"
+    q8_0 = "q8_0"
+    q4_0 = "q4_0"
+    q4_k_m = "q4_k_m"
+
+
+# model.quantization, the INT4/INT8 evaluation rows (bioqwen/eval/quantized.py): none | nf4
+# (bitsandbytes) | gguf-<a GgufQuant> (llama.cpp). Functional, as the names hold a hyphen.
+ModelQuantization = StrEnum(
+    "ModelQuantization",
+    [
+        ("none", "none"),
+        ("nf4", "nf4"),
+        ("gguf-f16", "gguf-f16"),
+        ("gguf-q8_0", "gguf-q8_0"),
+        ("gguf-q4_0", "gguf-q4_0"),
+        ("gguf-q4_k_m", "gguf-q4_k_m"),
+    ],
+)
+
+
 class Batching(StrEnum):
     """stage.batching: pad (to the batch maximum) | padding_free | packed (bins of max_length)."""
 
@@ -194,7 +225,7 @@ class ModelConfig:
     # pretrained: hub_id (or path) | random: `architecture` built with random weights from
     # init_seed, cached (bioqwen.models.build_random_model): the tiny model, or a base's real
     # shape offline (model.init=random model.architecture.num_hidden_layers=2).
-    init: str = "pretrained"
+    init: ModelInit = ModelInit.pretrained
     init_seed: int = 0
     architecture: ArchitectureConfig | None = None
     # Vendored tokenizer of a randomly initialised model: qwen1_5 | qwen2_5 | small_bpe.
@@ -210,9 +241,7 @@ class ModelConfig:
     trust_remote_code: bool = False  # never on by default: opt in on the command line
     torch_dtype: str = "auto"
     attn_implementation: Attention = Attention.auto
-    # The INT4/INT8 evaluation rows (bioqwen/eval/quantized.py):
-    # none | nf4 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-q4_k_m
-    quantization: str = "none"
+    quantization: ModelQuantization = ModelQuantization["none"]
     # Facts used by reports (parameter counts, published sizes).
     params_b: float | None = None
 
@@ -640,15 +669,6 @@ class ExportFormat(StrEnum):
     gguf = "gguf"
     mlc = "mlc"
     all = "all"
-
-
-class GgufQuant(StrEnum):
-    """A llama.cpp GGUF type (bioqwen.export.quantize)."""
-
-    f16 = "f16"
-    q8_0 = "q8_0"
-    q4_0 = "q4_0"
-    q4_k_m = "q4_k_m"
 
 
 @dataclass
