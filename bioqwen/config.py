@@ -96,6 +96,20 @@ ModelQuantization = StrEnum(
 )
 
 
+class ReportSource(StrEnum):
+    """report.source: runs (read run directories) | wandb (read runs through the W&B API)."""
+
+    runs = "runs"
+    wandb = "wandb"
+
+
+class ReportPublish(StrEnum):
+    """report.publish: none | wandb (also save a W&B Report + workspace; needs tracking.entity)."""
+
+    none = "none"
+    wandb = "wandb"
+
+
 class Batching(StrEnum):
     """stage.batching: pad (to the batch maximum) | padding_free | packed (bins of max_length)."""
 
@@ -925,7 +939,7 @@ class SweepCallbackConfig(SweepSettings):
 class ReportSettings:
     """What `bioqwen report` reads and writes (conf/report.yaml)."""
 
-    source: str = "runs"  # runs: read run directories | wandb: read runs through the W&B API
+    source: ReportSource = ReportSource.runs
     runs: str = "runs/**"  # glob of run directories (source=runs); the report's own is excluded
     # only runs of this experiment / W&B group (config experiment.name, tracking.group, or a
     # path part)
@@ -936,8 +950,7 @@ class ReportSettings:
     # sweep directories (multirun dirs) to summarise: table, heatmap, loss curves per sweep
     sweeps: list[str] = field(default_factory=list)
     sweep: SweepHeatmap = field(default_factory=SweepHeatmap)  # what the sweep heatmaps show
-    # none | wandb: also build and save a W&B Report + workspace (online; needs tracking.entity)
-    publish: str = "none"
+    publish: ReportPublish = ReportPublish.none
     # The forgetting table: a model evaluated on a stage-1 task (NER) at both stages is scored
     # stage 2 against stage 1 with the score job's compare= (paired bootstrap p-values over the
     # same documents; one score run each under <run dir>/forgetting/).

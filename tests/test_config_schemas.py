@@ -56,6 +56,8 @@ def test_a_misspelled_key_in_a_yaml_fails_at_composition_naming_it(
         ("evaluate", "generation.backend=tgi", "hf, vllm"),
         ("prepare", "data.on_error=maybe", "raise, skip"),
         ("train", "model.init=scratch", "pretrained, random"),
+        ("report", "report.source=mlflow", "runs, wandb"),
+        ("report", "report.publish=html", "none, wandb"),
         ("evaluate", "model.quantization=int3", "none, nf4, gguf-f16, gguf-q8_0, gguf-q4_0"),
         ("prepare", "data.tokenizer=qwen9", "qwen1_5, qwen2_5"),
         ("prepare", "data.language.text=answer", "prompt, conversation"),
