@@ -603,11 +603,18 @@ class ScoreJobConfig(RunDirJobConfig):
 # Fetching the paper's data (bioqwen fetch-data)
 
 
+class FetchKind(StrEnum):
+    """files.<name>.kind: hf_dataset (a file of a hub dataset) | github_release (an asset)."""
+
+    hf_dataset = "hf_dataset"
+    github_release = "github_release"
+
+
 @dataclass
 class FetchFileConfig:
     """One published file: where it lies, at which revision, where prepare reads it."""
 
-    kind: str = MISSING  # hf_dataset | github_release
+    kind: FetchKind = MISSING
     repo: str = MISSING  # owner/name on the hub or on GitHub
     revision: str = MISSING  # hub commit, branch or tag; or the GitHub release tag
     file: str = MISSING  # the file in the hub repo, or the release asset

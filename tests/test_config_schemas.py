@@ -57,6 +57,7 @@ def test_a_misspelled_key_in_a_yaml_fails_at_composition_naming_it(
         ("prepare", "data.on_error=maybe", "raise, skip"),
         ("train", "model.init=scratch", "pretrained, random"),
         ("report", "report.source=mlflow", "runs, wandb"),
+        ("fetch_data", "data.files.taiyi.kind=s3", "hf_dataset, github_release"),
         ("report", "report.publish=html", "none, wandb"),
         ("evaluate", "model.quantization=int3", "none, nf4, gguf-f16, gguf-q8_0, gguf-q4_0"),
         ("prepare", "data.tokenizer=qwen9", "qwen1_5, qwen2_5"),
