@@ -110,6 +110,28 @@ class ReportPublish(StrEnum):
     wandb = "wandb"
 
 
+class BenchmarkReader(StrEnum):
+    """benchmark.reader: the gold's format (bioqwen.eval.gold): ncbi, bc5cdr, cmeee (NER) |
+    paper_csv, and webmedqa, cmedqa2, icliniq (QA, read by bioqwen.data's parsers)."""
+
+    ncbi = "ncbi"
+    bc5cdr = "bc5cdr"
+    cmeee = "cmeee"
+    paper_csv = "paper_csv"
+    webmedqa = "webmedqa"
+    cmedqa2 = "cmedqa2"
+    icliniq = "icliniq"
+
+
+class EntitySeparators(StrEnum):
+    """benchmark.entity_separators: how an NER response's entity lists are split: response =
+    every line on the strongest separator found anywhere in the response (';' > '、' > ', '),
+    so '足底、足背贯通性溃疡' stays one entity in a ';' list | line: per line."""
+
+    response = "response"
+    line = "line"
+
+
 class Batching(StrEnum):
     """stage.batching: pad (to the batch maximum) | padding_free | packed (bins of max_length)."""
 
@@ -512,7 +534,7 @@ class BenchmarkConfig:
     name: str = MISSING
     task: BenchmarkTask = MISSING
     lang: Language = MISSING  # prompt language (system prompt, language fidelity)
-    reader: str = MISSING  # ncbi | bc5cdr | cmeee | cmedqa2 | webmedqa | icliniq | paper_csv
+    reader: BenchmarkReader = MISSING
     data_dir: str = MISSING
     files: dict[str, str] = field(default_factory=dict)  # split -> original file name
     splits: list[str] = field(default_factory=list)  # which splits to read, in this order
@@ -525,10 +547,7 @@ class BenchmarkConfig:
     # NER input text: abstract (the authors prompted with the abstract; gold covers title +
     # abstract) | title_abstract
     input: str = "abstract"
-    # NER entity lists: response = split every line on the strongest separator found anywhere
-    # in the response (';' > '、' > ', '), so '足底、足背贯通性溃疡' stays one entity in a ';'
-    # list | line: per line.
-    entity_separators: str = "response"
+    entity_separators: EntitySeparators = EntitySeparators.response
     prompt_template: str = "{text}"  # the user turn: {text} (QA: the question as is), NER {types}
     system_prompt: str | None = None  # None: the model's (model.system_prompt)
     word_level: bool = False  # QA: also report word-level metrics under word/<metric>

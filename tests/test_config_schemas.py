@@ -57,6 +57,8 @@ def test_a_misspelled_key_in_a_yaml_fails_at_composition_naming_it(
         ("prepare", "data.on_error=maybe", "raise, skip"),
         ("train", "model.init=scratch", "pretrained, random"),
         ("report", "report.source=mlflow", "runs, wandb"),
+        ("evaluate", "benchmark.reader=nope", "ncbi, bc5cdr, cmeee, paper_csv, webmedqa"),
+        ("evaluate", "benchmark.entity_separators=word", "response, line"),
         ("fetch_data", "data.files.taiyi.kind=s3", "hf_dataset, github_release"),
         ("report", "report.publish=html", "none, wandb"),
         ("evaluate", "model.quantization=int3", "none, nf4, gguf-f16, gguf-q8_0, gguf-q4_0"),

@@ -437,9 +437,13 @@ DATA_CASES = [
 ]
 KEY_CASES = [
     ("unknown-split", "evaluate benchmark=ncbi benchmark.splits=[valid]", "split 'valid'"),
-    ("unknown-gold-reader", "evaluate benchmark=ncbi benchmark.reader=nope", "reader='nope'"),
+    (
+        "unknown-gold-reader",
+        "evaluate benchmark=ncbi benchmark.reader=nope",
+        "reader=nope: invalid",
+    ),
     ("bad-template", "evaluate benchmark.prompt_template='{question}'", "prompt_template"),
-    ("bad-separators", "evaluate benchmark.entity_separators=word", "entity_separators='word'"),
+    ("bad-separators", "evaluate benchmark.entity_separators=word", "separators=word: invalid"),
     ("unknown-backend", "evaluate generation.backend=tpu", "generation.backend='tpu'"),
     ("unknown-reader", "prepare data/mix=stage1 data.mix.sources.taiyi.reader=nope", "'nope'"),
     ("missing-train-data", "train model=tiny data_dir=/nonexistent/data", "data_dir=/nonexistent"),
