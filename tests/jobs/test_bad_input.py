@@ -444,7 +444,7 @@ KEY_CASES = [
     ),
     ("bad-template", "evaluate benchmark.prompt_template='{question}'", "prompt_template"),
     ("bad-separators", "evaluate benchmark.entity_separators=word", "separators=word: invalid"),
-    ("unknown-backend", "evaluate generation.backend=tpu", "generation.backend='tpu'"),
+    ("unknown-backend", "evaluate generation.backend=tpu", "generation.backend=tpu: invalid"),
     ("unknown-reader", "prepare data/mix=stage1 data.mix.sources.taiyi.reader=nope", "'nope'"),
     ("missing-train-data", "train model=tiny data_dir=/nonexistent/data", "data_dir=/nonexistent"),
     (
