@@ -22,6 +22,116 @@ from omegaconf import MISSING, OmegaConf
 # by name, hence every name equals its value.
 
 
+class TrackingMode(StrEnum):
+    """tracking.mode: offline (W&B files in the run directory) | online | disabled (no W&B)."""
+
+    offline = "offline"
+    online = "online"
+    disabled = "disabled"
+
+
+class GenerationBackend(StrEnum):
+    """generation.backend: hf (transformers generate) | vllm (GPU, when vllm is installed)."""
+
+    hf = "hf"
+    vllm = "vllm"
+
+
+# data.on_error: raise (stop at a malformed line) | skip (count it and go on). Functional,
+# as `raise` is a keyword.
+OnError = StrEnum("OnError", [("raise", "raise"), ("skip", "skip")])
+
+
+class TextPart(StrEnum):
+    """data.language.text, data.filters.medical.match: which text of a record is read:
+    prompt (the user turns) | conversation (every turn)."""
+
+    prompt = "prompt"
+    conversation = "conversation"
+
+
+class UnscoredRecords(StrEnum):
+    """data.filters.quality.missing: a record without a score is dropped, kept, or an error."""
+
+    drop = "drop"
+    keep = "keep"
+    error = "error"
+
+
+class QwenTokenizer(StrEnum):
+    """data.tokenizer: the vendored Qwen tokenizer variant (bioqwen/assets/tokenizer)."""
+
+    qwen1_5 = "qwen1_5"
+    qwen2_5 = "qwen2_5"
+
+
+class ModelInit(StrEnum):
+    """model.init: pretrained (hub_id or path) | random (`architecture`, random weights)."""
+
+    pretrained = "pretrained"
+    random = "random"
+
+
+class GgufQuant(StrEnum):
+    """A llama.cpp GGUF type (bioqwen.export.quantize)."""
+
+    f16 = "f16"
+    q8_0 = "q8_0"
+    q4_0 = "q4_0"
+    q4_k_m = "q4_k_m"
+
+
+# model.quantization, the INT4/INT8 evaluation rows (bioqwen/eval/quantized.py): none | nf4
+# (bitsandbytes) | gguf-<a GgufQuant> (llama.cpp). Functional, as the names hold a hyphen.
+ModelQuantization = StrEnum(
+    "ModelQuantization",
+    [
+        ("none", "none"),
+        ("nf4", "nf4"),
+        ("gguf-f16", "gguf-f16"),
+        ("gguf-q8_0", "gguf-q8_0"),
+        ("gguf-q4_0", "gguf-q4_0"),
+        ("gguf-q4_k_m", "gguf-q4_k_m"),
+    ],
+)
+
+
+class ReportSource(StrEnum):
+    """report.source: runs (read run directories) | wandb (read runs through the W&B API)."""
+
+    runs = "runs"
+    wandb = "wandb"
+
+
+class ReportPublish(StrEnum):
+    """report.publish: none | wandb (also save a W&B Report + workspace; needs tracking.entity)."""
+
+    none = "none"
+    wandb = "wandb"
+
+
+class BenchmarkReader(StrEnum):
+    """benchmark.reader: the gold's format (bioqwen.eval.gold): ncbi, bc5cdr, cmeee (NER) |
+    paper_csv, and webmedqa, cmedqa2, icliniq (QA, read by bioqwen.data's parsers)."""
+
+    ncbi = "ncbi"
+    bc5cdr = "bc5cdr"
+    cmeee = "cmeee"
+    paper_csv = "paper_csv"
+    webmedqa = "webmedqa"
+    cmedqa2 = "cmedqa2"
+    icliniq = "icliniq"
+
+
+class EntitySeparators(StrEnum):
+    """benchmark.entity_separators: how an NER response's entity lists are split: response =
+    every line on the strongest separator found anywhere in the response (';' > '、' > ', '),
+    so '足底、足背贯通性溃疡' stays one entity in a ';' list | line: per line."""
+
+    response = "response"
+    line = "line"
+
+
 class Batching(StrEnum):
     """stage.batching: pad (to the batch maximum) | padding_free | packed (bins of max_length)."""
 
@@ -111,7 +221,7 @@ class RunDirJobConfig:
 class TrackingConfig:
     """Weights & Biases settings; the API key comes from the environment, never from here."""
 
-    mode: str = MISSING  # offline | online | disabled
+    mode: TrackingMode = MISSING
     project: str = MISSING
     entity: str | None = None
     group: str | None = None
@@ -151,7 +261,7 @@ class ModelConfig:
     # pretrained: hub_id (or path) | random: `architecture` built with random weights from
     # init_seed, cached (bioqwen.models.build_random_model): the tiny model, or a base's real
     # shape offline (model.init=random model.architecture.num_hidden_layers=2).
-    init: str = "pretrained"
+    init: ModelInit = ModelInit.pretrained
     init_seed: int = 0
     architecture: ArchitectureConfig | None = None
     # Vendored tokenizer of a randomly initialised model: qwen1_5 | qwen2_5 | small_bpe.
@@ -167,9 +277,7 @@ class ModelConfig:
     trust_remote_code: bool = False  # never on by default: opt in on the command line
     torch_dtype: str = "auto"
     attn_implementation: Attention = Attention.auto
-    # The INT4/INT8 evaluation rows (bioqwen/eval/quantized.py):
-    # none | nf4 | gguf-f16 | gguf-q8_0 | gguf-q4_0 | gguf-q4_k_m
-    quantization: str = "none"
+    quantization: ModelQuantization = ModelQuantization["none"]
     # Facts used by reports (parameter counts, published sizes).
     params_b: float | None = None
 
@@ -247,7 +355,7 @@ class MedicalFilterConfig:
     tasks: list[str] = MISSING
     domains: list[str] = MISSING
     keywords: list[str] = MISSING
-    match: str = MISSING  # prompt | conversation
+    match: TextPart = MISSING
 
 
 @dataclass
@@ -264,7 +372,7 @@ class QualityFilterConfig:
 
     enabled: bool = MISSING
     threshold: float = MISSING
-    missing: str = MISSING  # drop | keep | error
+    missing: UnscoredRecords = MISSING
 
 
 @dataclass
@@ -282,7 +390,7 @@ class FiltersConfig:
 class LanguageConfig:
     """Language detection: zh when CJK characters outnumber Latin letters in `text`."""
 
-    text: str = MISSING  # prompt | conversation
+    text: TextPart = MISSING
 
 
 @dataclass
@@ -292,7 +400,7 @@ class DataConfig:
     root: str = MISSING
     samples_dir: str = MISSING
     mix: MixConfig = field(default_factory=MixConfig)
-    tokenizer: str = MISSING
+    tokenizer: QwenTokenizer = MISSING
     # No schema default: a job that forgets `- data: default` fails naming this key.
     max_tokens: int = MISSING
     truncate: bool = MISSING
@@ -302,7 +410,7 @@ class DataConfig:
     cache_dir: str = MISSING
     num_proc: int = MISSING
     chunk_size: int = MISSING
-    on_error: str = MISSING  # raise | skip
+    on_error: OnError = MISSING
 
 
 @dataclass
@@ -426,7 +534,7 @@ class BenchmarkConfig:
     name: str = MISSING
     task: BenchmarkTask = MISSING
     lang: Language = MISSING  # prompt language (system prompt, language fidelity)
-    reader: str = MISSING  # ncbi | bc5cdr | cmeee | cmedqa2 | webmedqa | icliniq | paper_csv
+    reader: BenchmarkReader = MISSING
     data_dir: str = MISSING
     files: dict[str, str] = field(default_factory=dict)  # split -> original file name
     splits: list[str] = field(default_factory=list)  # which splits to read, in this order
@@ -439,10 +547,7 @@ class BenchmarkConfig:
     # NER input text: abstract (the authors prompted with the abstract; gold covers title +
     # abstract) | title_abstract
     input: str = "abstract"
-    # NER entity lists: response = split every line on the strongest separator found anywhere
-    # in the response (';' > '、' > ', '), so '足底、足背贯通性溃疡' stays one entity in a ';'
-    # list | line: per line.
-    entity_separators: str = "response"
+    entity_separators: EntitySeparators = EntitySeparators.response
     prompt_template: str = "{text}"  # the user turn: {text} (QA: the question as is), NER {types}
     system_prompt: str | None = None  # None: the model's (model.system_prompt)
     word_level: bool = False  # QA: also report word-level metrics under word/<metric>
@@ -464,7 +569,7 @@ class GenerationSettings:
     seed: int = MISSING
     # Prompts timed one at a time for the paper's iteration time (0: skip; all when batch 1).
     iteration_time_samples: int = MISSING
-    backend: str = MISSING  # hf (transformers generate) | vllm (GPU, when vllm is installed)
+    backend: GenerationBackend = MISSING
 
 
 @dataclass
@@ -517,11 +622,18 @@ class ScoreJobConfig(RunDirJobConfig):
 # Fetching the paper's data (bioqwen fetch-data)
 
 
+class FetchKind(StrEnum):
+    """files.<name>.kind: hf_dataset (a file of a hub dataset) | github_release (an asset)."""
+
+    hf_dataset = "hf_dataset"
+    github_release = "github_release"
+
+
 @dataclass
 class FetchFileConfig:
     """One published file: where it lies, at which revision, where prepare reads it."""
 
-    kind: str = MISSING  # hf_dataset | github_release
+    kind: FetchKind = MISSING
     repo: str = MISSING  # owner/name on the hub or on GitHub
     revision: str = MISSING  # hub commit, branch or tag; or the GitHub release tag
     file: str = MISSING  # the file in the hub repo, or the release asset
@@ -597,15 +709,6 @@ class ExportFormat(StrEnum):
     gguf = "gguf"
     mlc = "mlc"
     all = "all"
-
-
-class GgufQuant(StrEnum):
-    """A llama.cpp GGUF type (bioqwen.export.quantize)."""
-
-    f16 = "f16"
-    q8_0 = "q8_0"
-    q4_0 = "q4_0"
-    q4_k_m = "q4_k_m"
 
 
 @dataclass
@@ -862,7 +965,7 @@ class SweepCallbackConfig(SweepSettings):
 class ReportSettings:
     """What `bioqwen report` reads and writes (conf/report.yaml)."""
 
-    source: str = "runs"  # runs: read run directories | wandb: read runs through the W&B API
+    source: ReportSource = ReportSource.runs
     runs: str = "runs/**"  # glob of run directories (source=runs); the report's own is excluded
     # only runs of this experiment / W&B group (config experiment.name, tracking.group, or a
     # path part)
@@ -873,8 +976,7 @@ class ReportSettings:
     # sweep directories (multirun dirs) to summarise: table, heatmap, loss curves per sweep
     sweeps: list[str] = field(default_factory=list)
     sweep: SweepHeatmap = field(default_factory=SweepHeatmap)  # what the sweep heatmaps show
-    # none | wandb: also build and save a W&B Report + workspace (online; needs tracking.entity)
-    publish: str = "none"
+    publish: ReportPublish = ReportPublish.none
     # The forgetting table: a model evaluated on a stage-1 task (NER) at both stages is scored
     # stage 2 against stage 1 with the score job's compare= (paired bootstrap p-values over the
     # same documents; one score run each under <run dir>/forgetting/).

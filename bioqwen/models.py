@@ -36,6 +36,7 @@ from omegaconf import DictConfig, OmegaConf
 from transformers import AutoTokenizer, GenerationConfig, PreTrainedTokenizerBase
 
 from bioqwen.checkout import CONF_DIR
+from bioqwen.config import ModelInit
 from bioqwen.data.tokenizer import (
     ENDOFTEXT,
     IM_END,
@@ -67,7 +68,7 @@ def _as_dict(cfg: Any) -> dict[str, Any]:
     return dict(cfg)
 
 
-INITS = ("pretrained", "random")
+INITS = tuple(init.value for init in ModelInit)
 
 
 def reference_kind(text: str, hub_ids: bool = False) -> str | None:

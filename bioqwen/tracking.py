@@ -16,9 +16,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+from bioqwen.config import TrackingMode
 from bioqwen.errors import BioqwenError
 
-MODES = ("offline", "online", "disabled")
+MODES = tuple(mode.value for mode in TrackingMode)
 # How long finish() waits for wandb-core to complete the run's record file.
 FLUSH_TIMEOUT_S = 30.0
 
@@ -111,14 +112,14 @@ def start(
     directory with the same id, which `wandb sync` uploads into one run.
     """
     check(tracking)
-    mode = tracking.get("mode", "offline")
+    mode = str(tracking.get("mode", "offline"))  # for wandb: not a TrackingMode
     if mode == "disabled":
         return Tracker(None)
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")
     run = wandb.init(
-        mode=mode,
+        mode=mode,  # type: ignore[arg-type]  # one of MODES: check() above
         project=tracking.get("project") or "bioqwen",
         entity=tracking.get("entity"),
         dir=str(run_dir),

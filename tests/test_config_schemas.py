@@ -12,7 +12,7 @@ from hydra.errors import ConfigCompositionException
 from omegaconf import OmegaConf
 
 from bioqwen.checkout import plain
-from bioqwen.config import Attention, GgufQuant
+from bioqwen.config import Attention, GgufQuant, ModelQuantization
 from bioqwen.export.quantize import FTYPES
 from bioqwen.train.attention import SEGMENTED_SDPA
 from tests.conftest import CONF, compose_config
@@ -52,6 +52,20 @@ def test_a_misspelled_key_in_a_yaml_fails_at_composition_naming_it(
     ("job", "override", "allowed"),
     [
         ("train", "stage.batching=zigzag", "pad, padding_free, packed"),
+        ("train", "tracking.mode=ofline", "offline, online, disabled"),
+        ("evaluate", "generation.backend=tgi", "hf, vllm"),
+        ("prepare", "data.on_error=maybe", "raise, skip"),
+        ("train", "model.init=scratch", "pretrained, random"),
+        ("report", "report.source=mlflow", "runs, wandb"),
+        ("evaluate", "benchmark.reader=nope", "ncbi, bc5cdr, cmeee, paper_csv, webmedqa"),
+        ("evaluate", "benchmark.entity_separators=word", "response, line"),
+        ("fetch_data", "data.files.taiyi.kind=s3", "hf_dataset, github_release"),
+        ("report", "report.publish=html", "none, wandb"),
+        ("evaluate", "model.quantization=int3", "none, nf4, gguf-f16, gguf-q8_0, gguf-q4_0"),
+        ("prepare", "data.tokenizer=qwen9", "qwen1_5, qwen2_5"),
+        ("prepare", "data.language.text=answer", "prompt, conversation"),
+        ("prepare", "data.filters.medical.match=answer", "prompt, conversation"),
+        ("prepare", "data.filters.quality.missing=ignore", "drop, keep, error"),
         ("train", "stage.init_mode=restart", "merge, continue"),
         ("train", "stage.precision=fp8", "auto, bf16, fp16, fp32"),
         ("train", "method.name=dora", "qlora, lora, full"),
@@ -94,4 +108,5 @@ def test_an_enum_value_is_the_string_typed_for_library_code_and_the_saved_config
 
 def test_the_enums_list_what_the_library_implements() -> None:
     assert [q.value for q in GgufQuant] == list(FTYPES)
+    assert [q.value for q in ModelQuantization] == ["none", "nf4", *(f"gguf-{q}" for q in FTYPES)]
     assert Attention.sdpa_segmented == SEGMENTED_SDPA

@@ -180,8 +180,6 @@ def test_a_random_init_needs_an_architecture_that_fits_its_tokenizer(monkeypatch
         BioqwenError, match=r"model=taiyi: model\.init=random needs model\.architecture"
     ):
         resolve_model(compose_config("train", "model=taiyi", "model.init=random").model)
-    with pytest.raises(BioqwenError, match=r"model\.init='scratch': expected one of"):
-        resolve_model(compose_config("train", "model=tiny", "model.init=scratch").model)
     rows = "model.architecture.vocab_size=512"
     with pytest.raises(BioqwenError, match=r"vocab_size=512: fewer rows than the \d+ tokens"):
         resolve_model(compose_config("train", "model=tiny", rows).model)

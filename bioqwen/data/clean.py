@@ -17,6 +17,7 @@ import unicodedata
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 
+from bioqwen.config import TextPart, UnscoredRecords
 from bioqwen.data.language import detect_language
 from bioqwen.data.sources import Record
 from bioqwen.errors import BioqwenError
@@ -38,7 +39,7 @@ def conversation_of(record: Record) -> str:
 
 def assign_language(records: Iterable[Record], text: str = "prompt") -> None:
     """Fill in `lang` (in place) where the source did not fix it, from the prompt or all text."""
-    if text not in ("prompt", "conversation"):
+    if text not in tuple(TextPart):  # a library caller passes any string
         raise BioqwenError(f"data.language.text={text!r}: expected 'prompt' or 'conversation'")
     pick = prompt_of if text == "prompt" else conversation_of
     for record in records:
@@ -78,7 +79,7 @@ def filter_medical(
     match: str = "prompt",
 ) -> FilterResult:
     """Drop medical content from the given tasks: by domain labels, then by keywords."""
-    if match not in ("prompt", "conversation"):
+    if match not in tuple(TextPart):  # a library caller passes any string
         raise BioqwenError(
             f"data.filters.medical.match={match!r}: expected 'prompt' or 'conversation'"
         )
@@ -170,7 +171,7 @@ def filter_quality(
     `low_quality` in the card, so a score file that does not match the data shows up at once);
     `missing="keep"` admits it and `missing="error"` stops.
     """
-    if missing not in ("drop", "keep", "error"):
+    if missing not in tuple(UnscoredRecords):  # a library caller passes any string
         raise BioqwenError(
             f"data.filters.quality.missing={missing!r}: expected drop, keep or error"
         )

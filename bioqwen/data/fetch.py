@@ -34,12 +34,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from bioqwen.config import FetchKind
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import atomic_write_json, read_json
 
 MANIFEST = "fetch_manifest.json"
 STAGING = ".fetch"  # partial and unverified downloads, under the data root
-KINDS = ("hf_dataset", "github_release")
+KINDS = tuple(kind.value for kind in FetchKind)  # a manifest file is checked here too
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 CHUNK = 1 << 20
 # How a manifest entry's checksum was established.

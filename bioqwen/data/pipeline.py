@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.checkout import plain
+from bioqwen.config import OnError
 from bioqwen.data import card as data_card
 from bioqwen.data import fitting, thresholds
 from bioqwen.data.card import SourceStats, Tally
@@ -90,8 +91,8 @@ def _specs(data: Mapping[str, Any]) -> dict[str, tuple[SourceSpec, Mapping[str, 
     if not mix.get("sources"):
         raise BioqwenError(f"data.mix ({mix.get('name')!r}) lists no sources")
     on_error = data["on_error"]
-    if on_error not in ("raise", "skip"):
-        raise BioqwenError(f"data.on_error={on_error!r}: expected 'raise' or 'skip'")
+    if on_error not in tuple(OnError):  # also reached without a composed config
+        raise BioqwenError(f"data.on_error={on_error!r}: expected one of {', '.join(OnError)}")
     specs = {}
     for name, src in mix["sources"].items():
         path = Path(src["path"]).expanduser().resolve()

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from bioqwen.config import QwenTokenizer
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import cache_root, cached_directory, file_hash
 
@@ -20,7 +21,7 @@ IM_START = "<|im_start|>"
 IM_END = "<|im_end|>"
 # The BioQwen authors' pad token; a distinct pad keeps padding out of the eos statistics.
 PADOFTEXT = "<|padoftext|>"
-QWEN_VARIANTS = ("qwen1_5", "qwen2_5")
+QWEN_VARIANTS = tuple(variant.value for variant in QwenTokenizer)
 
 # ChatML without an implicit default system prompt: bioqwen always passes its own.
 CHATML_TEMPLATE = (

@@ -21,10 +21,12 @@ from typing import Any
 import torch
 from transformers import GenerationConfig, PreTrainedTokenizerBase
 
+from bioqwen.config import GenerationBackend
 from bioqwen.errors import BioqwenError
 from bioqwen.models import is_adapter_dir
 
-BACKENDS = ("hf", "vllm")  # generation.backend; GGUF files run through llama.cpp on `hf`'s path
+# generation.backend; GGUF files run through llama.cpp on `hf`'s path
+BACKENDS = tuple(backend.value for backend in GenerationBackend)
 
 
 @dataclass
@@ -94,7 +96,7 @@ class HfBackend(Backend):
 def check(backend: str, source: str) -> None:
     """Fail early on a backend that cannot run here or cannot load `source` (an adapter)."""
     if backend not in BACKENDS:
-        raise BioqwenError(f"generation.backend={backend!r}: expected hf or vllm")
+        raise BioqwenError(f"generation.backend={backend!r}: expected one of {', '.join(BACKENDS)}")
     if backend == "hf":
         return
     if importlib.util.find_spec("vllm") is None:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bioqwen.checkout import in_checkout
+from bioqwen.config import BenchmarkReader
 from bioqwen.data.records import not_utf8
 from bioqwen.data.sources import SourceSpec, crlf_to_lf, read_source
 from bioqwen.errors import BioqwenError
@@ -29,8 +30,7 @@ from bioqwen.eval.ner_gold import NerDocument, read_bioc, read_cmeee, read_pubta
 __all__ = ["Benchmark", "NerDocument", "QaItem", "load_benchmark", "read_split"]
 
 BC5CDR_SUFFIXES = {"bioc": ".BioC.xml", "pubtator": ".PubTator.txt"}
-NER_READERS = ("ncbi", "bc5cdr", "cmeee")
-QA_READERS = ("paper_csv", "webmedqa", "cmedqa2", "icliniq")  # the last three: data/ parsers
+READERS = tuple(reader.value for reader in BenchmarkReader)
 
 # CSV cells of full abstracts and answers exceed the csv module's default 128 KiB field limit
 # only in pathological files, but the limit must never truncate silently.
@@ -195,9 +195,7 @@ def _read_gold(cfg: Mapping[str, Any], split: str, path: Path) -> list[Any]:
     if reader in ("webmedqa", "icliniq", "cmedqa2"):
         source = path.parent if reader == "cmedqa2" else path
         return _from_source(reader, source, split, str(cfg["name"]), _source_options(cfg, split))
-    raise BioqwenError(
-        f"benchmark.reader={reader!r}: expected one of {', '.join(NER_READERS + QA_READERS)}"
-    )
+    raise BioqwenError(f"benchmark.reader={reader!r}: expected one of {', '.join(READERS)}")
 
 
 def _dedupe(items: list[Any]) -> tuple[list[Any], int]:

@@ -16,6 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bioqwen.config import EntitySeparators
 from bioqwen.errors import BioqwenError
 from bioqwen.runs import parse_json
 
@@ -40,7 +41,7 @@ _BRACKET = re.compile(r"[\[\]()]")
 # The conjunction before a list's last item ('breast, ovary, and colon'; '肝、肾和脾' is not
 # split on 和, but 'A、及B' leaves '及B').
 _LEADING_AND = re.compile(r"^(?:and\s+|和|及)(?=\S)")
-SEPARATOR_POLICIES = ("response", "line")
+SEPARATOR_POLICIES = tuple(policy.value for policy in EntitySeparators)
 _QUOTES = "\"'“”‘’「」『』《》`*"  # and markdown bold residue
 
 

@@ -25,13 +25,14 @@ from typing import Any
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from bioqwen.config import ModelQuantization
 from bioqwen.errors import BioqwenError
 from bioqwen.eval.backends import GgufBackend
 from bioqwen.export import gguf, sizes
-from bioqwen.export.quantize import QUANTS, quantize
+from bioqwen.export.quantize import quantize
 from bioqwen.runs import MERGED_DIR, cache_root, cached_directory, file_hash
 
-QUANTIZATIONS = ("none", "nf4", *(f"gguf-{q}" for q in QUANTS))
+QUANTIZATIONS = tuple(name.value for name in ModelQuantization)
 # llama.cpp context: the paper's prompts are cut at 1,024 tokens and answers at 512-1,024.
 GGUF_CONTEXT = 4096
 

@@ -8,8 +8,10 @@ A job module defines `run(cfg) -> metrics` and exposes `main = job_main("<job>",
   holds the run directory's lock (`hold_run_dir`): a second job on the same directory fails
   at once, naming the first one's pid and host, instead of writing into its files (or waits
   for it to end, with `wait=true`: conf/base/run_dirs.yaml).
-- `job_main` makes it a Hydra app reading `conf/<job>.yaml`, turns a `BioqwenError` into one
-  `bioqwen: error: ...` line and exit status 2, and prints the metrics as the last stdout line.
+- `job_main` makes it a Hydra app reading `conf/<job>.yaml`, turns a `BioqwenError`, and a
+  config that does not compose (a misspelled key, a value outside its enum, an override that
+  does not parse), into one `bioqwen: error: ...` line and exit status 2, and prints the
+  metrics as the last stdout line.
 - `execute(run, cfg, directory)` runs the same function outside Hydra's runtime (the pipeline
   job composes each step's config and names its run directory).
 - Under `-m` (a Hydra multirun) each point joins the sweep's W&B group with its overrides as
@@ -21,14 +23,17 @@ from __future__ import annotations
 
 import contextvars
 import errno
+import functools
 import json
 import logging
+import os
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -183,6 +188,7 @@ def job_main(job: str, run: JobRun) -> Callable[[], None]:
 
     @hydra.main(config_path=CONF_DIR, config_name=job, version_base="1.3")
     def main(cfg: DictConfig) -> float | None:
+        _hydra_reports_errors_again()  # composed: the job's own failures go Hydra's usual way
         quiet_model_bars()
         sweep = point.settings() if point.in_multirun() else None  # fail_fast, objective
         call = (lambda: point.run_point(lambda: run(cfg), sweep)) if sweep else (lambda: run(cfg))
@@ -194,7 +200,92 @@ def job_main(job: str, run: JobRun) -> Callable[[], None]:
     def entry() -> None:
         # Before Hydra runs: it would save a secret override in .hydra/ straight away.
         report_user_errors(lambda: overrides.refuse_secrets(sys.argv[1:]))
-        main()
+        report_user_errors(lambda: _composition_errors_raised(main))
 
     entry.__doc__ = f"Entry point of `bioqwen {job}`."
     return entry
+
+
+# Hydra prints a composition error itself (several lines, exit 1) unless HYDRA_FULL_ERROR=1,
+# when it raises it instead. The entry sets it only until the job's function starts, so that
+# the error reaches the entry and the job's own failures are reported by Hydra as before.
+_FULL_ERROR = "HYDRA_FULL_ERROR"
+# Lines of an OmegaConf error that locate the key again, said once by the override already.
+_LOCATION = ("full_key:", "object_type=", "reference_type=")
+
+
+class _Composing:
+    """Whether HYDRA_FULL_ERROR=1 is the entry's, set until composition is over."""
+
+    set_by_entry = False
+
+
+def _hydra_reports_errors_again() -> None:
+    """Unset the HYDRA_FULL_ERROR the entry set (a user's own one stays)."""
+    if _Composing.set_by_entry:
+        _Composing.set_by_entry = False
+        del os.environ[_FULL_ERROR]
+
+
+def _composition_errors_raised(main: Callable[[], None]) -> None:
+    """Run Hydra's main; a config that does not compose raises a BioqwenError of one line."""
+    from hydra._internal.utils import run_and_report
+    from hydra.errors import ConfigCompositionException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if _FULL_ERROR in os.environ:  # the user's choice: Hydra's full traces, or not
+        main()
+        return
+    os.environ[_FULL_ERROR], _Composing.set_by_entry = "1", True
+    try:
+        main()
+    except (ConfigCompositionException, OverrideParseException, OmegaConfBaseException) as err:
+        if not _Composing.set_by_entry:
+            raise  # raised after the job's function started: not a composition error
+        raise BioqwenError(composition_error(err)) from err
+    except Exception as err:  # anything else before the job started: as Hydra reports it
+        if not _Composing.set_by_entry:
+            raise
+        _hydra_reports_errors_again()
+        run_and_report(functools.partial(_raise, err))
+    finally:
+        _hydra_reports_errors_again()
+
+
+def _raise(err: Exception) -> NoReturn:
+    """Raise `err` (for Hydra's reporter, which takes a function)."""
+    raise err
+
+
+def composition_error(err: Exception) -> str:
+    """One line for a Hydra composition error: the override, what is wrong, Hydra's hint."""
+    from hydra.errors import MissingConfigException, OverrideParseException
+    from omegaconf.errors import OmegaConfBaseException
+
+    if isinstance(err, OverrideParseException):
+        return f"{err.override}: {_one_line(err.message)}"
+    if isinstance(err, MissingConfigException) and err.options:  # no such config group option
+        return f"{_one_line(str(err).splitlines()[0])}; available: {', '.join(err.options)}"
+    text = str(err)
+    cause = err.__cause__
+    reason = (
+        _one_line(getattr(cause, "msg", None) or str(cause))
+        if isinstance(cause, OmegaConfBaseException)
+        else ""
+    )
+    merging = re.match(r"Error merging override (.+)", text)
+    if merging:
+        return f"{merging[1]}: {reason or 'cannot be merged'}"
+    unknown = re.match(r"Could not override '(.+)'\.\nTo append to your config use \+(.+)", text)
+    if unknown:
+        key, override = unknown[1], unknown[2]
+        return f"{override}: {reason or f'no key {key!r}'} (append with +{override})"
+    return "; ".join(part for part in (_one_line(text), reason) if part)
+
+
+def _one_line(text: str) -> str:
+    """An error's lines, less those locating the key, as one line starting lower-case."""
+    lines = [line.strip().rstrip(".") for line in text.splitlines()]
+    kept = [line for line in lines if line and not line.startswith(_LOCATION)]
+    joined = re.sub(r" not in '(\w+)'", r" not in \1", "; ".join(kept))
+    return joined[:1].lower() + joined[1:]

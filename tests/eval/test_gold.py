@@ -129,8 +129,9 @@ def test_missing_gold_file_names_it(compose, tmp_path: Path) -> None:
 def test_unknown_split_and_reader(compose) -> None:
     with pytest.raises(BioqwenError, match="no file for split 'valid'"):
         gold.load_benchmark(_bench(compose, "ncbi", "benchmark.splits=[valid]"))
+    bench = {**_bench(compose, "ncbi"), "reader": "nope"}  # a library caller's mapping
     with pytest.raises(BioqwenError, match=r"benchmark\.reader='nope'"):
-        gold.load_benchmark(_bench(compose, "ncbi", "benchmark.reader=nope"))
+        gold.load_benchmark(bench)
 
 
 def test_paper_csv_reader(compose) -> None:

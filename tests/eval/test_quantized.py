@@ -83,7 +83,7 @@ def test_unknown_or_unsupported_quantization_fails_before_a_run(
     with pytest.raises(
         BioqwenError, match=re.escape("model.quantization='int3': expected one of none, nf4")
     ):
-        _evaluate(tmp_path, tiny_model_dir, "int3")
+        quantized.quantization_of({"quantization": "int3"})  # a library caller's mapping
     adapter = tmp_path / "adapter"
     adapter.mkdir()
     (adapter / "adapter_config.json").write_text("{}")

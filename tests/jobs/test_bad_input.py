@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 from bioqwen import cli, runs
+from bioqwen.jobs.common import job_main
 from tests.conftest import FIXTURES, ROOT
 from tests.eval.known_answers import WEBMEDQA, webmedqa_rows, write_csv
 
@@ -428,17 +430,21 @@ CASES += [
 # Config mistakes: (id, command line, the key or phrase the message names).
 # Data settings a prepare run rejects, on an otherwise good source: (id, override, named).
 DATA_CASES = [
-    ("bad-on-error", "data.on_error=maybe", "data.on_error='maybe'"),
+    ("bad-on-error", "data.on_error=maybe", "data.on_error=maybe: invalid value 'maybe'"),
     ("tiny-max-tokens", "data.max_tokens=4", "data.max_tokens=4"),
-    ("unknown-tokenizer", "data.tokenizer=qwen9", "data.tokenizer='qwen9'"),
-    ("bad-language-text", "data.language.text=answer", "data.language.text"),
+    ("unknown-tokenizer", "data.tokenizer=qwen9", "data.tokenizer=qwen9: invalid value 'qwen9'"),
+    ("bad-language-text", "data.language.text=answer", "data.language.text=answer: invalid"),
 ]
 KEY_CASES = [
     ("unknown-split", "evaluate benchmark=ncbi benchmark.splits=[valid]", "split 'valid'"),
-    ("unknown-gold-reader", "evaluate benchmark=ncbi benchmark.reader=nope", "reader='nope'"),
+    (
+        "unknown-gold-reader",
+        "evaluate benchmark=ncbi benchmark.reader=nope",
+        "reader=nope: invalid",
+    ),
     ("bad-template", "evaluate benchmark.prompt_template='{question}'", "prompt_template"),
-    ("bad-separators", "evaluate benchmark.entity_separators=word", "entity_separators='word'"),
-    ("unknown-backend", "evaluate generation.backend=tpu", "generation.backend='tpu'"),
+    ("bad-separators", "evaluate benchmark.entity_separators=word", "separators=word: invalid"),
+    ("unknown-backend", "evaluate generation.backend=tpu", "generation.backend=tpu: invalid"),
     ("unknown-reader", "prepare data/mix=stage1 data.mix.sources.taiyi.reader=nope", "'nope'"),
     ("missing-train-data", "train model=tiny data_dir=/nonexistent/data", "data_dir=/nonexistent"),
     (
@@ -579,3 +585,56 @@ def test_a_secret_override_is_refused_before_anything_records_it(
     assert status == 2 and "in the environment instead" in err
     assert "s3cr3t-value" not in err
     assert not (tmp_path / "run").exists()  # no config.yaml, no .hydra/, no log, no W&B run
+
+
+@pytest.mark.parametrize(
+    ("argv", "line"),
+    [
+        (
+            ["export", "model.path=runs/x", "quant=q3_k"],
+            "quant=q3_k: invalid value 'q3_k', expected one of [f16, q8_0, q4_0, q4_k_m]",
+        ),
+        (
+            ["export", "model.path=runs/x", "quantt=q3_k"],
+            "quantt=q3_k: key 'quantt' not in ExportJobConfig (append with +quantt=q3_k)",
+        ),
+        (
+            ["train", "model=tiny", "stage.batching=packd"],
+            "stage.batching=packd: invalid value 'packd', expected one of [",
+        ),
+        (
+            ["train", "model=tiny", "stage.learnin_rate=1e-4"],
+            "stage.learnin_rate=1e-4: key 'learnin_rate' not in StageConfig",
+        ),
+        (["train", "model=tiny", "stage.learning_rate=["], "stage.learning_rate=[: "),
+        (
+            ["train", "-m", "model=tiny", "stage.batching=packed,packd"],
+            "stage.batching=packd: invalid value 'packd', expected one of [",
+        ),
+    ],
+    ids=["export-enum", "export-key", "train-enum", "train-key", "unparsable", "multirun-enum"],
+)
+def test_a_config_that_does_not_compose_is_one_line_exit_2_nothing_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], line: str
+) -> None:
+    sweep = tmp_path / "sweep"
+    status, err = _run([*argv, f"hydra.sweep.dir={sweep}"], tmp_path / "run", capsys)
+    assert status == 2
+    assert len(err.strip().splitlines()) == 1 and err.startswith("bioqwen: error: " + line), err
+    assert not (tmp_path / "run").exists()
+    assert "HYDRA_FULL_ERROR" not in os.environ  # set only while Hydra composes
+
+
+def test_the_job_itself_runs_without_the_entrys_hydra_full_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str | None] = []
+
+    def job(cfg: Any) -> dict[str, Any]:
+        seen.append(os.environ.get("HYDRA_FULL_ERROR"))
+        return {}
+
+    argv = ["bioqwen-export", "model.path=runs/x", f"hydra.run.dir={tmp_path / 'run'}"]
+    monkeypatch.setattr(sys, "argv", argv)
+    job_main("export", job)()
+    assert seen == [None]  # its failures are reported by Hydra as before

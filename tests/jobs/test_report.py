@@ -251,7 +251,6 @@ def test_an_unknown_key_fails_at_composition(compose: Callable[..., Any]) -> Non
 @pytest.mark.parametrize(
     ("override", "message"),
     [
-        ("report.source=mlflow", "report.source='mlflow': expected one of runs, wandb"),
         ("authors_results=/no/such/dir", "authors_results=/no/such/dir: not a directory"),
         ("report.check=maybe", "report.check='maybe': expected true, false or update"),
     ],

@@ -256,7 +256,6 @@ def _only_hydra_files(run_dir: Path) -> bool:
         (("stage.learning_rate=0",), r"stage\.learning_rate=0\.0: must be > 0"),
         (("stage.effective_batch_size=6",), r"stage\.effective_batch_size=6: not a multiple"),
         (("stage.batching=packed",), r"lower stage\.per_device_batch_size or stage\.max_length"),
-        (("tracking.mode=ofline",), r"tracking\.mode='ofline'"),
     ],
 )
 def test_bad_settings_fail_before_writing(
