@@ -265,7 +265,9 @@ def composition_error(err: Exception) -> str:
     if isinstance(err, OverrideParseException):
         return f"{err.override}: {_one_line(err.message)}"
     if isinstance(err, MissingConfigException) and err.options:  # no such config group option
-        return f"{_one_line(str(err).splitlines()[0])}; available: {', '.join(err.options)}"
+        # A group's schema node (bioqwen.config.register) is listed by Hydra but is no choice.
+        options = [option for option in err.options if not option.endswith("_schema")]
+        return f"{_one_line(str(err).splitlines()[0])}; available: {', '.join(options)}"
     text = str(err)
     cause = err.__cause__
     reason = (

@@ -611,8 +611,21 @@ def test_a_secret_override_is_refused_before_anything_records_it(
             ["train", "-m", "model=tiny", "stage.batching=packed,packd"],
             "stage.batching=packd: invalid value 'packd', expected one of [",
         ),
+        (  # the choices a user can make, not the group's schema node
+            ["evaluate", "benchmark=ncbbi"],
+            "in 'evaluate': Could not find 'benchmark/ncbbi'; available: bc5cdr, cmedqa2, cmeee, "
+            "icliniq, ncbi, webmedqa",
+        ),
     ],
-    ids=["export-enum", "export-key", "train-enum", "train-key", "unparsable", "multirun-enum"],
+    ids=[
+        "export-enum",
+        "export-key",
+        "train-enum",
+        "train-key",
+        "unparsable",
+        "multirun-enum",
+        "group-option",
+    ],
 )
 def test_a_config_that_does_not_compose_is_one_line_exit_2_nothing_written(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], line: str
