@@ -71,7 +71,6 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     model_cfg, stage, method = plain(cfg.model), plain(cfg.stage), plain(cfg.method)
 
     # --- everything a user can get wrong, before any artefact is written -----------------
-    tracking.check(cfg.tracking)
     world, seed = state.num_processes, int(cfg.seed)
     sft.check_stage(stage, world)
     loading.check_method(method)
