@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import sys
 from collections import defaultdict
-from pathlib import Path
 from typing import Any
 
-import yaml
 from omegaconf import DictConfig, OmegaConf
 
-from bioqwen.checkout import CONF_DIR, compose, in_checkout, plain
+from bioqwen.checkout import compose, plain
 from bioqwen.errors import BioqwenError
 from bioqwen.jobs.common import report_user_errors
 from bioqwen.runs import atomic_write_json
@@ -46,65 +44,6 @@ def split_command_line(argv: list[str]) -> tuple[list[str], list[str], str | Non
     return own, train, experiment, any(a in MULTIRUN for a in argv)
 
 
-def _paper_tables() -> tuple[dict[str, Any], dict[str, Any]]:
-    """conf/paper/table1.yaml and conf/paper/training_hours.yaml."""
-    load = lambda name: yaml.safe_load((CONF_DIR / "paper" / name).read_text(encoding="utf-8"))  # noqa: E731
-    return load("table1.yaml"), load("training_hours.yaml")
-
-
-def price(step: Any, opts: dict[str, Any], context: dict[str, Any]) -> dict[str, Any]:
-    """One train run's size, schedule and GPU-hours, each with its source."""
-    from bioqwen.plan import cost, speed
-
-    cfg = plain(step.cfg)
-    paper = context["paper"]
-    size = cost.mix_size(cfg, step.data_dir, paper["mixes"], context["table1"])
-    sched = cost.schedule(cfg["stage"], int(opts["gpus"]), size)
-    want = speed.shape(cfg)
-    gpu = str(opts["gpu"])
-    found = (
-        speed.from_runs(want, gpu, context["runs"])
-        or speed.from_table(want, gpu, context["table"], str(opts["table"]))
-        or speed.from_paper(
-            want, cfg["stage"]["name"], paper, context["hours"], context["paper_tokens"]
-        )
-    )
-    if found is None:
-        found = speed.Speed(
-            None,
-            gpu,
-            f"no measured speed for {speed.describe(want)} on {gpu}: no train run of that shape on "
-            f"it under {', '.join(opts['runs'])}, no row in {opts['table']}"
-            f"{'' if Path(opts['table']).is_file() else ' (no such file)'}, no paper hours for "
-            f"{want['model']} {cfg['stage']['name']}",
-        )
-    elif found.source.startswith("paper") and gpu.lower() not in found.gpu.lower():
-        found = speed.Speed(
-            found.tokens_per_s,
-            found.gpu,
-            f"no measurement on {gpu} for {speed.describe(want)}: {found.source}",
-        )
-    hours = sched.tokens / found.tokens_per_s / 3600 if found.tokens_per_s else None
-    return {
-        "step": step.label,
-        "model": want["model"],
-        "stage": cfg["stage"]["name"],
-        "method": want["method"],
-        "mix": cfg["data"]["mix"]["name"],
-        "samples": size.samples,
-        "tokens": size.tokens,
-        "tokens_source": size.source,
-        "epochs": sched.epochs,
-        "steps": sched.steps,
-        "steps_source": sched.source,
-        "tokens_processed": sched.tokens,
-        "tokens_per_s": found.tokens_per_s,
-        "gpu": found.gpu,
-        "gpu_hours": hours,
-        "speed_source": found.source,
-    }
-
-
 def point_steps(base: list[Any], own: list[str], point: list[str], experiment: str | None) -> list:
     """A point's train runs: the shared composition with its own values, or composed anew."""
     from bioqwen.cli import JOBS
@@ -119,28 +58,10 @@ def point_steps(base: list[Any], own: list[str], point: list[str], experiment: s
     return steps
 
 
-def describe_run(row: dict[str, Any], gpus: int) -> list[str]:
-    """The lines of one train run."""
-    hours = row["gpu_hours"]
-    priced = (
-        f"{hours:,.1f} GPU-hours on {row['gpu']} ({hours / gpus:,.1f} h on {gpus})"
-        if hours is not None
-        else "GPU-hours unknown"
-    )
-    return [
-        f"  {row['step']}: {row['model']} {row['stage']} {row['method']}, mix {row['mix']}",
-        f"    tokens     {row['tokens'] / 1e6:,.2f} M in {row['samples']:,} training samples  "
-        f"[{row['tokens_source']}]",
-        f"    steps      {row['steps']:,} optimizer steps, {row['epochs']:g} epochs, "
-        f"{row['tokens_processed'] / 1e6:,.1f} M tokens trained  [{row['steps_source']}]",
-        f"    cost       {priced}  [{row['speed_source']}]",
-    ]
-
-
 def run(cfg: DictConfig) -> dict[str, Any]:
     """Plan every point of the command line; print per run and in total; return the totals."""
     from bioqwen.cli import JOBS
-    from bioqwen.plan import points, speed
+    from bioqwen.plan import points, pricing
 
     opts = plain(cfg.plan)
     if int(opts["gpus"]) < 1:
@@ -148,22 +69,7 @@ def run(cfg: DictConfig) -> dict[str, Any]:
     grid = points.expand(opts["overrides"], bool(opts["multirun"]))
     common = points.shared(grid)
     base = points.train_steps(opts["experiment"], common, JOBS)
-    table1, hours = _paper_tables()
-    paper = plain(cfg.paper)
-    columns = list(table1["columns"]).index("tokens (M)")
-    paper_tokens = {
-        stage: sum(float(table1["rows"][r][columns]) * 1e6 for r in paper["mixes"][spec["mix"]])
-        for stage, spec in paper["stages"].items()
-    }
-    roots = [in_checkout(r) for r in opts["runs"]]
-    context = {
-        "paper": paper,
-        "table1": table1,
-        "hours": hours,
-        "paper_tokens": paper_tokens,
-        "runs": speed.measured_runs(r for r in roots if r.is_dir()),
-        "table": speed.read_table(in_checkout(opts["table"])),
-    }
+    context = pricing.price_context(plain(cfg.paper), opts["runs"], opts["table"])
     gpus = int(opts["gpus"])
     rows: list[dict[str, Any]] = []
     print(f"plan: {len(grid)} point(s) on {opts['gpu']} x {gpus}; nothing is launched", flush=True)
@@ -172,9 +78,9 @@ def run(cfg: DictConfig) -> dict[str, Any]:
         label = " ".join(own) or " ".join(point) or "(defaults)"
         print(f"[{number}/{len(grid)}] {label}", flush=True)
         for step in point_steps(base, own, point, opts["experiment"]):
-            row = {"point": number, "overrides": point, **price(step, opts, context)}
+            row = {"point": number, "overrides": point, **pricing.price(step, opts, context)}
             rows.append(row)
-            print("\n".join(describe_run(row, gpus)), flush=True)
+            print("\n".join(pricing.describe_run(row, gpus)), flush=True)
     by_gpu: dict[str, float] = defaultdict(float)
     for row in rows:
         if row["gpu_hours"] is not None:
