@@ -277,7 +277,7 @@ def composition_error(err: Exception) -> str:
     )
     merging = re.match(r"Error merging override (.+)", text)
     if merging:
-        return f"{merging[1]}: {reason or 'cannot be merged'}"
+        return f"{merging[1]}: {reason or 'Hydra cannot merge it'}"
     unknown = re.match(r"Could not override '(.+)'\.\nTo append to your config use \+(.+)", text)
     if unknown:
         key, override = unknown[1], unknown[2]
